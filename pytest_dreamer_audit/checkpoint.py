@@ -1,0 +1,425 @@
+"""Load and save DreamerV2 checkpoints: the reference PyTorch MinAtar format and the native one.
+
+A checkpoint is untrusted input. It is read with ``torch.load(..., weights_only=True)`` only, so
+no code in it ever runs; then every module, key, shape, dtype and value is checked before a
+network sees it. Sizes are inferred from the tensor shapes (no config file is needed); the split
+of the stochastic state into categoricals x classes cannot be read from shapes, so it comes from
+the native metadata, from the caller, or defaults to the reference 20 x 20.
+
+The native format is the reference dict plus one entry, :data:`METADATA_KEY`, holding plain
+values (game, POMDP flag, categoricals, classes, training facts). Reference tools ignore it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .agent import CHECKPOINT_MODULES, AgentMetadata, DreamerAgent
+from .devices import resolve_device
+from .errors import (
+    CheckpointError,
+    CheckpointFormatError,
+    CheckpointKeyError,
+    CheckpointNotFoundError,
+    CheckpointShapeError,
+    CheckpointValueError,
+    ConfigError,
+    UnsafeCheckpointError,
+)
+from .games import GAMES
+from .networks import ModelSizes, conv_output_side
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "METADATA_KEY", "load_checkpoint", "save_checkpoint"]
+
+METADATA_KEY = "DreamerAuditMetadata"
+FORMAT_NAME = "pytest-dreamer-audit"
+FORMAT_VERSION = 1
+REQUIRED_MODULES = ("RSSM", "ObsEncoder", "ActionModel")
+HEAD_MODULES = ("RewardDecoder", "ValueModel", "DiscountModel")
+REFERENCE_STOCH = 400
+REFERENCE_SPLIT = (20, 20)
+_DENSE_KEY = re.compile(r"model\.(\d+)\.(weight|bias)")
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    categoricals: int | None = None,
+    classes: int | None = None,
+) -> DreamerAgent:
+    """Load a reference or native DreamerV2 MinAtar checkpoint into a :class:`DreamerAgent`.
+
+    Args:
+        path: the ``.pth`` file.
+        device: where the weights go (``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``).
+        categoricals, classes: split of the stochastic state; needed only for a reference file
+            whose stochastic size is not the reference 400 (= 20 x 20), and checked against the
+            metadata of a native file.
+
+    Returns:
+        The agent in eval mode on ``device``, with ``agent.metadata`` from the native entry.
+
+    Raises:
+        CheckpointError: a subclass naming the file and what is wrong with it.
+    """
+    target = resolve_device(device)
+    raw = _read(Path(path))
+    metadata, split = _parse_metadata(path, raw.pop(METADATA_KEY, None))
+    modules = _check_modules(path, raw)
+    sizes = _infer_sizes(path, modules, _choose_split(path, modules, split, categoricals, classes))
+    agent = DreamerAgent(sizes, heads=frozenset(modules), metadata=metadata)
+    for key, module in agent.present_modules().items():
+        _check_against(path, key, module.state_dict(), modules[key])
+        module.load_state_dict(modules[key], strict=True)
+    return agent.to(target).eval()
+
+
+def save_checkpoint(
+    agent: DreamerAgent,
+    path: str | os.PathLike[str],
+    *,
+    metadata: AgentMetadata | None = None,
+    native: bool = True,
+) -> Path:
+    """Write ``agent`` to ``path`` atomically (a temporary file, then a rename).
+
+    ``native=False`` writes the plain reference format (no metadata entry), which the reference
+    implementation and this package both read. ``metadata`` defaults to ``agent.metadata``.
+    """
+    destination = Path(path)
+    payload: dict[str, Any] = {
+        key: {name: tensor.detach().cpu() for name, tensor in module.state_dict().items()}
+        for key, module in agent.present_modules().items()
+    }
+    if native:
+        payload[METADATA_KEY] = _metadata_entry(agent.sizes, metadata or agent.metadata)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(payload, stream)
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return destination
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` with every failure turned into a CheckpointError."""
+    if not path.exists():
+        raise CheckpointNotFoundError(
+            path, f"no such file; check the path (relative paths start at {Path.cwd()})"
+        )
+    if not path.is_file():
+        raise CheckpointNotFoundError(path, "not a regular file; pass the .pth file itself")
+    try:
+        with warnings.catch_warnings():
+            # torch warns about foreign pickle protocols; the outcome is decided below either way,
+            # and a user's ``-W error`` must not turn that warning into a misleading failure.
+            warnings.simplefilter("ignore")
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        detail = _unpickler_detail(str(error))
+        if "global" in detail.lower():
+            raise _unsafe(path, detail) from None
+        raise CheckpointFormatError(
+            path, f"not a torch checkpoint the weights-only unpickler can read ({detail})"
+        ) from None
+    except Exception as error:  # torch.load raises many types for a damaged or foreign file
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointFormatError(
+            path, f"not a readable torch checkpoint ({type(error).__name__}: {reason})"
+        ) from None
+    if not isinstance(loaded, Mapping):
+        raise CheckpointFormatError(
+            path,
+            f"holds a {type(loaded).__name__}, not the dict of state_dicts a DreamerV2 "
+            f"checkpoint is (keys {', '.join(CHECKPOINT_MODULES)})",
+        )
+    return dict(loaded)
+
+
+def _unpickler_detail(message: str) -> str:
+    """The specific line of torch's long weights-only message (the refused global or opcode)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    specific = [line for line in lines if "GLOBAL" in line or "Unsupported" in line]
+    return (specific or lines or ["unreadable pickle"])[0]
+
+
+def _unsafe(path: Path, detail: str) -> CheckpointError:
+    return UnsafeCheckpointError(
+        path,
+        "its pickle references objects that torch.load(weights_only=True) refuses to build, so "
+        "it was not loaded and nothing in it ran. A DreamerV2 checkpoint holds only tensors; "
+        f"re-save the state_dicts alone. torch said: {detail}",
+    )
+
+
+def _check_modules(
+    path: str | os.PathLike[str], raw: dict[str, Any]
+) -> dict[str, dict[str, Tensor]]:
+    """Top-level keys, then each state_dict's entries: names, types, dtypes, finiteness."""
+    names = [key for key in raw if isinstance(key, str)]
+    if len(names) != len(raw):
+        odd = [repr(key) for key in raw if not isinstance(key, str)]
+        raise CheckpointKeyError(path, f"has non-string top-level keys {', '.join(odd)}")
+    unexpected = sorted(set(names) - set(CHECKPOINT_MODULES))
+    missing = [key for key in REQUIRED_MODULES if key not in raw]
+    if unexpected or missing:
+        parts = []
+        if missing:
+            parts.append(f"missing modules {missing}")
+        if unexpected:
+            parts.append(f"unexpected modules {unexpected}")
+        raise CheckpointKeyError(
+            path,
+            f"{' and '.join(parts)}; a DreamerV2 checkpoint has {list(CHECKPOINT_MODULES)} "
+            f"(the first three are required) and optionally {METADATA_KEY!r}",
+        )
+    modules: dict[str, dict[str, Tensor]] = {}
+    bad_values: list[str] = []
+    for key in names:
+        state = raw[key]
+        if not isinstance(state, Mapping):
+            raise CheckpointFormatError(
+                path, f"{key} holds a {type(state).__name__}, expected a state_dict of tensors"
+            )
+        tensors: dict[str, Tensor] = {}
+        for name, value in state.items():
+            if not isinstance(name, str) or not isinstance(value, Tensor):
+                raise CheckpointFormatError(
+                    path,
+                    f"{key}[{name!r}] is a {type(value).__name__}; a state_dict maps parameter "
+                    "names to tensors",
+                )
+            if not value.is_floating_point():
+                raise CheckpointValueError(
+                    path, f"{key}.{name} has dtype {value.dtype}; weights must be floating point"
+                )
+            if value.is_sparse or value.layout != torch.strided:
+                raise CheckpointValueError(path, f"{key}.{name} is not a dense tensor")
+            if not bool(torch.isfinite(value).all()):
+                bad_values.append(f"{key}.{name}")
+            tensors[name] = value.to(torch.float32)
+        modules[key] = tensors
+    if bad_values:
+        shown = ", ".join(bad_values[:8]) + (" ..." if len(bad_values) > 8 else "")
+        raise CheckpointValueError(
+            path,
+            f"non-finite weights (NaN or infinity) in {len(bad_values)} tensor(s): {shown}; the "
+            "training run diverged or the file is damaged: use an earlier checkpoint",
+        )
+    return modules
+
+
+def _shape(
+    path: str | os.PathLike[str],
+    modules: Mapping[str, Mapping[str, Tensor]],
+    key: str,
+    name: str,
+    ndim: int,
+) -> tuple[int, ...]:
+    tensor = modules[key].get(name)
+    if tensor is None:
+        raise CheckpointKeyError(path, f"{key} is missing parameter {name!r}")
+    if tensor.dim() != ndim:
+        raise CheckpointShapeError(
+            path, f"{key}.{name} has shape {tuple(tensor.shape)}; expected {ndim} dimensions"
+        )
+    return tuple(tensor.shape)
+
+
+def _dense_layout(
+    path: str | os.PathLike[str], key: str, state: Mapping[str, Tensor]
+) -> tuple[int, int]:
+    """(hidden width, hidden layers) of an MLP stored as ``model.{0,2,4,...}``."""
+    indices = sorted({int(m.group(1)) for name in state if (m := _DENSE_KEY.fullmatch(name))})
+    if not indices or indices != list(range(0, 2 * len(indices), 2)):
+        raise CheckpointKeyError(
+            path,
+            f"{key} has parameters {sorted(state)}; expected model.0, model.2, ... (Linear layers "
+            "separated by ELU)",
+        )
+    if len(indices) < 2:
+        raise CheckpointShapeError(path, f"{key} has a single layer; expected hidden layers")
+    hidden = _shape(path, {key: state}, key, "model.0.weight", 2)[0]
+    return hidden, len(indices) - 1
+
+
+def _choose_split(
+    path: str | os.PathLike[str],
+    modules: Mapping[str, Mapping[str, Tensor]],
+    stored: tuple[int, int] | None,
+    categoricals: int | None,
+    classes: int | None,
+) -> tuple[int, int]:
+    stoch = _shape(path, modules, "RSSM", "fc_prior.2.weight", 2)[0]
+    if (categoricals is None) != (classes is None):
+        raise ConfigError("give both categoricals and classes, or neither")
+    asked = (categoricals, classes) if categoricals is not None and classes is not None else None
+    if stored is not None and asked is not None and stored != asked:
+        raise CheckpointShapeError(
+            path,
+            f"its metadata says {stored[0]} categoricals x {stored[1]} classes, but "
+            f"{asked[0]} x {asked[1]} was asked for; drop the override",
+        )
+    split = stored or asked
+    if split is None:
+        if stoch != REFERENCE_STOCH:
+            raise CheckpointShapeError(
+                path,
+                f"its stochastic state has {stoch} units, and shapes alone cannot tell how they "
+                "split into categoricals x classes; pass categoricals= and classes=",
+            )
+        split = REFERENCE_SPLIT
+    if split[0] * split[1] != stoch:
+        raise CheckpointShapeError(
+            path,
+            f"{split[0]} categoricals x {split[1]} classes = {split[0] * split[1]}, but the "
+            f"stochastic state (RSSM.fc_prior.2.weight) has {stoch} units",
+        )
+    return split
+
+
+def _infer_sizes(
+    path: str | os.PathLike[str],
+    modules: Mapping[str, Mapping[str, Tensor]],
+    split: tuple[int, int],
+) -> ModelSizes:
+    """Every size from the tensor shapes; contradictions are caught later by _check_against."""
+    depth, channels, kernel, kernel_w = _shape(
+        path, modules, "ObsEncoder", "convolutions.0.weight", 4
+    )
+    if kernel != kernel_w or conv_output_side(kernel) < 1:
+        raise CheckpointShapeError(
+            path,
+            f"ObsEncoder.convolutions.0.weight has a {kernel}x{kernel_w} kernel; expected a square "
+            "kernel that leaves pixels after three valid convolutions of a 10x10 observation",
+        )
+    conv_features = 4 * depth * conv_output_side(kernel) ** 2
+    embedding = (
+        _shape(path, modules, "ObsEncoder", "fc_1.weight", 2)[0]
+        if "fc_1.weight" in modules["ObsEncoder"]
+        else conv_features
+    )
+    deter = _shape(path, modules, "RSSM", "rnn.weight_hh", 2)[1]
+    node = _shape(path, modules, "RSSM", "fc_prior.0.weight", 2)[0]
+    stoch = split[0] * split[1]
+    actions = _shape(path, modules, "RSSM", "fc_embed_state_action.0.weight", 2)[1] - stoch
+    if actions < 1:
+        raise CheckpointShapeError(
+            path,
+            f"RSSM.fc_embed_state_action.0.weight takes {actions + stoch} inputs, fewer than the "
+            f"{stoch} units of the stochastic state plus at least one action",
+        )
+    actor_hidden, actor_layers = _dense_layout(path, "ActionModel", modules["ActionModel"])
+    head_layouts = {
+        key: _dense_layout(path, key, modules[key]) for key in HEAD_MODULES if key in modules
+    }
+    if len(set(head_layouts.values())) > 1:
+        raise CheckpointShapeError(
+            path, f"the heads disagree on (width, layers): {head_layouts}; they must share one"
+        )
+    head_hidden, head_layers = next(iter(head_layouts.values()), (100, 3))
+    try:
+        return ModelSizes(
+            channels=channels,
+            actions=actions,
+            deter=deter,
+            categoricals=split[0],
+            classes=split[1],
+            embedding=embedding,
+            node=node,
+            depth=depth,
+            kernel=kernel,
+            actor_hidden=actor_hidden,
+            actor_layers=actor_layers,
+            head_hidden=head_hidden,
+            head_layers=head_layers,
+        )
+    except ConfigError as error:
+        raise CheckpointShapeError(path, f"inferred sizes are not usable: {error}") from None
+
+
+def _check_against(
+    path: str | os.PathLike[str],
+    key: str,
+    expected: Mapping[str, Tensor],
+    actual: Mapping[str, Tensor],
+) -> None:
+    """Compare a state_dict with what the inferred sizes require; list every difference."""
+    missing = sorted(set(expected) - set(actual))
+    unexpected = sorted(set(actual) - set(expected))
+    if missing or unexpected:
+        parts = ([f"missing {missing}"] if missing else []) + (
+            [f"unexpected {unexpected}"] if unexpected else []
+        )
+        raise CheckpointKeyError(path, f"{key}: {' and '.join(parts)} parameters")
+    wrong = [
+        f"{key}.{name} is {tuple(actual[name].shape)}, expected {tuple(tensor.shape)}"
+        for name, tensor in expected.items()
+        if actual[name].shape != tensor.shape
+    ]
+    if wrong:
+        raise CheckpointShapeError(
+            path,
+            "shapes contradict the sizes inferred from the other tensors: " + "; ".join(wrong),
+        )
+
+
+def _metadata_entry(sizes: ModelSizes, metadata: AgentMetadata) -> dict[str, Any]:
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "game": metadata.game,
+        "pomdp": metadata.pomdp,
+        "categoricals": sizes.categoricals,
+        "classes": sizes.classes,
+        "training": dict(metadata.training),
+    }
+
+
+def _parse_metadata(
+    path: str | os.PathLike[str], entry: object
+) -> tuple[AgentMetadata, tuple[int, int] | None]:
+    if entry is None:
+        return AgentMetadata(), None
+
+    def bad(problem: str) -> CheckpointFormatError:
+        return CheckpointFormatError(path, f"its {METADATA_KEY} entry {problem}")
+
+    if not isinstance(entry, Mapping):
+        raise bad(f"is a {type(entry).__name__}, expected a dict")
+    if entry.get("format") != FORMAT_NAME or entry.get("format_version") != FORMAT_VERSION:
+        raise bad(
+            f"declares format {entry.get('format')!r} version {entry.get('format_version')!r}; "
+            f"this version reads {FORMAT_NAME!r} version {FORMAT_VERSION}"
+        )
+    game, pomdp, training = entry.get("game"), entry.get("pomdp"), entry.get("training", {})
+    if game is not None and game not in GAMES:
+        raise bad(f"names game {game!r}, not one of {sorted(GAMES)}")
+    if pomdp is not None and not isinstance(pomdp, bool):
+        raise bad(f"has pomdp={pomdp!r}, expected true, false or none")
+    if not isinstance(training, Mapping) or not all(isinstance(k, str) for k in training):
+        raise bad("has a 'training' value that is not a dict with string keys")
+    categoricals, classes = entry.get("categoricals"), entry.get("classes")
+    if not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (categoricals, classes)
+    ):
+        raise bad(
+            f"has categoricals={categoricals!r}, classes={classes!r}; expected positive integers"
+        )
+    metadata = AgentMetadata(game=game, pomdp=pomdp, training=dict(training))
+    return metadata, (int(categoricals), int(classes))  # type: ignore[arg-type]

@@ -1,0 +1,268 @@
+"""Batched rollouts of a DreamerV2 agent in a MinAtar game, recorded as time-major tensors.
+
+All episodes advance in lock-step: each step is one batched forward pass on the agent's device
+under ``torch.inference_mode()``, and one host copy each way (observations in, actions out, which
+the Python games need). Everything else stays in preallocated buffers until the end.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .agent import DreamerAgent
+from .devices import resolve_device
+from .envs import GameBatch
+from .errors import ConfigError
+from .games import game_spec
+from .sampling import MAX_SEED, NoiseKeys
+
+__all__ = ["Trajectory", "episode_seeds", "run_rollouts"]
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """``steps`` x ``episodes`` of agent-environment interaction, time-major.
+
+    Row ``t`` holds observation ``o_t``, the RSSM states computed from it, the action ``a_t``
+    the actor chose after seeing it, and what ``a_t`` led to (reward, termination, transition
+    facts). Rows after an episode's end are padding: ``valid`` is False there.
+
+    Attributes:
+        game, pomdp: the game and whether the agent saw the POMDP channel subset.
+        seeds: the seed of each episode (environment and sampling), length ``B``.
+        greedy: whether actions were the policy's argmax rather than samples.
+        fact_names: names of the last axis of ``facts`` (see ``envs.py``).
+        observations: ``[L, B, channels, 10, 10]`` bool, what the agent saw.
+        prior_logits, posterior_logits: ``[L, B, categoricals, classes]`` float32.
+        stoch: ``[L, B, categoricals, classes]`` float32 one-hot posterior samples.
+        deter: ``[L, B, deter]`` float32.
+        actions: ``[L, B]`` int64 indices into the minimal action set.
+        rewards: ``[L, B]`` float32. terminals: ``[L, B]`` bool, the episode ended at this step.
+        valid: ``[L, B]`` bool, the row is a real step of the episode.
+        facts: ``[L, B, F]`` int32 game facts.
+    """
+
+    game: str
+    pomdp: bool
+    seeds: tuple[int, ...]
+    greedy: bool
+    fact_names: tuple[str, ...]
+    observations: Tensor
+    prior_logits: Tensor
+    posterior_logits: Tensor
+    stoch: Tensor
+    deter: Tensor
+    actions: Tensor
+    rewards: Tensor
+    terminals: Tensor
+    valid: Tensor
+    facts: Tensor
+
+    @property
+    def steps(self) -> int:
+        """L, the number of recorded steps (rows)."""
+        return int(self.actions.shape[0])
+
+    @property
+    def episodes(self) -> int:
+        """B, the number of episodes (columns)."""
+        return int(self.actions.shape[1])
+
+    @property
+    def posterior_probs(self) -> Tensor:
+        """``softmax`` of the posterior logits over classes, ``[L, B, categoricals, classes]``."""
+        return torch.softmax(self.posterior_logits, dim=-1)
+
+    @property
+    def prior_probs(self) -> Tensor:
+        """``softmax`` of the prior logits over classes, ``[L, B, categoricals, classes]``."""
+        return torch.softmax(self.prior_logits, dim=-1)
+
+    @property
+    def returns(self) -> Tensor:
+        """Sum of the valid rewards of each episode, ``[B]``."""
+        return (self.rewards * self.valid).sum(dim=0)
+
+    def fact(self, name: str) -> Tensor:
+        """One game fact, ``[L, B]`` int32; the error lists the facts this game records."""
+        if name not in self.fact_names:
+            raise ConfigError(
+                f"{self.game} records no fact {name!r}; it records {', '.join(self.fact_names)}"
+            )
+        return self.facts[..., self.fact_names.index(name)]
+
+    def tensors(self) -> dict[str, Tensor]:
+        """The tensor fields by name (for saving and moving)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), Tensor)
+        }
+
+    def to(self, device: str | torch.device) -> Trajectory:
+        """A copy with every tensor on ``device``."""
+        moved = {name: tensor.to(device) for name, tensor in self.tensors().items()}
+        return Trajectory(
+            game=self.game,
+            pomdp=self.pomdp,
+            seeds=self.seeds,
+            greedy=self.greedy,
+            fact_names=self.fact_names,
+            **moved,
+        )
+
+
+def episode_seeds(seed: int, episodes: int) -> list[int]:
+    """The seeds of a rollout's episodes: ``seed, seed + 1, ...`` (each episode its own)."""
+    if episodes < 1:
+        raise ConfigError(f"episodes must be at least 1, got {episodes}")
+    if seed < 0 or seed + episodes - 1 > MAX_SEED:
+        raise ConfigError(
+            f"seed {seed} with {episodes} episodes needs seeds up to {seed + episodes - 1}; "
+            f"MinAtar seeds are in [0, {MAX_SEED}]"
+        )
+    return list(range(seed, seed + episodes))
+
+
+def _check_agent_fits(agent: DreamerAgent, game: str, pomdp: bool) -> None:
+    spec = game_spec(game)
+    channels = len(spec.observed_channels(pomdp))
+    variant = "POMDP" if pomdp else "MDP"
+    if agent.sizes.channels != channels:
+        other = len(spec.observed_channels(not pomdp))
+        hint = f"pass pomdp={not pomdp}" if other == agent.sizes.channels else "check the game"
+        raise ConfigError(
+            f"the agent takes {agent.sizes.channels} observation channels, but {game} ({variant}) "
+            f"has {channels}; {hint}"
+        )
+    if agent.sizes.actions != spec.actions:
+        raise ConfigError(
+            f"the agent has {agent.sizes.actions} actions, but {game}'s minimal action set has "
+            f"{spec.actions} ({', '.join(spec.action_names)}); it was trained on another game"
+        )
+
+
+def run_rollouts(
+    agent: DreamerAgent,
+    game: str | None = None,
+    *,
+    pomdp: bool | None = None,
+    episodes: int,
+    steps: int,
+    seed: int = 0,
+    greedy: bool = False,
+    device: str | torch.device | None = None,
+    seeds: Sequence[int] | None = None,
+) -> Trajectory:
+    """Roll ``agent`` out for ``episodes`` x ``steps`` in lock-step and record everything.
+
+    Args:
+        agent: the agent; it is not modified (a copy moves when ``device`` differs).
+        game: a MinAtar game name; None takes it from the checkpoint's native metadata.
+        pomdp: observe the POMDP channel subset; None takes the metadata's flag, else True.
+        episodes, steps: B and L.
+        seed: episode ``b`` uses seed ``seed + b`` for the game and for sampling.
+        greedy: act by the policy's argmax instead of sampling.
+        device: where the networks run; None keeps the agent's device, ``"auto"`` picks CUDA.
+        seeds: explicit per-episode seeds instead of ``seed + b`` (length ``episodes``).
+
+    Returns:
+        A :class:`Trajectory` on the agent's (or ``device``'s) device.
+    """
+    game = game if game is not None else agent.metadata.game
+    if game is None:
+        raise ConfigError(
+            "no game given and the checkpoint records none (a reference-format file); pass "
+            "game='freeway' (or another MinAtar game)"
+        )
+    pomdp = (
+        pomdp
+        if pomdp is not None
+        else (agent.metadata.pomdp if agent.metadata.pomdp is not None else True)
+    )
+    if steps < 1:
+        raise ConfigError(f"steps must be at least 1, got {steps}")
+    if seeds is None:
+        seed_list = episode_seeds(seed, episodes)
+    else:
+        seed_list = [int(s) for s in seeds]
+        if len(seed_list) != episodes:
+            raise ConfigError(f"got {len(seed_list)} seeds for {episodes} episodes; give one each")
+    _check_agent_fits(agent, game, pomdp)
+    target = agent.device if device is None else resolve_device(device)
+    if target != agent.device:
+        agent = copy.deepcopy(agent).to(target)
+    with torch.inference_mode():
+        return _roll(
+            agent.eval(), GameBatch(game, pomdp=pomdp, episodes=episodes), seed_list, steps, greedy
+        )
+
+
+def _roll(
+    agent: DreamerAgent, games: GameBatch, seeds: list[int], steps: int, greedy: bool
+) -> Trajectory:
+    device, sizes, batch = agent.device, agent.sizes, games.episodes
+    latent = (steps, batch, sizes.categoricals, sizes.classes)
+    prior_logits = torch.empty(latent, device=device)
+    posterior_logits = torch.empty(latent, device=device)
+    stoch = torch.empty(latent, device=device)
+    deter = torch.empty(steps, batch, sizes.deter, device=device)
+    actions = torch.empty(steps, batch, dtype=torch.int64, device=device)
+    observations = np.zeros((steps, batch, len(games.channels), 10, 10), dtype=bool)
+    rewards = np.zeros((steps, batch), dtype=np.float32)
+    terminals = np.zeros((steps, batch), dtype=bool)
+    valid = np.zeros((steps, batch), dtype=bool)
+    facts = np.zeros((steps, batch, len(games.fact_names)), dtype=np.int32)
+
+    obs, observation_facts = games.reset(seeds)
+    state = agent.initial_state(batch)
+    prev_action = torch.zeros(batch, sizes.actions, device=device)
+    noise = NoiseKeys.from_seeds(seeds, device)
+    active = np.ones(batch, dtype=bool)
+    n_obs_facts = observation_facts.shape[1]
+    for t in range(steps):
+        observations[t] = obs
+        obs_tensor = torch.from_numpy(obs).to(device=device, dtype=torch.float32, non_blocking=True)
+        prior, state = agent.observe(state, obs_tensor, prev_action, noise=noise)
+        action = agent.act(state, greedy=greedy, noise=noise)
+        prior_logits[t], posterior_logits[t] = prior.logits, state.logits
+        stoch[t], deter[t], actions[t] = state.stoch, state.deter, action
+        action_host = action.cpu().numpy()  # the one sync per step: the games need the action
+        result = games.step(action_host, active)
+        valid[t] = active
+        rewards[t], terminals[t] = result.reward, result.terminal
+        facts[t, :, :n_obs_facts] = observation_facts
+        facts[t, :, n_obs_facts:] = result.transition_facts
+        active = active & ~result.terminal
+        obs, observation_facts = result.obs, result.observation_facts
+        obs[~active] = False  # padding rows: the frame after the end is not part of the episode
+        observation_facts[~active] = 0
+        prev_action = agent.one_hot_actions(action)
+        noise = noise.advance()
+
+    def host(array: np.ndarray) -> Tensor:
+        return torch.from_numpy(array).to(device)
+
+    return Trajectory(
+        game=games.spec.name,
+        pomdp=games.pomdp,
+        seeds=tuple(seeds),
+        greedy=greedy,
+        fact_names=games.fact_names,
+        observations=host(observations),
+        prior_logits=prior_logits,
+        posterior_logits=posterior_logits,
+        stoch=stoch,
+        deter=deter,
+        actions=actions,
+        rewards=host(rewards),
+        terminals=host(terminals),
+        valid=host(valid),
+        facts=host(facts),
+    )
