@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointValueError",
     "ConfigError",
     "DreamerAuditError",
+    "FactorizationError",
     "UnknownGameError",
     "UnsafeCheckpointError",
 ]
@@ -63,3 +64,7 @@ class CheckpointShapeError(CheckpointError):
 
 class CheckpointValueError(CheckpointError):
     """Tensors hold values the agent cannot use (NaN, infinity, non-float dtypes)."""
+
+
+class FactorizationError(DreamerAuditError, ValueError):
+    """The input of an NMF is unusable (negative, non-finite, empty) or the fit failed."""

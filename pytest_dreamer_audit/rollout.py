@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .games import game_spec
 from .sampling import MAX_SEED, NoiseKeys
 
-__all__ = ["Trajectory", "episode_seeds", "run_rollouts"]
+__all__ = ["ReplayedLatents", "Trajectory", "episode_seeds", "replay_posteriors", "run_rollouts"]
 
 
 @dataclass(frozen=True)
@@ -266,3 +266,47 @@ def _roll(
         valid=host(valid),
         facts=host(facts),
     )
+
+
+@dataclass(frozen=True)
+class ReplayedLatents:
+    """An agent's RSSM states on a recorded trajectory (teacher forcing: its obs and actions).
+
+    Attributes:
+        prior_logits, posterior_logits, stoch: ``[L, B, categoricals, classes]``.
+        deter: ``[L, B, deter]``.
+    """
+
+    prior_logits: Tensor
+    posterior_logits: Tensor
+    stoch: Tensor
+    deter: Tensor
+
+
+def replay_posteriors(agent: DreamerAgent, trajectory: Trajectory) -> ReplayedLatents:
+    """Feed a trajectory's observations and actions to ``agent`` and record its latents.
+
+    Used to compare agents on identical inputs (the randomized-weights sanity check); with the
+    agent that produced the trajectory it reproduces the recorded latents exactly.
+    """
+    _check_agent_fits(agent, trajectory.game, trajectory.pomdp)
+    device = agent.device
+    steps, batch, sizes = trajectory.steps, trajectory.episodes, agent.sizes
+    latent = (steps, batch, sizes.categoricals, sizes.classes)
+    with torch.inference_mode():
+        prior_logits = torch.empty(latent, device=device)
+        posterior_logits = torch.empty(latent, device=device)
+        stoch = torch.empty(latent, device=device)
+        deter = torch.empty(steps, batch, sizes.deter, device=device)
+        observations = trajectory.observations.to(device)
+        actions = trajectory.actions.to(device)
+        state = agent.initial_state(batch)
+        prev_action = torch.zeros(batch, sizes.actions, device=device)
+        noise = NoiseKeys.from_seeds(list(trajectory.seeds), device)
+        for t in range(steps):
+            prior, state = agent.observe(state, observations[t].float(), prev_action, noise=noise)
+            prior_logits[t], posterior_logits[t] = prior.logits, state.logits
+            stoch[t], deter[t] = state.stoch, state.deter
+            prev_action = agent.one_hot_actions(actions[t])
+            noise = noise.advance()
+    return ReplayedLatents(prior_logits, posterior_logits, stoch, deter)

@@ -20,3 +20,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def freeway_agent() -> DreamerAgent:
     """A tiny Freeway POMDP agent with seeded random weights."""
     return tiny_agent("freeway", pomdp=True, seed=3)
+
+
+# Tests run two xdist workers on two cores: one torch thread each avoids oversubscription, which
+# slows small matrix work by an order of magnitude.
+torch.set_num_threads(1)

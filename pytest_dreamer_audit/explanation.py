@@ -1,0 +1,280 @@
+"""The result of an explanation: plain NumPy arrays and numbers, saved as ``.npz`` + JSON.
+
+Torch-free on purpose: the pytest plugin, the report hooks and the renderer read explanations
+from disk (the cross-worker cache) without importing torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import ConfigError, DreamerAuditError
+
+__all__ = ["SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
+
+Score = Literal["activation", "reconstruction", "surprise"]
+SCORES: tuple[str, ...] = ("activation", "reconstruction", "surprise")
+ARRAYS_FILE = "explanation.npz"
+SUMMARY_FILE = "summary.json"
+SUMMARY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """Everything that decides an explanation (flat, plain values; part of cache keys).
+
+    Attributes:
+        rank: NMF rank r. layout: ``"pooled"`` or ``"per_step"`` (see ``factorize.py``).
+        score: ``"activation"`` (default: L2 norm of a row's NMF activations, prototypes
+            normalised), ``"reconstruction"`` (L2 norm of the reconstructed row, the notebook's
+            score, close to plain confidence) or ``"surprise"`` (KL(posterior || prior)).
+        top_k: observations highlighted per rollout, and dataset examples per factor.
+        solver, init, max_iter, tol, seed: the NMF fit (see ``NMFConfig``).
+        stability_refits: extra fits from seeded random inits for the stability metrics
+            (0 skips them).
+        sanity_seed: seed of the randomized-weights agent of the sanity check.
+    """
+
+    rank: int = 10
+    layout: Literal["pooled", "per_step"] = "pooled"
+    score: Score = "activation"
+    top_k: int = 5
+    solver: Literal["torchnmf", "mu"] = "mu"
+    init: Literal["nndsvda", "random"] = "nndsvda"
+    max_iter: int = 200
+    tol: float = 1e-4
+    seed: int = 0
+    stability_refits: int = 2
+    sanity_seed: int = 12345
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ConfigError(f"unknown score {self.score!r}; choose from {', '.join(SCORES)}")
+        if not isinstance(self.top_k, int) or self.top_k < 1:
+            raise ConfigError(f"top_k must be a positive integer, got {self.top_k!r}")
+        if not isinstance(self.stability_refits, int) or self.stability_refits < 0:
+            raise ConfigError(f"stability_refits must be >= 0, got {self.stability_refits!r}")
+
+
+@dataclass(frozen=True)
+class TrustMetrics:
+    """How far to trust an explanation; each is a number an assertion can test.
+
+    Attributes:
+        relative_error: ``||X - A D||_F / ||X||_F`` (0 is a perfect fit).
+        explained_variance: ``1 - ||X - A D||_F^2 / ||X - column means||_F^2`` (1 is perfect).
+        iterations: NMF iterations run.
+        stability_mean_cosine, stability_min_cosine: prototypes of refits from random inits,
+            matched to the main fit's by the Hungarian algorithm on cosine similarity: mean and
+            minimum matched cosine (1 = the same factors). NaN when no refits were asked for.
+        stability_topk_jaccard: mean Jaccard overlap of the top-k observation sets (all
+            rollouts together) between the main fit and each refit.
+        confidence_spearman: Spearman correlation of the row scores with the rows' L2 norm
+            ``||p||_2`` (the categorical's confidence); near 1 means the score only restates
+            confidence.
+        sanity_spearman: Spearman correlation, over valid observations, of the observation scores
+            with those of the same architecture with random weights fed the same observations and
+            actions (Adebayo et al. 2018); should be well below the stability values. NaN without
+            an agent.
+        deletion_topk, deletion_random: mean total-variation change of the actor's action
+            distribution when an observation's posterior state is replaced by the prior's
+            (mode of each categorical), over the top-k observations and over all valid ones (the
+            expectation for k random ones). deletion_ratio = topk / random (> 1: the explanation
+            points at states the policy depends on). NaN without an agent.
+    """
+
+    relative_error: float
+    explained_variance: float
+    iterations: int
+    stability_mean_cosine: float = math.nan
+    stability_min_cosine: float = math.nan
+    stability_topk_jaccard: float = math.nan
+    confidence_spearman: float = math.nan
+    sanity_spearman: float = math.nan
+    deletion_topk: float = math.nan
+    deletion_random: float = math.nan
+    deletion_ratio: float = math.nan
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """An explained rollout batch: factors, scores, top observations, dataset examples, metrics.
+
+    Shapes use L steps, B episodes, C categoricals, K classes, r factors, k = top_k, M the row
+    width (K pooled, C*K per step), R the number of NMF rows. Scores are normalised to [0, 1]
+    by dividing by their maximum over valid entries (1 = the most important); invalid
+    (after-the-end) entries are 0.
+
+    Attributes:
+        game, pomdp, seeds, action_names, fact_names: what was rolled out.
+        config: the :class:`ExplainConfig`. metrics: the :class:`TrustMetrics`.
+        prototypes: ``[r, M]`` unit-norm prototype rows D.
+        activations: ``[R, r]`` activations A of each NMF row.
+        row_step, row_episode, row_categorical: ``[R]`` where each row came from
+            (row_categorical is -1 in the per-step layout).
+        row_scores: ``[R]`` normalised score of each row.
+        step_scores: ``[L, B, C]`` normalised importance of each (step, episode, categorical).
+        observation_scores: ``[L, B]`` normalised importance of each observation.
+        top_observations: ``[B, k]`` the most important steps of each rollout, best first
+            (-1 pads rollouts with fewer valid steps than k).
+        factor_activations: ``[L, B, r]`` how strongly each observation excites each factor
+            (maximum over its rows).
+        factor_examples: ``[r, k, 2]`` (step, episode) of each factor's top dataset examples.
+        observations: ``[L, B, channels, 10, 10]`` bool. posterior_probs: ``[L, B, C, K]``.
+        stoch_classes: ``[L, B, C]`` the sampled class of each categorical.
+        actions: ``[L, B]``. rewards: ``[L, B]``. valid: ``[L, B]`` bool.
+        facts: ``[L, B, F]`` game facts (names in fact_names).
+    """
+
+    game: str
+    pomdp: bool
+    seeds: tuple[int, ...]
+    action_names: tuple[str, ...]
+    fact_names: tuple[str, ...]
+    config: ExplainConfig
+    metrics: TrustMetrics
+    prototypes: np.ndarray
+    activations: np.ndarray
+    row_step: np.ndarray
+    row_episode: np.ndarray
+    row_categorical: np.ndarray
+    row_scores: np.ndarray
+    step_scores: np.ndarray
+    observation_scores: np.ndarray
+    top_observations: np.ndarray
+    factor_activations: np.ndarray
+    factor_examples: np.ndarray
+    observations: np.ndarray
+    posterior_probs: np.ndarray
+    stoch_classes: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    valid: np.ndarray
+    facts: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        return int(self.valid.shape[0])
+
+    @property
+    def episodes(self) -> int:
+        return int(self.valid.shape[1])
+
+    @property
+    def rank(self) -> int:
+        return int(self.prototypes.shape[0])
+
+    @property
+    def returns(self) -> np.ndarray:
+        """``[B]`` sum of valid rewards per episode."""
+        return (self.rewards * self.valid).sum(axis=0)
+
+    def fact(self, name: str) -> np.ndarray:
+        """One game fact ``[L, B]``; the error lists the recorded facts."""
+        if name not in self.fact_names:
+            raise ConfigError(
+                f"{self.game} records no fact {name!r}; it records {', '.join(self.fact_names)}"
+            )
+        return self.facts[..., self.fact_names.index(name)]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description: what was explained, the config and the metrics."""
+        metrics = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in asdict(self.metrics).items()
+        }
+        return {
+            "summary_version": SUMMARY_VERSION,
+            "game": self.game,
+            "pomdp": self.pomdp,
+            "seeds": list(self.seeds),
+            "episodes": self.episodes,
+            "steps": self.steps,
+            "valid_steps": int(self.valid.sum()),
+            "action_names": list(self.action_names),
+            "fact_names": list(self.fact_names),
+            "config": asdict(self.config),
+            "metrics": metrics,
+            "mean_return": float(self.returns.mean()),
+        }
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``explanation.npz`` and ``summary.json`` into ``directory``, each atomically."""
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, Any] = self.arrays()
+        _atomic_write(target / ARRAYS_FILE, lambda stream: np.savez_compressed(stream, **arrays))
+        text = json.dumps(self.summary(), indent=2, sort_keys=True) + "\n"
+        _atomic_write(target / SUMMARY_FILE, lambda stream: stream.write(text.encode()))
+        return target
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
+    """Read an explanation written by :meth:`Explanation.save`."""
+    source = Path(directory)
+    try:
+        summary = json.loads((source / SUMMARY_FILE).read_text())
+        with np.load(source / ARRAYS_FILE, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, KeyError) as error:
+        raise DreamerAuditError(
+            f"{source}: not a readable explanation ({type(error).__name__}: {error}); "
+            "write it with Explanation.save or rerun the explanation"
+        ) from None
+    if summary.get("summary_version") != SUMMARY_VERSION:
+        raise DreamerAuditError(
+            f"{source}: explanation format {summary.get('summary_version')!r}, expected "
+            f"{SUMMARY_VERSION}; rerun the explanation with this version"
+        )
+    metrics: dict[str, Any] = {
+        k: (math.nan if v is None else v) for k, v in summary["metrics"].items()
+    }
+    expected = {f.name for f in fields(Explanation)} - {
+        "game",
+        "pomdp",
+        "seeds",
+        "action_names",
+        "fact_names",
+        "config",
+        "metrics",
+    }
+    if set(arrays) != expected:
+        raise DreamerAuditError(
+            f"{source}: explanation arrays {sorted(set(arrays) ^ expected)} missing or unexpected"
+        )
+    return Explanation(
+        game=summary["game"],
+        pomdp=summary["pomdp"],
+        seeds=tuple(summary["seeds"]),
+        action_names=tuple(summary["action_names"]),
+        fact_names=tuple(summary["fact_names"]),
+        config=ExplainConfig(**summary["config"]),
+        metrics=TrustMetrics(**metrics),
+        **arrays,
+    )

@@ -1,0 +1,130 @@
+"""Importance scores from an NMF: per row, per (step, episode, categorical), per observation.
+
+Definitions (r factors, D rows of unit norm, A the activations):
+
+* ``"activation"``: a row's score is ``||A_i||_2``. In the per-step layout a categorical's
+  share is ``sqrt(sum_j (A_ij * ||D_j[c]||)^2)``, the activation mass flowing into its block.
+* ``"reconstruction"``: ``||(A D)_i||_2`` (the notebook's score); per categorical, the norm of
+  the reconstruction's block ``c``.
+* ``"surprise"``: ``KL(posterior || prior)`` of each categorical, independent of the NMF.
+
+An observation aggregates its categoricals: the L2 norm of their scores for the two NMF scores
+(the Frobenius norm of the observation's activations) and the sum of the KLs for surprise (the
+KL of the joint distribution, since the categoricals are independent). Every array is then
+divided by its maximum over valid entries, so 1 marks the most important entry.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .errors import ConfigError
+from .factorize import Factorization, FlatRows, unflatten_rows
+
+__all__ = [
+    "categorical_scores",
+    "factor_examples",
+    "normalize_valid",
+    "observation_scores",
+    "surprise",
+    "top_observations",
+]
+
+
+def surprise(posterior_logits: Tensor, prior_logits: Tensor) -> Tensor:
+    """``KL(posterior || prior)`` per categorical, in nats.
+
+    Shape:
+        - logits: ``[L, B, C, K]``; output: ``[L, B, C]``
+    """
+    log_post = torch.log_softmax(posterior_logits.float(), dim=-1)
+    log_prior = torch.log_softmax(prior_logits.float(), dim=-1)
+    return (log_post.exp() * (log_post - log_prior)).sum(dim=-1).clamp(min=0)
+
+
+def categorical_scores(
+    kind: str, rows: FlatRows, fit: Factorization, kl: Tensor | None = None
+) -> Tensor:
+    """Un-normalised score of each (step, episode, categorical), 0 at invalid steps.
+
+    Shape:
+        - output: ``[L, B, C]``
+    """
+    if kind == "surprise":
+        if kl is None:
+            raise ConfigError("the surprise score needs the KL divergence of each categorical")
+        steps, episodes, _, _ = rows.shape
+        mask = torch.zeros(steps, episodes, dtype=torch.bool, device=kl.device)
+        mask[rows.step, rows.episode] = True
+        return kl * mask[..., None]
+    a, d = fit.activations, fit.prototypes
+    if rows.categorical is not None:  # pooled: one row per categorical already
+        per_row = a.norm(dim=1) if kind == "activation" else (a @ d).norm(dim=1)
+        return unflatten_rows(per_row, rows)
+    cats, classes = rows.shape[2], rows.shape[3]
+    if kind == "activation":
+        block_norms = d.reshape(d.shape[0], cats, classes).norm(dim=2)  # [r, C]
+        per_cat = torch.sqrt((a * a) @ (block_norms * block_norms))  # [N, C]
+    else:
+        per_cat = (a @ d).reshape(-1, cats, classes).norm(dim=2)
+    return unflatten_rows(per_cat, rows)
+
+
+def observation_scores(kind: str, per_categorical: Tensor) -> Tensor:
+    """Aggregate ``[L, B, C]`` categorical scores to ``[L, B]`` (see the module docstring)."""
+    if kind == "surprise":
+        return per_categorical.sum(dim=-1)
+    return per_categorical.norm(dim=-1)
+
+
+def normalize_valid(values: Tensor, valid: Tensor) -> Tensor:
+    """Divide by the maximum over valid entries; invalid entries become 0.
+
+    ``valid`` is ``[L, B]`` and broadcasts over trailing axes of ``values``.
+    """
+    mask = valid.reshape(*valid.shape, *([1] * (values.dim() - valid.dim())))
+    masked = values * mask
+    peak = masked.max()
+    return masked / peak if float(peak) > 0 else masked
+
+
+def top_observations(scores: Tensor, valid: Tensor, k: int) -> Tensor:
+    """The ``k`` highest-scoring valid steps of each rollout, best first; -1 pads.
+
+    Shape:
+        - scores, valid: ``[L, B]``; output: ``[B, k]`` int64
+    """
+    steps = scores.shape[0]
+    ranked = torch.where(valid, scores, torch.full_like(scores, -1.0)).T  # [B, L]
+    width = min(k, steps)
+    values, index = torch.topk(ranked, width, dim=1)
+    index = torch.where(values >= 0, index, torch.full_like(index, -1))
+    if width < k:
+        index = torch.cat([index, index.new_full((index.shape[0], k - width), -1)], dim=1)
+    return index
+
+
+def factor_examples(
+    rows: FlatRows, fit: Factorization, valid: Tensor, k: int
+) -> tuple[Tensor, Tensor]:
+    """Each factor's strongest observations ("dataset examples").
+
+    An observation's activation of factor j is the maximum over its rows of ``A[:, j]``.
+
+    Shape:
+        - output: ``(factor_activations [L, B, r], examples [r, k, 2])`` with (step, episode)
+          pairs, -1 where fewer than k valid observations exist
+    """
+    per_row = unflatten_rows(fit.activations, rows)  # [L, B, C, r] or [L, B, r]
+    per_obs = per_row.amax(dim=2) if rows.categorical is not None else per_row
+    steps, episodes, rank = per_obs.shape
+    flat = torch.where(valid[..., None], per_obs, torch.full_like(per_obs, -1.0))
+    flat = flat.reshape(steps * episodes, rank).T  # [r, L*B]
+    width = min(k, steps * episodes)
+    values, index = torch.topk(flat, width, dim=1)
+    pairs = torch.stack([index // episodes, index % episodes], dim=-1)
+    pairs = torch.where(values[..., None] >= 0, pairs, torch.full_like(pairs, -1))
+    if width < k:
+        pairs = torch.cat([pairs, pairs.new_full((rank, k - width, 2), -1)], dim=1)
+    return per_obs, pairs

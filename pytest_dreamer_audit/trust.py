@@ -1,0 +1,86 @@
+"""Trust metrics of an explanation: stability, confidence, sanity and deletion faithfulness.
+
+Each function returns plain floats; ``TrustMetrics`` (``explanation.py``) documents their meaning.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .agent import DreamerAgent, LatentState
+
+__all__ = [
+    "deletion_effects",
+    "matched_cosines",
+    "spearman",
+    "topk_jaccard",
+]
+
+
+def spearman(x: Tensor, y: Tensor) -> float:
+    """Spearman rank correlation of two equally long vectors (NaN when one is constant)."""
+    from scipy.stats import spearmanr
+
+    if x.numel() < 2:
+        return math.nan
+    a = x.detach().double().cpu().numpy()
+    b = y.detach().double().cpu().numpy()
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan
+    return float(spearmanr(a, b).statistic)
+
+
+def matched_cosines(reference: Tensor, other: Tensor) -> Tensor:
+    """Cosine of each reference prototype with its Hungarian-matched partner in ``other``.
+
+    Shape:
+        - reference, other: ``[r, M]`` prototype rows (any scale); output: ``[r]``
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    a = reference / reference.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    b = other / other.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    cosine = (a @ b.T).double().cpu().numpy()
+    rows, cols = linear_sum_assignment(cosine, maximize=True)
+    return torch.from_numpy(cosine[rows, cols])
+
+
+def topk_jaccard(first: Tensor, second: Tensor) -> float:
+    """Jaccard overlap of two ``[B, k]`` top-step tables, as sets of (episode, step) pairs."""
+
+    def pairs(table: Tensor) -> set[tuple[int, int]]:
+        return {(b, int(t)) for b, row in enumerate(table.tolist()) for t in row if int(t) >= 0}
+
+    a, b = pairs(first), pairs(second)
+    return len(a & b) / len(a | b) if a | b else math.nan
+
+
+def _mode_one_hot(logits: Tensor) -> Tensor:
+    return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+
+
+def deletion_effects(
+    agent: DreamerAgent, deter: Tensor, posterior_logits: Tensor, prior_logits: Tensor
+) -> Tensor:
+    """Total-variation change of the action distribution when a step's posterior is deleted.
+
+    The actor sees ``cat[deter, mode of each posterior categorical]``; deletion replaces the
+    posterior by the prior (its mode), i.e. forgets what the observation added.
+
+    Shape:
+        - deter: ``[L, B, deter]``; logits: ``[L, B, C, K]``; output: ``[L, B]``
+    """
+    steps, episodes = deter.shape[:2]
+    flat_deter = deter.reshape(steps * episodes, -1).to(agent.device)
+    with torch.inference_mode():
+        policies = []
+        for logits in (posterior_logits, prior_logits):
+            flat = logits.reshape(steps * episodes, *logits.shape[2:]).to(agent.device)
+            state = LatentState(flat, _mode_one_hot(flat), flat_deter)
+            policies.append(torch.softmax(agent.policy_logits(state), dim=-1))
+        change = 0.5 * (policies[0] - policies[1]).abs().sum(dim=-1)
+    return change.reshape(steps, episodes)

@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_dreamer_audit.errors import ConfigError, FactorizationError
+from pytest_dreamer_audit.factorize import (
+    NMFConfig,
+    fit_nmf,
+    flatten_posteriors,
+    nndsvda_init,
+    unflatten_rows,
+)
+from pytest_dreamer_audit.trust import matched_cosines
+
+
+def _probs(steps: int, episodes: int, cats: int, classes: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.softmax(3 * torch.randn(steps, episodes, cats, classes, generator=g), dim=-1)
+
+
+def _valid(steps: int, episodes: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    ends = torch.randint(1, steps + 1, (episodes,), generator=g)
+    return torch.arange(steps)[:, None] < ends[None, :]
+
+
+shapes = st.tuples(
+    st.integers(1, 6), st.integers(1, 5), st.integers(1, 4), st.integers(2, 6), st.integers(0, 99)
+)
+
+
+@given(shapes, st.sampled_from(["pooled", "per_step"]))
+@settings(max_examples=40, deadline=None)
+def test_flatten_unflatten_round_trip(shape: tuple[int, ...], layout: str) -> None:
+    steps, episodes, cats, classes, seed = shape
+    probs, valid = _probs(steps, episodes, cats, classes, seed), _valid(steps, episodes, seed)
+    rows = flatten_posteriors(probs, valid, layout)  # type: ignore[arg-type]
+    n = int(valid.sum())
+    if layout == "pooled":
+        assert rows.matrix.shape == (n * cats, classes)
+        back = unflatten_rows(rows.matrix, rows)
+        assert torch.equal(back[valid], probs[valid])
+    else:
+        assert rows.matrix.shape == (n, cats * classes)
+        back = unflatten_rows(rows.matrix, rows).reshape(steps, episodes, cats, classes)
+        assert torch.equal(back[valid], probs[valid])
+    assert float(back[~valid].abs().sum()) == 0.0
+    # Time-major order: steps never decrease down the rows.
+    assert bool((rows.step[1:] >= rows.step[:-1]).all())
+
+
+@given(shapes, st.integers(1, 4), st.sampled_from(["mu", "torchnmf"]))
+@settings(max_examples=25, deadline=None)
+def test_fit_is_non_negative_with_unit_prototypes(
+    shape: tuple[int, ...], rank: int, solver: str
+) -> None:
+    steps, episodes, cats, classes, seed = shape
+    rows = flatten_posteriors(
+        _probs(steps, episodes, cats, classes, seed), _valid(steps, episodes, seed), "pooled"
+    )
+    rank = min(rank, classes)
+    fit = fit_nmf(rows.matrix, NMFConfig(rank=rank, solver=solver, max_iter=30))  # type: ignore[arg-type]
+    assert fit.activations.shape == (rows.matrix.shape[0], rank)
+    assert fit.prototypes.shape == (rank, classes)
+    assert bool((fit.activations >= 0).all())
+    assert bool((fit.prototypes >= 0).all())
+    torch.testing.assert_close(fit.prototypes.norm(dim=1), torch.ones(rank))
+    assert 0.0 <= fit.relative_error <= 1.0
+
+
+def test_known_factors_are_recovered_exactly() -> None:
+    """X = A D with three disjoint prototypes: the fit finds them and reconstructs X."""
+    prototypes = torch.zeros(3, 6)
+    prototypes[0, :2] = torch.tensor([0.8, 0.2])
+    prototypes[1, 2:4] = torch.tensor([0.5, 0.5])
+    prototypes[2, 4:] = torch.tensor([0.1, 0.9])
+    g = torch.Generator().manual_seed(0)
+    activations = torch.rand(200, 3, generator=g) * (torch.rand(200, 3, generator=g) < 0.6)
+    activations[:3] = torch.eye(3)
+    matrix = activations @ prototypes
+    fit = fit_nmf(matrix, NMFConfig(rank=3, max_iter=2000, tol=0))
+    assert fit.relative_error < 5e-3
+    assert fit.explained_variance > 0.999
+    cosines = matched_cosines(prototypes, fit.prototypes)
+    assert float(cosines.min()) > 0.999
+    # With unit-norm prototypes, activations are the true ones rescaled by the true norms.
+    order = (prototypes / prototypes.norm(dim=1, keepdim=True)) @ fit.prototypes.T
+    match = order.argmax(dim=1)
+    expected = activations * prototypes.norm(dim=1)
+    torch.testing.assert_close(fit.activations[:, match], expected, atol=1e-2, rtol=0)
+
+
+def test_rank_one_of_identical_rows_is_the_row_itself() -> None:
+    row = torch.tensor([0.1, 0.2, 0.7])
+    fit = fit_nmf(row.expand(10, 3).contiguous(), NMFConfig(rank=1, tol=0))
+    torch.testing.assert_close(fit.prototypes[0], row / row.norm(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        fit.activations[:, 0], torch.full((10,), float(row.norm())), atol=1e-5, rtol=0
+    )
+    assert fit.relative_error < 1e-5
+
+
+def test_plain_mu_solver_reaches_torchnmf_iterates_from_the_same_init() -> None:
+    rows = flatten_posteriors(
+        _probs(20, 8, 20, 20, 1), torch.ones(20, 8, dtype=torch.bool), "pooled"
+    )
+    fits = {
+        s: fit_nmf(rows.matrix, NMFConfig(rank=10, solver=s, tol=0, max_iter=100))
+        for s in ("mu", "torchnmf")
+    }  # type: ignore[arg-type]
+    torch.testing.assert_close(
+        fits["mu"].prototypes, fits["torchnmf"].prototypes, atol=1e-5, rtol=0
+    )
+    torch.testing.assert_close(
+        fits["mu"].activations, fits["torchnmf"].activations, atol=1e-5, rtol=1e-4
+    )
+    assert fits["mu"].relative_error == pytest.approx(fits["torchnmf"].relative_error, abs=1e-6)
+
+
+def test_tolerance_stops_early_with_the_same_count_in_both_solvers() -> None:
+    rows = flatten_posteriors(
+        _probs(10, 4, 20, 20, 2), torch.ones(10, 4, dtype=torch.bool), "pooled"
+    )
+    counts = {
+        s: fit_nmf(rows.matrix, NMFConfig(rank=5, solver=s, tol=1e-3)).iterations
+        for s in ("mu", "torchnmf")
+    }  # type: ignore[arg-type]
+    assert counts["mu"] == counts["torchnmf"]
+    assert counts["mu"] < 200
+    assert counts["mu"] % 10 == 0
+
+
+def test_nndsvda_init_is_deterministic_non_negative_and_close_to_the_data() -> None:
+    matrix = flatten_posteriors(
+        _probs(10, 4, 5, 8, 3), torch.ones(10, 4, dtype=torch.bool), "pooled"
+    ).matrix
+    a1, d1 = nndsvda_init(matrix, 4)
+    a2, d2 = nndsvda_init(matrix, 4)
+    assert torch.equal(a1, a2)
+    assert torch.equal(d1, d2)
+    assert bool((a1 > 0).all())
+    assert bool((d1 > 0).all())
+    # Rank 1 is the leading singular pair (Perron: non-negative), the best rank-1 approximation.
+    a, d = nndsvda_init(matrix, 1)
+    singular = torch.linalg.svdvals(matrix)
+    best = torch.sqrt(1 - singular[0] ** 2 / (singular**2).sum())
+    torch.testing.assert_close((matrix - a @ d).norm() / matrix.norm(), best, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("probs", "message"),
+    [
+        (torch.randn(3, 2, 4, 5), "negative values .* never raw logits"),
+        (torch.full((3, 2, 4, 5), float("nan")), "NaN or infinity"),
+        (torch.ones(3, 2, 20), r"must be \[L, B, C, K\]"),
+    ],
+    ids=["logits", "nan", "3d"],
+)
+def test_bad_inputs_are_refused_before_fitting(probs: torch.Tensor, message: str) -> None:
+    with pytest.raises(FactorizationError, match=message):
+        flatten_posteriors(probs, torch.ones(3, 2, dtype=torch.bool), "pooled")
+
+
+def test_more_bad_inputs() -> None:
+    probs = _probs(3, 2, 4, 5, 0)
+    with pytest.raises(FactorizationError, match="no valid steps"):
+        flatten_posteriors(probs, torch.zeros(3, 2, dtype=torch.bool), "pooled")
+    with pytest.raises(FactorizationError, match="valid mask"):
+        flatten_posteriors(probs, torch.ones(2, 2, dtype=torch.bool), "pooled")
+    with pytest.raises(ConfigError, match="rank 6 is larger than the 5 columns"):
+        fit_nmf(probs.reshape(-1, 5), NMFConfig(rank=6))
+    with pytest.raises(FactorizationError, match="all zeros"):
+        fit_nmf(torch.zeros(4, 5), NMFConfig(rank=2))
+    with pytest.raises(FactorizationError, match="negative"):
+        fit_nmf(-torch.ones(4, 5), NMFConfig(rank=2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rank": 0}, "rank must be a positive integer"),
+        ({"layout": "flat"}, "unknown NMF layout 'flat'; choose from pooled, per_step"),
+        ({"solver": "sklearn"}, "unknown NMF solver"),
+        ({"tol": -1.0}, "tol must be"),
+    ],
+)
+def test_config_validation(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        NMFConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_fit_works_on_inference_tensors_and_under_no_grad() -> None:
+    with torch.inference_mode():
+        matrix = _probs(5, 3, 4, 5, 0).reshape(-1, 5)
+    with torch.no_grad():
+        fit = fit_nmf(matrix, NMFConfig(rank=2, solver="torchnmf", max_iter=20))
+    assert fit.iterations == 20
+
+
+def test_torchnmf_import_warnings_do_not_break_a_warnings_as_errors_run() -> None:
+    code = (
+        "import torch\n"
+        "from pytest_dreamer_audit.factorize import NMFConfig, fit_nmf\n"
+        "fit = fit_nmf(torch.rand(8, 4), NMFConfig(rank=2, solver='torchnmf', max_iter=10))\n"
+        "print(fit.iterations)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "10"
