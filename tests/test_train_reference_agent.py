@@ -1,0 +1,158 @@
+"""CPU smoke tests of ``examples/train_reference_agent.py`` with a tiny agent (a few seconds)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from pytest_dreamer_audit.checkpoint import load_checkpoint
+
+SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "train_reference_agent.py"
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def trainer() -> ModuleType:
+    """The training script, imported from its path (it is an example, not a package module)."""
+    spec = importlib.util.spec_from_file_location("train_reference_agent", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve string annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_globals() -> Iterator[None]:
+    """``train`` seeds torch and sets its thread count; give the other tests theirs back."""
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        yield
+    torch.set_num_threads(threads)
+
+
+def tiny_args(trainer: ModuleType, tmp_path: Path, **overrides: Any) -> Any:
+    values: dict[str, Any] = {
+        "total_env_steps": 1_000,
+        "num_envs": 4,
+        "prefill_steps": 400,
+        "train_every": 40,
+        "train_steps": 2,
+        "batch_size": 4,
+        "seq_len": 10,
+        "horizon": 5,
+        "replay_capacity": 2_000,
+        "deter": 16,
+        "categoricals": 4,
+        "classes": 4,
+        "embedding": 32,
+        "node": 16,
+        "depth": 4,
+        "hidden": 16,
+        "layers": 1,
+        "checkpoint": str(tmp_path / "agent.pth"),
+        "log_interval": 400,
+        "save_interval_s": 1e9,
+        "progress": False,
+    }
+    return trainer.Args(**(values | overrides))
+
+
+def filled_replay(trainer: ModuleType, args: Any, lockstep_rows: int) -> Any:
+    rng = np.random.default_rng(0)
+    envs = trainer.Envs(args, rng)
+    replay = trainer.Replay(args.replay_capacity, args.num_envs, (2, 10, 10), 3)
+    rows = envs.rows
+    for _ in range(lockstep_rows):
+        replay.add(rows)
+        rows, _, _ = envs.step(trainer.prefill_actions(args, args.num_envs, rng))
+    return replay
+
+
+def test_world_model_loss_falls_on_a_fixed_batch(trainer: ModuleType, tmp_path: Path) -> None:
+    args = tiny_args(trainer, tmp_path, model_lr=3e-3, batch_size=8, seq_len=12)
+    replay = filled_replay(trainer, args, lockstep_rows=60)
+    batch = replay.sample(args.batch_size, args.seq_len, np.random.default_rng(1), CPU)
+    torch.manual_seed(0)
+    learner = trainer.Learner(trainer.build_agent(args.model_sizes(), seed=0), args)
+    # The Gaussian NLLs include constants; only what is above them can be learned away.
+    floor = (200 + 1) * trainer.HALF_LOG_2PI
+    losses = [learner.train_step(batch)["wm_loss"].item() - floor for _ in range(40)]
+    early, late = np.mean(losses[:5]), np.mean(losses[-5:])
+    assert late < 0.6 * early, f"world-model loss above its floor went {early:.3f} -> {late:.3f}"
+    assert all(math.isfinite(loss) for loss in losses)
+
+
+def test_lambda_returns_limits(trainer: ModuleType) -> None:
+    reward = torch.tensor([[1.0], [2.0], [3.0]])
+    value = torch.tensor([[10.0], [20.0], [30.0]])  # values of s_1, s_2, s_3
+    gamma = torch.full((3, 1), 0.5)
+    monte_carlo = trainer.lambda_returns(reward, value, gamma, 1.0)
+    assert monte_carlo[0].item() == pytest.approx(1 + 0.5 * (2 + 0.5 * (3 + 0.5 * 30)))
+    one_step = trainer.lambda_returns(reward, value, gamma, 0.0)
+    assert one_step[:, 0].tolist() == pytest.approx([1 + 5.0, 2 + 10.0, 3 + 15.0])
+
+
+def test_replay_windows_are_consecutive_after_the_ring_wraps(
+    trainer: ModuleType, tmp_path: Path
+) -> None:
+    args = tiny_args(trainer, tmp_path, replay_capacity=40, num_envs=2, seq_len=5)
+    replay = trainer.Replay(args.replay_capacity, args.num_envs, (2, 10, 10), 3)
+    for t in range(53):  # 20 rows per env: wraps twice and a bit
+        zeros = np.zeros(2, dtype=bool)
+        obs = np.zeros((2, 2, 10, 10), dtype=bool)
+        replay.add(
+            trainer.Rows(obs, np.zeros(2, np.int64), np.full(2, t, np.float32), zeros, zeros)
+        )
+    batch = replay.sample(64, 5, np.random.default_rng(0), CPU)
+    steps = batch.reward  # [L, B]: the step each row was written at
+    assert torch.all(steps[1:] - steps[:-1] == 1), "a window jumped across the write position"
+    assert steps.min().item() >= 53 - 20, "a window reached rows already overwritten"
+
+
+def test_parse_args_builds_args_from_kebab_case_options(trainer: ModuleType) -> None:
+    args = trainer.parse_args(["--batch-size", "8", "--no-pomdp", "--model-lr", "1e-3"])
+    assert (args.batch_size, args.pomdp, args.model_lr) == (8, False, 1e-3)
+    assert trainer.Args().model_lr == 2e-4  # the reference default
+    docs = trainer._field_docs(trainer.Args)
+    assert set(docs) == {field.name for field in dataclasses.fields(trainer.Args)}
+
+
+def test_train_saves_a_loadable_checkpoint_and_resumes(trainer: ModuleType, tmp_path: Path) -> None:
+    args = tiny_args(trainer, tmp_path)
+    lines: list[str] = []
+    first = trainer.train(args, log=lines.append)
+    assert first.gradient_steps > 0
+    assert any("wm_loss=" in line and "ms_per_grad=" in line for line in lines), lines
+
+    agent = load_checkpoint(args.checkpoint)
+    assert agent.sizes == args.model_sizes()
+    assert agent.sizes.channels == 2
+    assert agent.sizes.actions == 3
+    assert (agent.metadata.game, agent.metadata.pomdp) == ("freeway", True)
+    training = agent.metadata.training
+    assert training["env_steps"] == first.counters.env_steps >= args.total_env_steps
+    assert training["gradient_steps"] == first.gradient_steps
+    assert training["args"]["batch_size"] == args.batch_size
+    state = torch.load(args.resume_path, weights_only=True)
+    assert state["replay"] is not None
+
+    more = dataclasses.replace(args, total_env_steps=1_400, resume=True)
+    second = trainer.train(more, log=lines.append)
+    assert any(line.startswith(f"resumed at env step {first.counters.env_steps}") for line in lines)
+    assert second.counters.env_steps >= 1_400
+    assert second.gradient_steps > first.gradient_steps
+    assert (
+        load_checkpoint(args.checkpoint).metadata.training["env_steps"] == second.counters.env_steps
+    )
