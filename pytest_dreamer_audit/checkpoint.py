@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +35,7 @@ from .errors import (
     ConfigError,
     UnsafeCheckpointError,
 )
+from .files import atomic_write
 from .games import GAMES
 from .networks import ModelSizes, conv_output_side
 
@@ -104,15 +104,7 @@ def save_checkpoint(
     }
     if native:
         payload[METADATA_KEY] = _metadata_entry(agent.sizes, metadata or agent.metadata)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(destination, lambda stream: torch.save(payload, stream))
     return destination
 
 

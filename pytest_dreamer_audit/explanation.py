@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .errors import ConfigError, DreamerAuditError
+from .files import atomic_text, atomic_write
 
 __all__ = ["SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
 
@@ -218,21 +218,10 @@ class Explanation:
         target = Path(directory)
         target.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, Any] = self.arrays()
-        _atomic_write(target / ARRAYS_FILE, lambda stream: np.savez_compressed(stream, **arrays))
+        atomic_write(target / ARRAYS_FILE, lambda stream: np.savez_compressed(stream, **arrays))
         text = json.dumps(self.summary(), indent=2, sort_keys=True) + "\n"
-        _atomic_write(target / SUMMARY_FILE, lambda stream: stream.write(text.encode()))
+        atomic_text(target / SUMMARY_FILE, text)
         return target
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def load_explanation(directory: str | os.PathLike[str]) -> Explanation:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +23,15 @@ from .errors import ConfigError
 from .games import game_spec
 from .sampling import MAX_SEED, NoiseKeys
 
-__all__ = ["ReplayedLatents", "Trajectory", "episode_seeds", "replay_posteriors", "run_rollouts"]
+__all__ = [
+    "ReplayedLatents",
+    "Trajectory",
+    "episode_seeds",
+    "load_trajectory",
+    "replay_posteriors",
+    "run_rollouts",
+    "save_trajectory",
+]
 
 
 @dataclass(frozen=True)
@@ -310,3 +319,34 @@ def replay_posteriors(agent: DreamerAgent, trajectory: Trajectory) -> ReplayedLa
             prev_action = agent.one_hot_actions(actions[t])
             noise = noise.advance()
     return ReplayedLatents(prior_logits, posterior_logits, stoch, deter)
+
+
+def save_trajectory(trajectory: Trajectory, path: str | Path) -> Path:
+    """Write a trajectory (tensors on the CPU, plain metadata) readable with weights_only."""
+    target = Path(path)
+    payload = {
+        "meta": {
+            "game": trajectory.game,
+            "pomdp": trajectory.pomdp,
+            "seeds": list(trajectory.seeds),
+            "greedy": trajectory.greedy,
+            "fact_names": list(trajectory.fact_names),
+        },
+        "tensors": {name: t.detach().cpu().clone() for name, t in trajectory.tensors().items()},
+    }
+    torch.save(payload, target)
+    return target
+
+
+def load_trajectory(path: str | Path, device: str | torch.device = "cpu") -> Trajectory:
+    """Read a trajectory written by :func:`save_trajectory` (``weights_only=True``)."""
+    payload = torch.load(Path(path), map_location=device, weights_only=True)
+    meta = payload["meta"]
+    return Trajectory(
+        game=meta["game"],
+        pomdp=meta["pomdp"],
+        seeds=tuple(meta["seeds"]),
+        greedy=meta["greedy"],
+        fact_names=tuple(meta["fact_names"]),
+        **payload["tensors"],
+    )

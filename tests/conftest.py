@@ -1,10 +1,35 @@
 from __future__ import annotations
 
+# pytester's in-process runs drop modules first imported during a run from sys.modules, and some
+# extension modules (numpy.fft, scipy's) cannot be imported twice in one process: import every
+# module an audit touches up front.
+import matplotlib.backends.backend_agg
 import pytest
+import scipy.optimize
+import scipy.stats
 import torch
 
+import pytest_dreamer_audit.audit
+import pytest_dreamer_audit.fixtures
+import pytest_dreamer_audit.render
 from pytest_dreamer_audit.agent import DreamerAgent
+from pytest_dreamer_audit.factorize import _import_torchnmf
 from pytest_dreamer_audit.testing import tiny_agent
+
+pytest_plugins = ["pytester"]
+_PRELOADED = (
+    matplotlib.backends.backend_agg,
+    scipy.optimize,
+    scipy.stats,
+    pytest_dreamer_audit.audit,
+    pytest_dreamer_audit.fixtures,
+    pytest_dreamer_audit.render,
+    _import_torchnmf(),
+)
+
+# Tests run two xdist workers on two cores: one torch thread each avoids oversubscription, which
+# slows small matrix work by an order of magnitude.
+torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -20,8 +45,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def freeway_agent() -> DreamerAgent:
     """A tiny Freeway POMDP agent with seeded random weights."""
     return tiny_agent("freeway", pomdp=True, seed=3)
-
-
-# Tests run two xdist workers on two cores: one torch thread each avoids oversubscription, which
-# slows small matrix work by an order of magnitude.
-torch.set_num_threads(1)

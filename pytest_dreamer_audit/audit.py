@@ -1,0 +1,159 @@
+"""One audit = one checkpoint under one set of settings: agent, rollouts, explanation, pictures.
+
+:class:`AuditCache` computes each of these once per settings and shares them: in memory within
+a process, and on disk (``cache.py``) across pytest-xdist workers and across runs, keyed by the
+checkpoint's content hash and the settings. The plugin's fixtures are thin wrappers around it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .agent import DreamerAgent
+from .cache import cached_directory, file_digest
+from .checkpoint import load_checkpoint
+from .devices import resolve_device
+from .errors import ConfigError
+from .explain import explain
+from .explanation import ExplainConfig, Explanation, load_explanation
+from .rollout import Trajectory, load_trajectory, run_rollouts, save_trajectory
+from .settings import AuditSettings
+
+__all__ = ["AuditCache", "AuditResult", "explain_config"]
+
+TRAJECTORY_FILE = "trajectory.pt"
+FACTORS_IMAGE = "factors.png"
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """An explanation with the files that show it.
+
+    Attributes:
+        settings: what was audited. key: its cache key.
+        directory: the cache entry holding ``explanation.npz``, ``summary.json`` and the PNGs.
+        explanation: the loaded :class:`Explanation`.
+        images: rendered PNGs (rollout grids, then the factor gallery).
+    """
+
+    settings: AuditSettings
+    key: str
+    directory: Path
+    explanation: Explanation
+    images: tuple[Path, ...]
+
+
+def explain_config(settings: AuditSettings) -> ExplainConfig:
+    """The explanation settings inside the audit settings."""
+    return ExplainConfig(
+        rank=settings.rank,
+        layout=settings.layout,  # type: ignore[arg-type]
+        score=settings.score,  # type: ignore[arg-type]
+        top_k=settings.top_k,
+        seed=settings.seed,
+        stability_refits=settings.stability_refits,
+    )
+
+
+def _rollout_settings(settings: AuditSettings) -> AuditSettings:
+    """Settings with the explanation-only fields at their defaults: the rollouts' cache key."""
+    base = AuditSettings(checkpoint=settings.checkpoint)
+    return dataclasses.replace(
+        base,
+        game=settings.game,
+        pomdp=settings.pomdp,
+        episodes=settings.episodes,
+        steps=settings.steps,
+        seed=settings.seed,
+    )
+
+
+class AuditCache:
+    """Per-session memo of agents, trajectories and explanations over an on-disk cache."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._digests: dict[str, str] = {}
+        self._agents: dict[tuple[str, str], DreamerAgent] = {}
+        self._trajectories: dict[str, Trajectory] = {}
+        self._results: dict[str, AuditResult] = {}
+
+    def digest(self, checkpoint: str) -> str:
+        path = str(Path(checkpoint).resolve())
+        if path not in self._digests:
+            self._digests[path] = file_digest(path)
+        return self._digests[path]
+
+    def device(self, settings: AuditSettings) -> torch.device:
+        return resolve_device(settings.device)
+
+    def agent(self, settings: AuditSettings) -> DreamerAgent:
+        device = self.device(settings)
+        memo = (str(Path(settings.checkpoint).resolve()), str(device))
+        if memo not in self._agents:
+            self._agents[memo] = load_checkpoint(settings.checkpoint, device=device)
+        return self._agents[memo]
+
+    def _game(self, settings: AuditSettings, agent: DreamerAgent) -> str:
+        game = settings.game or agent.metadata.game
+        if not game:
+            raise ConfigError(
+                f"{settings.checkpoint} records no game (a reference-format file); pass "
+                "--dreamer-game freeway (or set dreamer_game in the ini file, or "
+                "@pytest.mark.dreamer_audit(game=...))"
+            )
+        return game
+
+    def trajectory(self, settings: AuditSettings) -> Trajectory:
+        rollout = _rollout_settings(settings)
+        key = "rollouts-" + rollout.key(self.digest(settings.checkpoint))
+        if key not in self._trajectories:
+            agent = self.agent(settings)
+
+            def build(directory: Path) -> None:
+                trajectory = run_rollouts(
+                    agent,
+                    self._game(settings, agent),
+                    pomdp=settings.pomdp_flag,
+                    episodes=settings.episodes,
+                    steps=settings.steps,
+                    seed=settings.seed,
+                )
+                save_trajectory(trajectory, directory / TRAJECTORY_FILE)
+
+            entry = cached_directory(self.root, key, build)
+            self._trajectories[key] = load_trajectory(entry / TRAJECTORY_FILE, agent.device)
+        return self._trajectories[key]
+
+    def explanation(self, settings: AuditSettings) -> AuditResult:
+        key = "explanation-" + settings.key(self.digest(settings.checkpoint))
+        if key not in self._results:
+
+            def build(directory: Path) -> None:
+                from .render import render_factor_gallery, render_rollout
+
+                agent = self.agent(settings)
+                result = explain(self.trajectory(settings), explain_config(settings), agent=agent)
+                result.save(directory)
+                for episode in range(min(settings.render_episodes, result.episodes)):
+                    render_rollout(result, episode, path=directory / f"rollout-{episode}.png")
+                render_factor_gallery(result, path=directory / FACTORS_IMAGE)
+                (directory / "settings.json").write_text(
+                    json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n"
+                )
+
+            entry = cached_directory(self.root, key, build)
+            images = sorted(entry.glob("rollout-*.png"), key=lambda p: int(p.stem.split("-")[1]))
+            self._results[key] = AuditResult(
+                settings=settings,
+                key=key,
+                directory=entry,
+                explanation=load_explanation(entry),
+                images=(*images, entry / FACTORS_IMAGE),
+            )
+        return self._results[key]

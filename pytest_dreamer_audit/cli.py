@@ -1,0 +1,334 @@
+"""The ``dreamer-audit`` command: explain a checkpoint outside pytest.
+
+``dreamer-audit explain CHECKPOINT --out DIR`` loads the checkpoint, rolls it out, explains the
+rollouts (with the agent, so the sanity and deletion metrics are computed) and writes into DIR:
+``rollout-<episode>.png`` for the first ``--render-episodes`` episodes, ``factors.png``,
+``explanation.npz`` + ``summary.json`` (:meth:`Explanation.save`) and ``index.html``.
+
+Every :class:`~pytest_dreamer_audit.errors.DreamerAuditError` ends the command with
+``dreamer-audit: error: <message>`` on stderr and exit status 2, like argparse's usage errors.
+Torch is imported only once a command runs, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .errors import ConfigError, DreamerAuditError
+from .explanation import SCORES, TrustMetrics
+from .games import GAMES, game_spec
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from .explanation import Explanation
+
+__all__ = ["INDEX_FILE", "build_parser", "main", "write_index"]
+
+PROG = "dreamer-audit"
+INDEX_FILE = "index.html"
+FACTORS_FILE = "factors.png"
+LAYOUTS = ("pooled", "per_step")
+EXIT_ERROR = 2
+
+METRIC_NOTES: dict[str, str] = {
+    "relative_error": "||X - AD||_F / ||X||_F; 0 is a perfect fit",
+    "explained_variance": "1 is a perfect fit",
+    "iterations": "NMF iterations run",
+    "stability_mean_cosine": "prototypes of refits from random inits, matched: mean cosine",
+    "stability_min_cosine": "the same: worst matched factor",
+    "stability_topk_jaccard": "overlap of the top-k observations across refits",
+    "confidence_spearman": "score vs ||p||_2; near 1 means the score only restates confidence",
+    "sanity_spearman": "vs the same network with random weights; should be well below stability",
+    "deletion_topk": "policy change (TV) when the top-k posteriors are replaced by the prior",
+    "deletion_random": "the same for random valid steps",
+    "deletion_ratio": "top-k / random; > 1: the explanation points at states the policy uses",
+}
+
+
+def rollout_file(episode: int) -> str:
+    """Name of the PNG of rollout ``episode`` in the output folder."""
+    return f"rollout-{episode}.png"
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``dreamer-audit`` (sub-command ``explain``)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Audit trained DreamerV2 MinAtar agents outside pytest."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    explain = commands.add_parser(
+        "explain",
+        help="roll a checkpoint out, explain its RSSM posteriors with NMF, write figures",
+        description="Roll a checkpoint out, factorize its posteriors with NMF and write "
+        "rollout-<b>.png, factors.png, explanation.npz, summary.json and index.html into --out.",
+    )
+    add = explain.add_argument
+    add(
+        "checkpoint",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="the .pth checkpoint (reference or native format)",
+    )
+    add("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
+    add(
+        "--game",
+        metavar="GAME",
+        help=f"MinAtar game ({', '.join(sorted(GAMES))}); default: the checkpoint's",
+    )
+    add("--mdp", action="store_true", help="observe all channels (default: the checkpoint's)")
+    add("--episodes", type=_positive, metavar="N", default=16, help="rollouts B (default 16)")
+    add("--steps", type=_positive, metavar="N", default=50, help="steps L per rollout (default 50)")
+    add("--seed", type=_count, metavar="N", default=0, help="episode b uses seed + b (default 0)")
+    add("--rank", type=_positive, metavar="N", default=10, help="NMF rank r (default 10)")
+    add("--score", choices=SCORES, default="activation", help="score (default activation)")
+    add("--layout", choices=LAYOUTS, default="pooled", help="NMF rows (default pooled)")
+    add(
+        "--top-k",
+        type=_positive,
+        metavar="N",
+        default=5,
+        help="top observations / examples (default 5)",
+    )
+    add(
+        "--stability-refits",
+        type=_count,
+        metavar="N",
+        default=2,
+        help="NMF refits (default 2; 0 skips)",
+    )
+    add(
+        "--render-episodes", type=_count, metavar="N", default=4, help="rollout figures (default 4)"
+    )
+    add("--device", default="auto", metavar="DEVICE", help="cpu, cuda, cuda:N or auto (default)")
+    add(
+        "--categoricals",
+        type=_positive,
+        metavar="N",
+        help="stochastic split of a reference checkpoint",
+    )
+    add("--classes", type=_positive, metavar="N", help="stochastic split of a reference checkpoint")
+    add("--no-progress", action="store_true", help="no progress bar on stderr")
+    explain.set_defaults(run=_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dreamer-audit``; returns the exit status (0, or 2 on any usage or audit error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except DreamerAuditError as error:
+        print(f"{PROG}: error: {_cli_spelling(str(error))}", file=sys.stderr)
+        return EXIT_ERROR
+    return status
+
+
+# The library's messages name Python arguments; on the command line the options are meant.
+_OPTION_SPELLING = (
+    ("pass categoricals= and classes=", "pass --categoricals N and --classes N"),
+    ("pass pomdp=True", "drop --mdp"),
+    ("pass pomdp=False", "pass --mdp"),
+    ("game='freeway'", "--game freeway"),
+)
+
+
+def _cli_spelling(message: str) -> str:
+    for python, option in _OPTION_SPELLING:
+        message = message.replace(python, option)
+    return message
+
+
+class _Stages:
+    """One progress bar over a command's named stages, on stderr."""
+
+    def __init__(self, total: int, *, disable: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar: tqdm[Any] = tqdm(
+            total=total, file=sys.stderr, disable=disable, unit="stage", leave=False
+        )
+        self.started = False
+
+    def __call__(self, label: str) -> None:
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_description(label)
+
+    def close(self) -> None:
+        if self.started:
+            self.bar.update(1)
+        self.bar.close()
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .explain import explain
+    from .explanation import ExplainConfig
+    from .render import render_factor_gallery, render_rollout
+    from .rollout import run_rollouts
+
+    game = game_spec(args.game).name if args.game is not None else None
+    config = ExplainConfig(
+        rank=args.rank,
+        layout=args.layout,
+        score=args.score,
+        top_k=args.top_k,
+        seed=args.seed,
+        stability_refits=args.stability_refits,
+    )
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder; pass a folder path")
+    rendered = min(args.render_episodes, args.episodes)
+    stages = _Stages(
+        5 + config.stability_refits + rendered + 2, disable=args.no_progress
+    )  # load, rollouts, factorize, refits, sanity, deletion, save, rollout figures, gallery
+    try:
+        stages("load checkpoint")
+        agent = load_checkpoint(
+            args.checkpoint,
+            device=args.device,
+            categoricals=args.categoricals,
+            classes=args.classes,
+        )
+        game = game or agent.metadata.game
+        if game is None:
+            raise ConfigError(
+                f"{args.checkpoint} records no game (a reference-format checkpoint); pass "
+                f"--game, one of {', '.join(sorted(GAMES))}"
+            )
+        stages(f"rollouts ({args.episodes} x {args.steps})")
+        trajectory = run_rollouts(
+            agent,
+            game,
+            pomdp=False if args.mdp else None,
+            episodes=args.episodes,
+            steps=args.steps,
+            seed=args.seed,
+        )
+        explanation = explain(trajectory, config, agent=agent, progress=stages)
+        try:
+            stages("save")
+            explanation.save(out)  # first: the arrays are useful even if a figure fails
+            images = []
+            for episode in range(rendered):
+                stages(f"render rollout {episode}")
+                render_rollout(explanation, episode, path=out / rollout_file(episode))
+                images.append(rollout_file(episode))
+            stages("render factors")
+            render_factor_gallery(explanation, path=out / FACTORS_FILE)
+            write_index(out, explanation, images, checkpoint=str(args.checkpoint))
+        except OSError as error:
+            raise ConfigError(f"cannot write into --out {out}: {error}") from None
+    finally:
+        stages.close()
+    print(f"wrote {out / INDEX_FILE}", file=sys.stderr)
+    return 0
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def write_index(
+    directory: str | os.PathLike[str],
+    explanation: Explanation,
+    rollout_images: Sequence[str],
+    *,
+    checkpoint: str = "",
+) -> Path:
+    """Write ``index.html``: what was explained, the trust metrics and the figures.
+
+    Every string from the explanation, the command line or the file system is escaped with
+    :func:`html.escape`; images are referenced by their names relative to ``directory``.
+
+    Args:
+        directory: the output folder holding the PNGs.
+        explanation: the explanation shown. rollout_images: file names of the rollout figures,
+            in display order. checkpoint: the checkpoint path shown in the header.
+    """
+    e = explanation
+
+    def esc(value: Any) -> str:
+        return html.escape(str(value), quote=True)
+
+    returns = e.returns
+    facts = [
+        ("checkpoint", checkpoint),
+        ("game", f"{e.game} ({'POMDP' if e.pomdp else 'MDP'})"),
+        ("rollouts", f"{e.episodes} x {e.steps} steps, seeds {e.seeds[0]}..{e.seeds[-1]}"),
+        ("returns", f"mean {returns.mean():.3g}, min {returns.min():g}, max {returns.max():g}"),
+        (
+            "explanation",
+            f"score {e.config.score}, layout {e.config.layout}, rank {e.rank}, "
+            f"top-k {e.config.top_k}, NMF {e.config.solver}/{e.config.init}",
+        ),
+    ]
+    metrics = "\n".join(
+        f"<tr><td><code>{esc(name)}</code></td><td>{esc(_format(getattr(e.metrics, name)))}</td>"
+        f"<td>{esc(METRIC_NOTES.get(name, ''))}</td></tr>"
+        for name in TrustMetrics.__dataclass_fields__
+    )
+    header = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
+    figures = "\n".join(
+        f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>{esc(name)}</figcaption>'
+        "</figure>"
+        for name in rollout_images
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{esc(f"dreamer-audit: {e.game}")}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
+td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }}
+.figures {{ display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }}
+figure {{ margin: 0; }} figcaption {{ font-size: small; color: #555; }}
+</style></head><body>
+<h1>{esc(f"Explanation of {e.game}")}</h1>
+<table>{header}</table>
+<h2>Trust metrics</h2>
+<table><tr><th>metric</th><th>value</th><th>meaning</th></tr>
+{metrics}</table>
+<p>Arrays: <a href="explanation.npz">explanation.npz</a>,
+summary: <a href="summary.json">summary.json</a>.</p>
+<h2>Factors</h2>
+<figure><img src="{esc(FACTORS_FILE)}" alt="factor gallery"></figure>
+<h2>Rollouts</h2>
+<div class="figures">{figures}</div>
+</body></html>
+"""
+    target = Path(directory) / INDEX_FILE
+    target.write_text(page, encoding="utf-8")
+    return target

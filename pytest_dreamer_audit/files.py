@@ -1,0 +1,51 @@
+"""Atomic file writes: a temporary sibling, then a rename, with the user's usual permissions.
+
+A process killed mid-write leaves at most a hidden temporary file, never a half-written target
+that a later run would trust. ``tempfile`` creates files readable by the owner only; the result
+gets the permissions a plain ``open(path, "w")`` would give (0666 minus the umask).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["atomic_copy", "atomic_text", "atomic_write", "default_mode"]
+
+
+def default_mode(directory: bool = False) -> int:
+    """What ``open`` (0666) or ``mkdir`` (0777) would create under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
+    """Create ``path`` with the bytes ``write(stream)`` writes, atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.chmod(temporary, default_mode())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 text atomically."""
+    return atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
+def atomic_copy(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Copy a file's bytes atomically."""
+    with open(source, "rb") as origin:
+        return atomic_write(path, lambda stream: shutil.copyfileobj(origin, stream))

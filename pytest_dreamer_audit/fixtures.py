@@ -1,0 +1,155 @@
+"""The object behind the ``dreamer_audit`` fixture: an explanation, its evidence, and the
+saliency assertions and baseline check bound to both.
+
+Imported lazily by ``plugin.py`` (it pulls in the audit machinery).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from . import assertions
+from .audit import AuditResult
+from .baseline import BaselineTolerances, check_baseline
+from .explanation import Explanation
+from .report import AuditRecord, artifact_directory, record_metrics
+
+__all__ = ["DreamerAudit", "make_audit"]
+
+
+@dataclass(frozen=True)
+class DreamerAudit:
+    """One test's audit: use its assertion methods, or read ``explanation`` directly.
+
+    Attributes:
+        explanation: the :class:`~pytest_dreamer_audit.explanation.Explanation`.
+        result: the cache entry behind it (settings, key, images).
+        evidence: this test's artifacts directory (the PNGs and ``summary.json``), named in
+            every failure message.
+        baseline_path: where :meth:`check_baseline` keeps this test's baseline.
+        update_baselines: whether ``--dreamer-update-baselines`` was given.
+        record: what the report shows of this audit.
+    """
+
+    explanation: Explanation
+    result: AuditResult
+    evidence: Path
+    baseline_path: Path
+    update_baselines: bool
+    record: AuditRecord
+
+    def top_observations_coincide(
+        self, event: assertions.Event, *, min_precision: float, k: int | None = None
+    ) -> float:
+        __tracebackhide__ = True
+        return assertions.assert_top_observations_coincide(
+            self.explanation, event, min_precision=min_precision, k=k, evidence=self.evidence
+        )
+
+    def factors_stable(self, **thresholds: float) -> None:
+        __tracebackhide__ = True
+        assertions.assert_factors_stable(self.explanation, evidence=self.evidence, **thresholds)
+
+    def differs_from_random_weights(self, *, max_spearman: float) -> float:
+        __tracebackhide__ = True
+        return assertions.assert_differs_from_random_weights(
+            self.explanation, max_spearman=max_spearman, evidence=self.evidence
+        )
+
+    def not_just_confidence(self, *, max_spearman: float) -> float:
+        __tracebackhide__ = True
+        return assertions.assert_not_just_confidence(
+            self.explanation, max_spearman=max_spearman, evidence=self.evidence
+        )
+
+    def reconstruction(self, **thresholds: float) -> None:
+        __tracebackhide__ = True
+        assertions.assert_reconstruction(self.explanation, evidence=self.evidence, **thresholds)
+
+    def deletion_beats_random(self, *, min_ratio: float = 1.0) -> float:
+        __tracebackhide__ = True
+        return assertions.assert_deletion_beats_random(
+            self.explanation, min_ratio=min_ratio, evidence=self.evidence
+        )
+
+    def mean_return(self, *, at_least: float) -> float:
+        __tracebackhide__ = True
+        return assertions.assert_mean_return(
+            self.explanation, at_least=at_least, evidence=self.evidence
+        )
+
+    def action_fractions(
+        self,
+        *,
+        at_least: Mapping[str, float] | None = None,
+        at_most: Mapping[str, float] | None = None,
+    ) -> dict[str, float]:
+        __tracebackhide__ = True
+        return assertions.assert_action_fractions(
+            self.explanation, at_least=at_least, at_most=at_most, evidence=self.evidence
+        )
+
+    def check_baseline(self, **tolerances: float) -> None:
+        """Compare with this test's stored baseline (written, and failing, when missing)."""
+        __tracebackhide__ = True
+        check_baseline(
+            self.explanation,
+            self.baseline_path,
+            update=self.update_baselines,
+            tolerances=BaselineTolerances(**tolerances),
+            evidence=self.evidence,
+        )
+
+
+def _baseline_path(request: pytest.FixtureRequest, baseline_dir: str, label: str) -> Path:
+    module = Path(str(request.node.path))
+    root = Path(baseline_dir) if baseline_dir else module.parent / "dreamer_baselines"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", request.node.name).strip("._")
+    return (
+        root / module.stem / f"{name}.json"
+        if label in name
+        else root / module.stem / f"{name}-{label}.json"
+    )
+
+
+def make_audit(
+    result: AuditResult,
+    request: pytest.FixtureRequest,
+    artifacts: Path,
+    baseline_dir: str,
+    update_baselines: bool,
+) -> DreamerAudit:
+    """Bind an audit result to the requesting test."""
+    explanation = result.explanation
+    settings = result.settings
+    record = AuditRecord(
+        checkpoint=settings.checkpoint,
+        label=settings.label,
+        key=result.key,
+        game=explanation.game,
+        settings=dataclasses.asdict(settings),
+        metrics=record_metrics(
+            dataclasses.asdict(explanation.metrics), float(explanation.returns.mean())
+        ),
+        images=tuple((str(path), _caption(path)) for path in result.images),
+    )
+    return DreamerAudit(
+        explanation=explanation,
+        result=result,
+        evidence=artifact_directory(artifacts.resolve(), request.node.nodeid),
+        baseline_path=_baseline_path(request, baseline_dir, settings.label),
+        update_baselines=update_baselines,
+        record=record,
+    )
+
+
+def _caption(path: Path) -> str:
+    if path.stem.startswith("rollout-"):
+        return f"rollout {path.stem.split('-', 1)[1]}"
+    return "factor gallery"

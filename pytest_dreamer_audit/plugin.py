@@ -1,0 +1,322 @@
+"""The pytest plugin: ``--dreamer-*`` options, the ``dreamer_audit`` marker, fixtures, hooks.
+
+pytest imports this module on every run of every project where the package is installed, so it
+imports neither torch nor the heavy modules: fixtures import them when a test first asks.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+from .errors import DreamerAuditError
+from .report import PROPERTY, AuditRecord, summary_lines, write_artifacts
+from .settings import MARKER, OPTIONS, AuditSettings, parse_value
+
+if TYPE_CHECKING:
+    from .agent import DreamerAgent
+    from .audit import AuditCache
+    from .explanation import Explanation
+    from .fixtures import DreamerAudit
+    from .rollout import Trajectory
+
+T = TypeVar("T")
+CHECKPOINT_FLAG = "--dreamer-checkpoint"
+CHECKPOINT_INI = "dreamer_checkpoint"
+UPDATE_FLAG = "--dreamer-update-baselines"
+UPDATE_INI = "dreamer_update_baselines"
+
+
+@dataclass
+class PluginState:
+    """Validated start-up settings and what the controller collects for the summaries."""
+
+    template: AuditSettings
+    checkpoints: list[str]
+    update_baselines: bool
+    artifacts: Path
+    cache_dir: Path
+    baseline_dir: str
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+
+
+STATE = pytest.StashKey[PluginState]()
+RECORDS = pytest.StashKey[list[AuditRecord]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dreamer-audit", "auditing DreamerV2 agents (pytest-dreamer-audit)")
+    group.addoption(
+        CHECKPOINT_FLAG,
+        action="append",
+        default=[],
+        dest=CHECKPOINT_INI,
+        metavar="PATH",
+        help="checkpoint to audit; repeat to audit several (tests run once per checkpoint). "
+        f"ini: {CHECKPOINT_INI} (one path per line)",
+    )
+    parser.addini(CHECKPOINT_INI, "checkpoints to audit, one per line", type="linelist")
+    for option in OPTIONS:
+        group.addoption(
+            option.flag,
+            dest=option.ini,
+            default=None,
+            metavar=option.field.upper(),
+            help=f"{option.help} (ini: {option.ini}"
+            + (f"; default: {option.default})" if option.default else ")"),
+        )
+        parser.addini(option.ini, option.help, default=option.default)
+    group.addoption(
+        UPDATE_FLAG,
+        action="store_true",
+        default=None,
+        dest=UPDATE_INI,
+        help=f"rewrite the explanation baselines (the tests fail once). ini: {UPDATE_INI}",
+    )
+    parser.addini(UPDATE_INI, "rewrite the explanation baselines", type="bool", default=False)
+
+
+def _value(config: pytest.Config, name: str) -> Any:
+    cli = config.getoption(name)
+    return cli if cli not in (None, []) else config.getini(name)
+
+
+def _check_writable(path: Path, what: str, flag: str) -> None:
+    """Create ``path`` and write a probe file there, so a bad path fails at start-up."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+            pass
+    except OSError as error:
+        raise pytest.UsageError(
+            f"dreamer-audit: {what} {path} is not writable ({error.strerror or error}); pass "
+            f"{flag} with a writable directory"
+        ) from None
+
+
+def _state(config: pytest.Config) -> PluginState:
+    values = {}
+    try:
+        for option in OPTIONS:
+            values[option.field] = parse_value(option, str(_value(config, option.ini)))
+    except DreamerAuditError as error:
+        raise pytest.UsageError(f"dreamer-audit: {error}") from None
+    checkpoints = [str(p) for p in _value(config, CHECKPOINT_INI)]
+    for path in checkpoints:
+        if not Path(path).is_file():
+            raise pytest.UsageError(
+                f"dreamer-audit: {CHECKPOINT_FLAG} {path}: no such file (relative paths start at "
+                f"{Path.cwd()})"
+            )
+    artifacts = Path(values.pop("artifacts"))
+    cache_dir = values.pop("cache_dir")
+    baseline_dir = values.pop("baseline_dir")
+    cache = (
+        Path(cache_dir) if cache_dir else config.rootpath / ".pytest_cache" / "d" / "dreamer-audit"
+    )
+    template = AuditSettings(checkpoint="", **values)
+    if template.device.startswith("cuda"):
+        from .devices import resolve_device  # imports torch: only when CUDA is asked for
+
+        try:
+            resolve_device(template.device)
+        except DreamerAuditError as error:
+            raise pytest.UsageError(f"dreamer-audit: --dreamer-device: {error}") from None
+    if checkpoints:
+        _check_writable(artifacts, "artifacts directory", "--dreamer-artifacts")
+        _check_writable(cache, "cache directory", "--dreamer-cache-dir")
+    return PluginState(
+        template=template,
+        checkpoints=checkpoints,
+        update_baselines=bool(_value(config, UPDATE_INI)),
+        artifacts=artifacts,
+        cache_dir=cache,
+        baseline_dir=baseline_dir,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**settings): override dreamer-audit settings for one test (checkpoint, game, "
+        "pomdp, device, episodes, steps, rank, score, layout, top_k, seed, stability_refits, "
+        "render_episodes)",
+    )
+    state = _state(config)
+    config.stash[STATE] = state
+    config.pluginmanager.register(_Reporter(state), "dreamer-audit-reporter")
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(_HtmlSummary(state), "dreamer-audit-html")
+
+
+def _labels(paths: list[str]) -> list[str]:
+    stems = [Path(p).stem for p in paths]
+    if len(set(stems)) == len(stems):
+        return stems
+    return [str(Path(p)) for p in paths]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "dreamer_checkpoint" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker(MARKER)
+    if marker is not None and "checkpoint" in marker.kwargs:
+        return
+    paths = metafunc.config.stash[STATE].checkpoints
+    if paths:
+        metafunc.parametrize("dreamer_checkpoint", paths, ids=_labels(paths), indirect=True)
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dreamer_cache(pytestconfig: pytest.Config) -> AuditCache:
+    """The session's audit cache (in memory, over the on-disk cache shared by xdist workers)."""
+    from .audit import AuditCache
+
+    return AuditCache(pytestconfig.stash[STATE].cache_dir)
+
+
+@pytest.fixture
+def dreamer_checkpoint(request: pytest.FixtureRequest) -> Path:
+    """Path of the checkpoint this test audits (one test per ``--dreamer-checkpoint``)."""
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is not None and "checkpoint" in marker.kwargs:
+        return Path(str(marker.kwargs["checkpoint"]))
+    if not hasattr(request, "param"):
+        pytest.fail(
+            f"dreamer-audit: no checkpoint to audit; pass {CHECKPOINT_FLAG} PATH, set "
+            f"{CHECKPOINT_INI} in the ini file, or use @pytest.mark.{MARKER}(checkpoint=...)",
+            pytrace=False,
+        )
+    return Path(request.param)
+
+
+@pytest.fixture
+def dreamer_settings(request: pytest.FixtureRequest, dreamer_checkpoint: Path) -> AuditSettings:
+    """The settings of this test: options, ini and the marker's overrides, validated."""
+    import dataclasses
+
+    settings = dataclasses.replace(
+        request.config.stash[STATE].template, checkpoint=str(dreamer_checkpoint)
+    )
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is None:
+        return settings
+    if marker.args:
+        pytest.fail(
+            f"dreamer-audit: @pytest.mark.{MARKER} takes keyword arguments only", pytrace=False
+        )
+    try:
+        return settings.with_overrides(marker.kwargs)
+    except DreamerAuditError as error:
+        problem = str(error)
+    pytest.fail(f"dreamer-audit: {problem}", pytrace=False)
+
+
+def _computed(compute: Callable[[], T]) -> T:
+    """Run ``compute``; a package error fails the test with its message alone (no traceback)."""
+    try:
+        return compute()
+    except DreamerAuditError as error:
+        problem = str(error)
+    pytest.fail(f"dreamer-audit: {problem}", pytrace=False)
+
+
+@pytest.fixture
+def dreamer_agent(dreamer_cache: AuditCache, dreamer_settings: AuditSettings) -> DreamerAgent:
+    """The audited agent, loaded once per checkpoint and device."""
+    return _computed(lambda: dreamer_cache.agent(dreamer_settings))
+
+
+@pytest.fixture
+def dreamer_rollouts(dreamer_cache: AuditCache, dreamer_settings: AuditSettings) -> Trajectory:
+    """The agent's rollouts under this test's settings (computed once, shared)."""
+    return _computed(lambda: dreamer_cache.trajectory(dreamer_settings))
+
+
+@pytest.fixture
+def dreamer_audit(
+    request: pytest.FixtureRequest, dreamer_cache: AuditCache, dreamer_settings: AuditSettings
+) -> DreamerAudit:
+    """The explanation with its evidence, bound assertions and the baseline check."""
+    from .fixtures import make_audit
+
+    state = request.config.stash[STATE]
+    result = _computed(lambda: dreamer_cache.explanation(dreamer_settings))
+    audit = make_audit(result, request, state.artifacts, state.baseline_dir, state.update_baselines)
+    request.node.stash.setdefault(RECORDS, []).append(audit.record)
+    write_artifacts(audit.evidence, request.node.nodeid, request.node.stash[RECORDS])
+    return audit
+
+
+@pytest.fixture
+def dreamer_explanation(dreamer_audit: DreamerAudit) -> Explanation:
+    """The explanation of this test's checkpoint and settings (computed once, shared)."""
+    return dreamer_audit.explanation
+
+
+# --- report hooks ------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach audit summaries and pytest-html extras to the report that is shown: the call's,
+    or the setup's when a fixture failed there."""
+    report = yield
+    records = item.stash.get(RECORDS, [])
+    shown = report.when == "call" or (report.when == "setup" and report.failed)
+    if not records or not shown:
+        return report
+    for record in records:
+        report.user_properties.append((PROPERTY, json.dumps(record.summary(), sort_keys=True)))
+    if item.config.pluginmanager.hasplugin("html"):
+        from .report import html_extras
+
+        extras = [*getattr(report, "extras", []), *html_extras(records)]
+        report.extras = extras  # type: ignore[attr-defined]
+    return report
+
+
+class _Reporter:
+    """Collects audit summaries from test reports (the controller's, under xdist) and prints
+    them; registered per session in ``pytest_configure``, its state lives in the plugin state."""
+
+    def __init__(self, state: PluginState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == PROPERTY:
+                self.state.summaries.append(json.loads(str(value)))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lines = summary_lines(self.state.summaries)
+        if lines:
+            terminalreporter.write_sep("-", "dreamer-audit")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
+class _HtmlSummary:
+    """Registered only when pytest-html is active (its hook specs exist only then)."""
+
+    def __init__(self, state: PluginState) -> None:
+        self.state = state
+
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str]
+    ) -> None:
+        from .report import checkpoint_summary_html
+
+        if self.state.summaries:
+            postfix.append(checkpoint_summary_html(self.state.summaries))

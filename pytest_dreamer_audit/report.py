@@ -1,0 +1,176 @@
+"""Report side of an audit: artifacts per test, pytest-html extras, summaries.
+
+Torch-free. A test that used an explanation carries :class:`AuditRecord` s in its item's stash;
+the hooks in ``plugin.py`` turn them into
+
+* files in the artifacts directory (PNGs and ``summary.json``, one directory per test, written
+  atomically so that xdist workers and killed runs never leave a half-written file);
+* pytest-html extras (base64 PNGs and an HTML table of the metrics, appended to whatever the
+  report already has; plain JSON-serializable dicts, so they cross xdist);
+* a JSON line in ``report.user_properties`` that the controller collects for the terminal and
+  HTML summaries of every audited checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .files import atomic_copy, atomic_text
+
+__all__ = [
+    "PROPERTY",
+    "AuditRecord",
+    "html_extras",
+    "metrics_table",
+    "summary_lines",
+    "artifact_directory",
+    "checkpoint_summary_html",
+    "write_artifacts",
+]
+
+PROPERTY = "dreamer_audit"
+"""Name of the user property that carries an audit's summary to the controller."""
+
+_HEADLINE = (
+    "mean_return",
+    "relative_error",
+    "explained_variance",
+    "stability_min_cosine",
+    "stability_topk_jaccard",
+    "confidence_spearman",
+    "sanity_spearman",
+    "deletion_ratio",
+)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What a report needs to know about one explanation a test used.
+
+    Attributes:
+        checkpoint: path of the audited checkpoint. label: its short name.
+        key: the explanation's cache key (identifies the settings).
+        game: the game. settings: the audit settings as plain values.
+        metrics: the trust metrics and the mean return (NaN written as None).
+        images: PNG paths (cache entry) with a caption each.
+    """
+
+    checkpoint: str
+    label: str
+    key: str
+    game: str
+    settings: dict[str, Any]
+    metrics: dict[str, float | None]
+    images: tuple[tuple[str, str], ...]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready, without the image paths."""
+        data = asdict(self)
+        data.pop("images")
+        return data
+
+
+def _clean(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def record_metrics(metrics: Mapping[str, Any], mean_return: float) -> dict[str, float | None]:
+    """Metrics with NaN as None and the mean return added."""
+    return {"mean_return": _clean(float(mean_return)), **{k: _clean(v) for k, v in metrics.items()}}
+
+
+def artifact_directory(root: Path, nodeid: str) -> Path:
+    """A filesystem-safe directory name for a test id (unique per test id)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("._")[:150]
+    return root / safe
+
+
+def write_artifacts(directory: Path, nodeid: str, records: Iterable[AuditRecord]) -> Path:
+    """Copy each record's PNGs into ``directory`` and write ``summary.json`` there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    summaries = []
+    for index, record in enumerate(records):
+        for image, _caption in record.images:
+            source = Path(image)
+            atomic_copy(source, directory / f"{index}-{record.label}-{source.name}")
+        summaries.append(record.summary())
+    text = json.dumps({"test": nodeid, "audits": summaries}, indent=2, sort_keys=True) + "\n"
+    atomic_text(directory / "summary.json", text)
+    return directory
+
+
+def _format(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def metrics_table(record: AuditRecord) -> str:
+    """An HTML table of the headline metrics; every string is escaped."""
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{html.escape(_format(record.metrics.get(name)))}</td></tr>"
+        for name in _HEADLINE
+    )
+    title = (
+        f"{record.label} ({record.game}, rank {record.settings.get('rank')}, "
+        f"{record.settings.get('score')} score)"
+    )
+    return (
+        f'<div class="dreamer-audit"><p><b>dreamer-audit:</b> {html.escape(title)}</p>'
+        f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table></div>"
+    )
+
+
+def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
+    """pytest-html extras: the metrics table, then each PNG as base64."""
+    import pytest_html
+
+    extras: list[dict[str, Any]] = []
+    for record in records:
+        extras.append(pytest_html.extras.html(metrics_table(record)))
+        for image, caption in record.images:
+            content = base64.b64encode(Path(image).read_bytes()).decode("ascii")
+            extras.append(pytest_html.extras.png(content, name=f"{record.label}: {caption}"))
+    return extras
+
+
+def summary_lines(summaries: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One terminal line per audited checkpoint and settings (deduplicated by cache key)."""
+    seen: dict[str, Mapping[str, Any]] = {}
+    for summary in summaries:
+        seen.setdefault(str(summary["key"]), summary)
+    lines = []
+    for summary in seen.values():
+        m = summary["metrics"]
+        lines.append(
+            f"{summary['label']} ({summary['game']}): return {_format(m.get('mean_return'))}, "
+            f"rel. error {_format(m.get('relative_error'))}, stability "
+            f"{_format(m.get('stability_min_cosine'))}, confidence rho "
+            f"{_format(m.get('confidence_spearman'))}, sanity rho "
+            f"{_format(m.get('sanity_spearman'))}, deletion x{_format(m.get('deletion_ratio'))}"
+        )
+    return lines
+
+
+def checkpoint_summary_html(summaries: Iterable[Mapping[str, Any]]) -> str:
+    """The HTML report's summary section: one row per audited checkpoint and settings."""
+    seen: dict[str, Mapping[str, Any]] = {}
+    for summary in summaries:
+        seen.setdefault(str(summary["key"]), summary)
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in ("checkpoint", "game", *_HEADLINE))
+    rows = []
+    for summary in seen.values():
+        cells = [summary["label"], summary["game"]] + [
+            _format(summary["metrics"].get(name)) for name in _HEADLINE
+        ]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return (
+        '<div class="dreamer-audit-summary"><h2>Audited checkpoints</h2>'
+        f"<table><tr>{header}</tr>{''.join(rows)}</table></div>"
+    )

@@ -1,0 +1,204 @@
+"""Audit settings: the ``--dreamer-*`` options, their ini keys, the marker, validation.
+
+Torch-free: the plugin validates every value at start-up without importing torch. Each option
+has a same-named ini key (``--dreamer-episodes`` <-> ``dreamer_episodes``); the command line
+wins over the ini file, and ``@pytest.mark.dreamer_audit(...)`` wins over both for one test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .explanation import SCORES
+from .games import GAMES
+
+__all__ = [
+    "DEVICE_CHOICES",
+    "MARKER",
+    "OPTIONS",
+    "POMDP_CHOICES",
+    "AuditSettings",
+    "Option",
+    "parse_value",
+]
+
+MARKER = "dreamer_audit"
+POMDP_CHOICES = ("auto", "true", "false")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+LAYOUT_CHOICES = ("pooled", "per_step")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its field in :class:`AuditSettings`, flag, help and parser."""
+
+    field: str
+    help: str
+    parse: Callable[[str], Any]
+    default: str
+
+    @property
+    def flag(self) -> str:
+        return "--dreamer-" + self.field.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "dreamer_" + self.field
+
+
+def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise ConfigError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1, "a positive integer")
+_non_negative_int = _int_at_least(0, "an integer >= 0")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ConfigError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    return parse
+
+
+def _game(text: str) -> str:
+    if text and text not in GAMES:
+        raise ConfigError(f"unknown game {text!r}; MinAtar has {', '.join(sorted(GAMES))}")
+    return text
+
+
+def _device(text: str) -> str:
+    if (
+        text in ("auto", "cpu")
+        or text == "cuda"
+        or (text.startswith("cuda:") and text[5:].isdigit())
+    ):
+        return text
+    raise ConfigError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
+
+
+def _text(text: str) -> str:
+    return text
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("game", "MinAtar game; default: the checkpoint's native metadata", _game, ""),
+    Option(
+        "pomdp",
+        "observe the POMDP channel subset: auto (metadata, else true), true or false",
+        _choice(POMDP_CHOICES),
+        "auto",
+    ),
+    Option("device", "auto (CUDA when present), cpu, cuda or cuda:N", _device, "auto"),
+    Option("episodes", "rollout episodes B", _positive_int, "16"),
+    Option("steps", "rollout steps L", _positive_int, "50"),
+    Option("rank", "NMF rank r", _positive_int, "10"),
+    Option("score", f"importance score: {', '.join(SCORES)}", _choice(SCORES), "activation"),
+    Option("layout", "NMF layout: pooled or per_step", _choice(LAYOUT_CHOICES), "pooled"),
+    Option(
+        "top_k", "observations highlighted per rollout and examples per factor", _positive_int, "5"
+    ),
+    Option("seed", "seed of the first episode (episode b uses seed + b)", _non_negative_int, "0"),
+    Option("stability_refits", "extra NMF fits for the stability metrics", _non_negative_int, "2"),
+    Option("render_episodes", "rollout grids rendered per explanation", _non_negative_int, "4"),
+    Option("artifacts", "directory for PNGs and JSON per test", _text, "dreamer-audit-artifacts"),
+    Option(
+        "cache_dir",
+        "on-disk explanation cache; default: .pytest_cache/d/dreamer-audit",
+        _text,
+        "",
+    ),
+    Option(
+        "baseline_dir",
+        "baselines directory; default: dreamer_baselines/ beside each test file",
+        _text,
+        "",
+    ),
+)
+"""Every setting with a value (the checkpoint list and the update flag are separate)."""
+
+
+def parse_value(option: Option, text: str) -> Any:
+    """Parse one option's text; the error names the flag and the ini key."""
+    try:
+        return option.parse(text)
+    except ConfigError as error:
+        raise ConfigError(f"{option.flag} / {option.ini}: {error}") from None
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """What one audit computes: a checkpoint and everything that shapes its explanation."""
+
+    checkpoint: str
+    game: str = ""
+    pomdp: str = "auto"
+    device: str = "auto"
+    episodes: int = 16
+    steps: int = 50
+    rank: int = 10
+    score: str = "activation"
+    layout: str = "pooled"
+    top_k: int = 5
+    seed: int = 0
+    stability_refits: int = 2
+    render_episodes: int = 4
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> AuditSettings:
+        """Apply a marker's keyword overrides, validated like the options."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(
+                f"@pytest.mark.{MARKER} got unknown settings {unknown}; valid: {sorted(known)}"
+            )
+        parsed: dict[str, Any] = {}
+        by_field = {option.field: option for option in OPTIONS}
+        for name, value in overrides.items():
+            if name == "checkpoint":
+                parsed[name] = str(value)
+            elif isinstance(value, bool) and name == "pomdp":
+                parsed[name] = "true" if value else "false"
+            else:
+                parsed[name] = parse_value(by_field[name], str(value))
+        return dataclasses.replace(self, **parsed)
+
+    @property
+    def pomdp_flag(self) -> bool | None:
+        """The POMDP flag, or None for "ask the checkpoint's metadata"."""
+        return None if self.pomdp == "auto" else self.pomdp == "true"
+
+    def key(self, checkpoint_digest: str) -> str:
+        """Cache key: the checkpoint's content hash and every setting but the device.
+
+        The device is left out on purpose: CPU and GPU runs give the same explanation to float
+        tolerance, and a cache shared between them is what a user expects.
+        """
+        values = dataclasses.asdict(self)
+        values.pop("checkpoint")
+        values.pop("device")
+        text = json.dumps({"checkpoint": checkpoint_digest, **values}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    @property
+    def label(self) -> str:
+        """Short human name of the checkpoint (its file stem)."""
+        return Path(self.checkpoint).stem

@@ -1,0 +1,315 @@
+"""The plugin end to end, through pytester: options, marker, fixtures, caching, assertions,
+baselines, artifacts, the HTML report and xdist."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_dreamer_audit.testing import write_tiny_checkpoint
+
+FAST_INI = """
+[pytest]
+dreamer_episodes = 2
+dreamer_steps = 6
+dreamer_rank = 3
+dreamer_top_k = 2
+dreamer_stability_refits = 1
+dreamer_render_episodes = 1
+dreamer_device = cpu
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A test project with a tiny Freeway checkpoint and fast settings in its ini file."""
+    write_tiny_checkpoint(pytester.path / "tiny.pth", seed=1)
+    pytester.makeini(FAST_INI)
+    return pytester
+
+
+def _ledger(project: pytest.Pytester) -> list[str]:
+    path = project.path / ".pytest_cache" / "d" / "dreamer-audit" / "computations.log"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_help_lists_every_option_in_its_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    text = result.stdout.str()
+    assert "auditing DreamerV2 agents (pytest-dreamer-audit):" in text
+    for flag in ("--dreamer-checkpoint", "--dreamer-episodes", "--dreamer-update-baselines"):
+        assert flag in text
+    assert "dreamer_rank (string)" in text  # the same-named ini key
+
+
+def test_settings_come_from_ini_then_cli_then_marker(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        def test_ini_and_cli(dreamer_settings):
+            assert dreamer_settings.episodes == 2      # ini
+            assert dreamer_settings.steps == 9         # command line beats ini
+            assert dreamer_settings.score == "surprise"
+
+        @pytest.mark.dreamer_audit(steps=4, pomdp=True)
+        def test_marker(dreamer_settings):
+            assert dreamer_settings.steps == 4
+            assert dreamer_settings.pomdp == "true"
+        """
+    )
+    result = project.runpytest(
+        "--dreamer-checkpoint",
+        "tiny.pth",
+        "--dreamer-steps",
+        "9",
+        "--dreamer-score",
+        "surprise",
+        "--strict-markers",
+    )
+    result.assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--dreamer-episodes", "0"],
+            "--dreamer-episodes / dreamer_episodes: expected a positive integer, got 0",
+        ),
+        (["--dreamer-game", "pong"], "unknown game 'pong'; MinAtar has asterix"),
+        (["--dreamer-score", "saliency"], "expected one of activation, reconstruction, surprise"),
+        (["--dreamer-device", "tpu"], "expected auto, cpu, cuda or cuda:N, got 'tpu'"),
+        (["--dreamer-checkpoint", "missing.pth"], "--dreamer-checkpoint missing.pth: no such file"),
+        (
+            ["--dreamer-checkpoint", "tiny.pth", "--dreamer-artifacts", "/proc/forbidden/x"],
+            "artifacts directory /proc/forbidden/x is not writable",
+        ),
+    ],
+)
+def test_bad_settings_fail_at_start_up(
+    project: pytest.Pytester, args: list[str], message: str
+) -> None:
+    project.makepyfile("def test_nothing(): pass")
+    result = project.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
+def test_cuda_without_cuda_fails_at_start_up(project: pytest.Pytester) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    project.makepyfile("def test_nothing(): pass")
+    result = project.runpytest("--dreamer-device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "sees no CUDA GPU" in result.stderr.str()
+
+
+def test_tests_run_once_per_checkpoint_with_its_name_in_the_id(project: pytest.Pytester) -> None:
+    write_tiny_checkpoint(project.path / "other.pth", seed=2)
+    project.makepyfile(
+        "def test_agent(dreamer_agent):\n    assert dreamer_agent.sizes.classes == 5\n"
+    )
+    result = project.runpytest(
+        "--dreamer-checkpoint", "tiny.pth", "--dreamer-checkpoint", "other.pth", "-v"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_agent?tiny? PASSED*", "*test_agent?other? PASSED*"])
+
+
+def test_without_a_checkpoint_the_fixtures_say_how_to_give_one(project: pytest.Pytester) -> None:
+    project.makepyfile("def test_agent(dreamer_agent):\n    pass\n")
+    result = project.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no checkpoint to audit; pass --dreamer-checkpoint PATH*"])
+
+
+def test_marker_checkpoint_and_unknown_marker_settings(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.dreamer_audit(checkpoint="tiny.pth")
+        def test_marker_checkpoint(dreamer_rollouts):
+            assert dreamer_rollouts.steps == 6
+
+        @pytest.mark.dreamer_audit(checkpoint="tiny.pth", epochs=3)
+        def test_unknown(dreamer_settings):
+            pass
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*got unknown settings ?'epochs'?; valid: *"])
+    assert "During handling" not in result.stdout.str()
+
+
+def test_explanations_are_computed_once_and_reused_across_runs(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        def test_a(dreamer_explanation):
+            assert dreamer_explanation.rank == 3
+
+        def test_b(dreamer_audit, dreamer_rollouts):
+            assert dreamer_audit.explanation.episodes == dreamer_rollouts.episodes == 2
+        """
+    )
+    project.runpytest("--dreamer-checkpoint", "tiny.pth").assert_outcomes(passed=2)
+    first = _ledger(project)
+    assert sum(entry.startswith("explanation-") for entry in first) == 1
+    assert sum(entry.startswith("rollouts-") for entry in first) == 1
+    project.runpytest("--dreamer-checkpoint", "tiny.pth").assert_outcomes(passed=2)
+    assert _ledger(project) == first  # the second run computed nothing
+
+
+def test_assertion_messages_give_number_threshold_and_evidence(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        def test_return(dreamer_audit):
+            dreamer_audit.mean_return(at_least=5.0)
+
+        def test_event(dreamer_audit):
+            dreamer_audit.top_observations_coincide("chicken_row", min_precision=1.1)
+        """
+    )
+    result = project.runpytest("--dreamer-checkpoint", "tiny.pth")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert re.search(
+        r"mean return is 0\.000 \(std 0\.000 over 2 episodes of up to 6 steps\), "
+        r"below the required 5\.000",
+        out,
+    )
+    assert re.search(
+        r"coincide with 'chicken_row' in 100\.0% of 4 picks over 2 rollouts, "
+        r"below the required 110\.0%",
+        out,
+    )
+    evidence = re.findall(r"Evidence: (\S+)", out)
+    assert len(evidence) == 2
+    for directory in map(Path, evidence):
+        assert (directory / "summary.json").is_file()
+        assert sorted(p.name for p in directory.glob("*.png")) == [
+            "0-tiny-factors.png",
+            "0-tiny-rollout-0.png",
+        ]
+        summary = json.loads((directory / "summary.json").read_text())
+        assert summary["audits"][0]["label"] == "tiny"
+
+
+def test_baseline_workflow_fail_pass_change_update(project: pytest.Pytester) -> None:
+    project.makepyfile("def test_regression(dreamer_audit):\n    dreamer_audit.check_baseline()\n")
+    args = ("--dreamer-checkpoint", "tiny.pth")
+    created = project.runpytest(*args)
+    created.assert_outcomes(failed=1)
+    created.stdout.fnmatch_lines(["*baseline created at *test_regression_tiny.json*"])
+    baseline = (
+        project.path
+        / "dreamer_baselines"
+        / "test_baseline_workflow_fail_pass_change_update"
+        / "test_regression_tiny.json"
+    )
+    assert baseline.is_file()
+    project.runpytest(*args).assert_outcomes(passed=1)
+    stored = json.loads(baseline.read_text())
+    stored["score_mean"] += 0.5
+    stored["top_observations"] = [[0, 0]]
+    baseline.write_text(json.dumps(stored))
+    changed = project.runpytest(*args)
+    changed.assert_outcomes(failed=1)
+    changed.stdout.fnmatch_lines(
+        ["*drifted from the baseline*", "*score_mean: baseline*", "*top-k observations: Jaccard*"]
+    )
+    updated = project.runpytest(*args, "--dreamer-update-baselines")
+    updated.assert_outcomes(failed=1)
+    updated.stdout.fnmatch_lines(["*baseline updated at*"])
+    project.runpytest(*args).assert_outcomes(passed=1)
+
+
+def test_terminal_summary_names_each_audited_checkpoint(project: pytest.Pytester) -> None:
+    project.makepyfile("def test_a(dreamer_explanation):\n    pass\n")
+    result = project.runpytest("--dreamer-checkpoint", "tiny.pth")
+    result.stdout.fnmatch_lines(["*- dreamer-audit -*", "tiny (freeway): return 0, rel. error *"])
+
+
+def _embedded_images(report: Path) -> int:
+    return report.read_text().count("data:image/png;base64,")
+
+
+def test_html_report_embeds_the_grids_for_passing_failing_and_setup_failures(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def broken(dreamer_audit):
+            raise RuntimeError("a fixture after the explanation failed")
+
+        def test_pass(dreamer_explanation):
+            pass
+
+        def test_fail(dreamer_audit):
+            dreamer_audit.mean_return(at_least=1.0)
+
+        def test_setup(broken):
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+    result = project.runpytest(
+        "--dreamer-checkpoint", "tiny.pth", "--html=report.html", "--self-contained-html"
+    )
+    result.assert_outcomes(passed=2, failed=1, errors=1)
+    report = project.path / "report.html"
+    # Two images (one rollout grid, the factor gallery) for each of the three audited tests.
+    assert _embedded_images(report) == 6
+    text = report.read_text()
+    assert "Audited checkpoints" in text
+    assert text.count("dreamer-audit:") >= 3
+
+
+def test_without_pytest_html_nothing_breaks(project: pytest.Pytester) -> None:
+    project.makepyfile("def test_a(dreamer_explanation):\n    pass\n")
+    project.runpytest("--dreamer-checkpoint", "tiny.pth", "-p", "no:html").assert_outcomes(passed=1)
+
+
+def test_xdist_workers_share_one_computation_and_the_report(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        "\n".join(
+            f"def test_{i}(dreamer_explanation):\n    assert dreamer_explanation.rank == 3\n"
+            for i in range(4)
+        )
+    )
+    result = project.runpytest_subprocess(
+        "--dreamer-checkpoint", "tiny.pth", "-n", "2", "--html=report.html", "--self-contained-html"
+    )
+    result.assert_outcomes(passed=4)
+    assert sum(entry.startswith("explanation-") for entry in _ledger(project)) == 1
+    assert _embedded_images(project.path / "report.html") == 8
+    result.stdout.fnmatch_lines(["tiny (freeway): return 0*"])
+
+
+def test_importing_the_plugin_does_not_import_torch() -> None:
+    code = "import sys, pytest_dreamer_audit.plugin\nprint('torch' in sys.modules)\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_a_pytest_run_without_audits_never_imports_torch(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        "import sys\n\ndef pytest_sessionfinish():\n    print('TORCH', 'torch' in sys.modules)\n"
+    )
+    pytester.makepyfile("def test_a(): pass")
+    result = pytester.runpytest_subprocess("-s", "-p", "no:randomly")
+    result.stdout.fnmatch_lines(["*TORCH False*"])
