@@ -140,6 +140,14 @@ def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
     return extras
 
 
+def _settings_label(summary: Mapping[str, Any]) -> str:
+    settings = summary.get("settings", {})
+    return (
+        f"{settings.get('score')} score, rank {settings.get('rank')}, "
+        f"{settings.get('episodes')}x{settings.get('steps')}"
+    )
+
+
 def summary_lines(summaries: Iterable[Mapping[str, Any]]) -> list[str]:
     """One terminal line per audited checkpoint and settings (deduplicated by cache key)."""
     seen: dict[str, Mapping[str, Any]] = {}
@@ -149,7 +157,8 @@ def summary_lines(summaries: Iterable[Mapping[str, Any]]) -> list[str]:
     for summary in seen.values():
         m = summary["metrics"]
         lines.append(
-            f"{summary['label']} ({summary['game']}): return {_format(m.get('mean_return'))}, "
+            f"{summary['label']} ({summary['game']}, {_settings_label(summary)}): "
+            f"return {_format(m.get('mean_return'))}, "
             f"rel. error {_format(m.get('relative_error'))}, stability "
             f"{_format(m.get('stability_min_cosine'))}, confidence rho "
             f"{_format(m.get('confidence_spearman'))}, sanity rho "

@@ -236,7 +236,12 @@ def test_baseline_workflow_fail_pass_change_update(project: pytest.Pytester) -> 
 def test_terminal_summary_names_each_audited_checkpoint(project: pytest.Pytester) -> None:
     project.makepyfile("def test_a(dreamer_explanation):\n    pass\n")
     result = project.runpytest("--dreamer-checkpoint", "tiny.pth")
-    result.stdout.fnmatch_lines(["*- dreamer-audit -*", "tiny (freeway): return 0, rel. error *"])
+    result.stdout.fnmatch_lines(
+        [
+            "*- dreamer-audit -*",
+            "tiny (freeway, activation score, rank 3, 2x6): return 0, rel. error *",
+        ]
+    )
 
 
 def _embedded_images(report: Path) -> int:
@@ -297,7 +302,7 @@ def test_xdist_workers_share_one_computation_and_the_report(project: pytest.Pyte
     result.assert_outcomes(passed=4)
     assert sum(entry.startswith("explanation-") for entry in _ledger(project)) == 1
     assert _embedded_images(project.path / "report.html") == 8
-    result.stdout.fnmatch_lines(["tiny (freeway): return 0*"])
+    result.stdout.fnmatch_lines(["tiny (freeway, activation score, rank 3, 2x6): return 0*"])
 
 
 def test_importing_the_plugin_does_not_import_torch() -> None:
