@@ -6,6 +6,7 @@ imports neither torch nor the heavy modules: fixtures import them when a test fi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from collections.abc import Callable, Generator
@@ -131,10 +132,23 @@ def _state(config: pytest.Config) -> PluginState:
     if checkpoints:
         _check_writable(artifacts, "artifacts directory", "--dreamer-artifacts")
         _check_writable(cache, "cache directory", "--dreamer-cache-dir")
+        from .preflight import check_checkpoint  # imports torch: only when auditing
+
+        for path in checkpoints:
+            try:
+                check_checkpoint(dataclasses.replace(template, checkpoint=path))
+            except DreamerAuditError as error:
+                raise pytest.UsageError(f"dreamer-audit: {error}") from None
+    update = bool(_value(config, UPDATE_INI))
+    if baseline_dir and not update and not Path(baseline_dir).is_dir():
+        raise pytest.UsageError(
+            f"dreamer-audit: --dreamer-baseline-dir {baseline_dir} does not exist; create it, or "
+            "pass --dreamer-update-baselines to write the baselines there"
+        )
     return PluginState(
         template=template,
         checkpoints=checkpoints,
-        update_baselines=bool(_value(config, UPDATE_INI)),
+        update_baselines=update,
         artifacts=artifacts,
         cache_dir=cache,
         baseline_dir=baseline_dir,
@@ -202,8 +216,6 @@ def dreamer_checkpoint(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture
 def dreamer_settings(request: pytest.FixtureRequest, dreamer_checkpoint: Path) -> AuditSettings:
     """The settings of this test: options, ini and the marker's overrides, validated."""
-    import dataclasses
-
     settings = dataclasses.replace(
         request.config.stash[STATE].template, checkpoint=str(dreamer_checkpoint)
     )

@@ -101,6 +101,40 @@ def test_bad_settings_fail_at_start_up(
     assert message in result.stderr.str()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--dreamer-rank", "6"],
+            "--dreamer-rank 6 is larger than the 5 columns of the pooled NMF matrix of tiny.pth (4 categoricals x 5 classes); use a rank <= 5",
+        ),
+        (
+            ["--dreamer-game", "breakout"],
+            "tiny.pth takes 2 channels and 3 actions, but breakout (POMDP) has 3 and 3",
+        ),
+        (
+            ["--dreamer-baseline-dir", "nowhere"],
+            "--dreamer-baseline-dir nowhere does not exist; create it, or pass --dreamer-update-baselines",
+        ),
+    ],
+)
+def test_settings_that_do_not_fit_the_checkpoint_fail_at_start_up(
+    project: pytest.Pytester, args: list[str], message: str
+) -> None:
+    project.makepyfile("def test_nothing(): pass")
+    result = project.runpytest("--dreamer-checkpoint", "tiny.pth", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
+def test_a_broken_checkpoint_fails_at_start_up(project: pytest.Pytester) -> None:
+    (project.path / "broken.pth").write_text("not a checkpoint")
+    project.makepyfile("def test_nothing(): pass")
+    result = project.runpytest("--dreamer-checkpoint", "broken.pth")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "dreamer-audit: broken.pth: not a torch checkpoint" in result.stderr.str()
+
+
 def test_cuda_without_cuda_fails_at_start_up(project: pytest.Pytester) -> None:
     import torch
 
@@ -289,19 +323,19 @@ def test_without_pytest_html_nothing_breaks(project: pytest.Pytester) -> None:
     project.runpytest("--dreamer-checkpoint", "tiny.pth", "-p", "no:html").assert_outcomes(passed=1)
 
 
-def test_xdist_workers_share_one_computation_and_the_report(project: pytest.Pytester) -> None:
+def test_four_xdist_workers_compute_each_explanation_exactly_once(project: pytest.Pytester) -> None:
     project.makepyfile(
         "\n".join(
             f"def test_{i}(dreamer_explanation):\n    assert dreamer_explanation.rank == 3\n"
-            for i in range(4)
+            for i in range(8)
         )
     )
     result = project.runpytest_subprocess(
-        "--dreamer-checkpoint", "tiny.pth", "-n", "2", "--html=report.html", "--self-contained-html"
+        "--dreamer-checkpoint", "tiny.pth", "-n", "4", "--html=report.html", "--self-contained-html"
     )
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=8)
     assert sum(entry.startswith("explanation-") for entry in _ledger(project)) == 1
-    assert _embedded_images(project.path / "report.html") == 8
+    assert _embedded_images(project.path / "report.html") == 16
     result.stdout.fnmatch_lines(["tiny (freeway, activation score, rank 3, 2x6): return 0*"])
 
 
