@@ -160,6 +160,13 @@ class Explanation:
     valid: np.ndarray
     facts: np.ndarray
 
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"Explanation(game={self.game!r}, pomdp={self.pomdp}, {self.episodes} episodes x "
+            f"{self.steps} steps, rank {c.rank}, {c.layout} layout, {c.score} score)"
+        )
+
     @property
     def steps(self) -> int:
         return int(self.valid.shape[0])

@@ -44,6 +44,9 @@ class DreamerAudit:
     update_baselines: bool
     record: AuditRecord
 
+    def __repr__(self) -> str:
+        return f"DreamerAudit({self.explanation!r}, evidence={str(self.evidence)!r})"
+
     def top_observations_coincide(
         self, event: assertions.Event, *, min_precision: float, k: int | None = None
     ) -> float:

@@ -172,10 +172,11 @@ def checkpoint_summary_html(summaries: Iterable[Mapping[str, Any]]) -> str:
     seen: dict[str, Mapping[str, Any]] = {}
     for summary in summaries:
         seen.setdefault(str(summary["key"]), summary)
-    header = "".join(f"<th>{html.escape(name)}</th>" for name in ("checkpoint", "game", *_HEADLINE))
+    columns = ("checkpoint", "game", "settings", *_HEADLINE)
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in columns)
     rows = []
     for summary in seen.values():
-        cells = [summary["label"], summary["game"]] + [
+        cells = [summary["label"], summary["game"], _settings_label(summary)] + [
             _format(summary["metrics"].get(name)) for name in _HEADLINE
         ]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
