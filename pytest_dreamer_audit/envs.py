@@ -119,6 +119,7 @@ class GameBatch:
         first = self.envs[0].unwrapped
         self.action_set: list[int] = list(first.action_set)
         self._is_freeway = self.spec.name == "freeway"
+        self._last_facts: list[list[int]] = [[] for _ in self.envs]
 
     @property
     def episodes(self) -> int:
@@ -157,8 +158,11 @@ class GameBatch:
                     f"seed {seed} is outside [0, {MAX_SEED}] (MinAtar's 32-bit seeds)"
                 )
         states = [env.reset(seed=int(seed))[0] for env, seed in zip(self.envs, seeds, strict=True)]
-        facts = [self._observation_facts(env) for env in self.envs]
-        return self._obs(states), np.asarray(facts, dtype=np.int32).reshape(self.episodes, -1)
+        # Kept per env: the next step's transition facts need the facts of the frame before it.
+        self._last_facts = [self._observation_facts(env) for env in self.envs]
+        return self._obs(states), np.asarray(self._last_facts, dtype=np.int32).reshape(
+            self.episodes, -1
+        )
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> StepResult:
         """Step the active episodes with minimal-set action indices ``actions`` ``[B]``."""
@@ -174,14 +178,15 @@ class GameBatch:
                 states.append(np.zeros(shape[1:] + shape[:1], dtype=bool))
                 continue
             chosen = int(actions[b])
-            before = self._observation_facts(env)
+            before = self._last_facts[b]
             state, r, done, _, _ = env.step(chosen)
             executed = self.action_set.index(_game_logic(env).last_action)
             reward[b], terminal[b] = r, done
             facts = [executed, int(executed != chosen)]
             if self._is_freeway:
                 facts += self._freeway_transition(before, executed, float(r), env)
-                observation[b] = self._observation_facts(env)
+                self._last_facts[b] = self._observation_facts(env)
+                observation[b] = self._last_facts[b]
             transition[b] = facts
             states.append(state)
         return StepResult(self._obs(states), reward, terminal, transition, observation)
