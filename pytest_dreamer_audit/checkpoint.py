@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import reprlib
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,7 +49,7 @@ REQUIRED_MODULES = ("RSSM", "ObsEncoder", "ActionModel")
 HEAD_MODULES = ("RewardDecoder", "ValueModel", "DiscountModel")
 REFERENCE_STOCH = 400
 REFERENCE_SPLIT = (20, 20)
-_DENSE_KEY = re.compile(r"model\.(\d+)\.(weight|bias)")
+_DENSE_KEY = re.compile(r"model\.(\d{1,9})\.(weight|bias)")  # int() refuses > 4300 digits
 
 
 def load_checkpoint(
@@ -78,9 +79,9 @@ def load_checkpoint(
     metadata, split = _parse_metadata(path, raw.pop(METADATA_KEY, None))
     modules = _check_modules(path, raw)
     sizes = _infer_sizes(path, modules, _choose_split(path, modules, split, categoricals, classes))
+    _check_shapes_before_allocating(path, sizes, modules)
     agent = DreamerAgent(sizes, heads=frozenset(modules), metadata=metadata)
     for key, module in agent.present_modules().items():
-        _check_against(path, key, module.state_dict(), modules[key])
         module.load_state_dict(modules[key], strict=True)
     return agent.to(target).eval()
 
@@ -140,7 +141,25 @@ def _read(path: Path) -> dict[str, Any]:
             f"holds a {type(loaded).__name__}, not the dict of state_dicts a DreamerV2 "
             f"checkpoint is (keys {', '.join(CHECKPOINT_MODULES)})",
         )
-    return dict(loaded)
+    return dict(_items(loaded))
+
+
+def _items(mapping: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
+    """``mapping.items()`` without calling the instance's methods: torch's weights-only
+    unpickler restores an OrderedDict's instance attributes, which can shadow ``items``."""
+    return list(dict.items(mapping) if isinstance(mapping, dict) else mapping.items())
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+
+
+def _show(value: object) -> str:
+    """A bounded repr for messages (a value nested thousands deep has no plain repr)."""
+    try:
+        return _SHORT.repr(value)
+    except Exception:  # a repr that fails is the file's problem, not the message's
+        return f"<{type(value).__name__}>"
 
 
 def _unpickler_detail(message: str) -> str:
@@ -165,7 +184,7 @@ def _check_modules(
     """Top-level keys, then each state_dict's entries: names, types, dtypes, finiteness."""
     names = [key for key in raw if isinstance(key, str)]
     if len(names) != len(raw):
-        odd = [repr(key) for key in raw if not isinstance(key, str)]
+        odd = [_show(key) for key in raw if not isinstance(key, str)]
         raise CheckpointKeyError(path, f"has non-string top-level keys {', '.join(odd)}")
     unexpected = sorted(set(names) - set(CHECKPOINT_MODULES))
     missing = [key for key in REQUIRED_MODULES if key not in raw]
@@ -189,22 +208,17 @@ def _check_modules(
                 path, f"{key} holds a {type(state).__name__}, expected a state_dict of tensors"
             )
         tensors: dict[str, Tensor] = {}
-        for name, value in state.items():
+        for name, value in _items(state):
             if not isinstance(name, str) or not isinstance(value, Tensor):
                 raise CheckpointFormatError(
                     path,
-                    f"{key}[{name!r}] is a {type(value).__name__}; a state_dict maps parameter "
-                    "names to tensors",
+                    f"{key}[{_show(name)}] is a {type(value).__name__}; a state_dict maps "
+                    "parameter names to tensors",
                 )
-            if not value.is_floating_point():
-                raise CheckpointValueError(
-                    path, f"{key}.{name} has dtype {value.dtype}; weights must be floating point"
-                )
-            if value.is_sparse or value.layout != torch.strided:
-                raise CheckpointValueError(path, f"{key}.{name} is not a dense tensor")
-            if not bool(torch.isfinite(value).all()):
+            tensor = _plain_tensor(path, f"{key}.{name}", value)
+            if not bool(torch.isfinite(tensor).all()):
                 bad_values.append(f"{key}.{name}")
-            tensors[name] = value.to(torch.float32)
+            tensors[name] = tensor
         modules[key] = tensors
     if bad_values:
         shown = ", ".join(bad_values[:8]) + (" ..." if len(bad_values) > 8 else "")
@@ -214,6 +228,39 @@ def _check_modules(
             "training run diverged or the file is damaged: use an earlier checkpoint",
         )
     return modules
+
+
+def _plain_tensor(path: str | os.PathLike[str], where: str, value: Tensor) -> Tensor:
+    """``value`` as a dense float32 CPU tensor, or a CheckpointValueError.
+
+    Torch's own methods are called unbound (``Tensor.detach(value)``): an unpickled tensor can
+    carry instance attributes that shadow them. A view whose shape declares more elements than
+    its storage holds (stride 0) is refused before anything materializes it.
+    """
+    tensor = Tensor.detach(value)  # a fresh plain Tensor: no Parameter, no instance attributes
+    if not tensor.is_floating_point():
+        raise CheckpointValueError(
+            path, f"{where} has dtype {tensor.dtype}; weights must be floating point"
+        )
+    if tensor.is_sparse or tensor.layout != torch.strided or tensor.is_nested:
+        raise CheckpointValueError(path, f"{where} is not a dense tensor")
+    if tensor.device.type != "cpu":
+        raise CheckpointValueError(
+            path, f"{where} holds no data ({tensor.device.type} tensor); save the real weights"
+        )
+    stored = tensor.untyped_storage().nbytes() // tensor.element_size()
+    if tensor.numel() > stored:
+        raise CheckpointValueError(
+            path,
+            f"{where} declares {tensor.numel()} elements (shape {tuple(tensor.shape)}) but stores "
+            f"{stored}: a broadcast view, not weights; save tensor.contiguous()",
+        )
+    try:
+        return tensor.to(torch.float32)
+    except Exception:  # torch has no conversion for some dtypes (float4, bit-packed ones)
+        raise CheckpointValueError(
+            path, f"{where} has dtype {tensor.dtype}, which cannot be converted to float32"
+        ) from None
 
 
 def _shape(
@@ -345,6 +392,23 @@ def _infer_sizes(
         raise CheckpointShapeError(path, f"inferred sizes are not usable: {error}") from None
 
 
+def _check_shapes_before_allocating(
+    path: str | os.PathLike[str], sizes: ModelSizes, modules: Mapping[str, Mapping[str, Tensor]]
+) -> None:
+    """Compare every state_dict with an agent of ``sizes`` built on the meta device (shapes, no
+    memory): a tiny file declaring a huge size must fail here, not in the allocator."""
+    try:
+        with torch.device("meta"):
+            skeleton = DreamerAgent(sizes, heads=frozenset(modules))
+    except (RuntimeError, TypeError, ValueError, OverflowError) as error:
+        # torch refuses sizes whose element or byte count overflows int64
+        raise CheckpointShapeError(
+            path, f"inferred sizes are not usable: {str(error).strip().splitlines()[0]}"
+        ) from None
+    for key, module in skeleton.present_modules().items():
+        _check_against(path, key, module.state_dict(), modules[key])
+
+
 def _check_against(
     path: str | os.PathLike[str],
     key: str,
@@ -394,16 +458,20 @@ def _parse_metadata(
 
     if not isinstance(entry, Mapping):
         raise bad(f"is a {type(entry).__name__}, expected a dict")
-    if entry.get("format") != FORMAT_NAME or entry.get("format_version") != FORMAT_VERSION:
+    entry = dict(_items(entry))
+    name, version = entry.get("format"), entry.get("format_version")
+    if not (_is_scalar(name) and name == FORMAT_NAME) or not (
+        _is_scalar(version) and version == FORMAT_VERSION
+    ):
         raise bad(
-            f"declares format {entry.get('format')!r} version {entry.get('format_version')!r}; "
+            f"declares format {_show(name)} version {_show(version)}; "
             f"this version reads {FORMAT_NAME!r} version {FORMAT_VERSION}"
         )
     game, pomdp, training = entry.get("game"), entry.get("pomdp"), entry.get("training", {})
-    if game is not None and game not in GAMES:
-        raise bad(f"names game {game!r}, not one of {sorted(GAMES)}")
+    if game is not None and not (isinstance(game, str) and game in GAMES):
+        raise bad(f"names game {_show(game)}, not one of {sorted(GAMES)}")
     if pomdp is not None and not isinstance(pomdp, bool):
-        raise bad(f"has pomdp={pomdp!r}, expected true, false or none")
+        raise bad(f"has pomdp={_show(pomdp)}, expected true, false or none")
     if not isinstance(training, Mapping) or not all(isinstance(k, str) for k in training):
         raise bad("has a 'training' value that is not a dict with string keys")
     categoricals, classes = entry.get("categoricals"), entry.get("classes")
@@ -411,7 +479,13 @@ def _parse_metadata(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (categoricals, classes)
     ):
         raise bad(
-            f"has categoricals={categoricals!r}, classes={classes!r}; expected positive integers"
+            f"has categoricals={_show(categoricals)}, classes={_show(classes)}; expected "
+            "positive integers"
         )
-    metadata = AgentMetadata(game=game, pomdp=pomdp, training=dict(training))
+    metadata = AgentMetadata(game=game, pomdp=pomdp, training=dict(_items(training)))
     return metadata, (int(categoricals), int(classes))  # type: ignore[arg-type]
+
+
+def _is_scalar(value: object) -> bool:
+    """Whether ``value == x`` is a plain bool (a tensor compares element-wise)."""
+    return isinstance(value, str | int | float)

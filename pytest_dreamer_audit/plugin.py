@@ -332,3 +332,16 @@ class _HtmlSummary:
 
         if self.state.summaries:
             postfix.append(checkpoint_summary_html(self.state.summaries))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        """Escape the test-id cell: pytest-html 4 writes the node id into it raw and its script
+        inserts the cell with innerHTML, so markup in a parameter id or a checkpoint's label
+        (``<img src=x onerror=...>``) would run in the report."""
+        import html
+
+        test_id = report.nodeid if report.when == "call" else f"{report.nodeid}::{report.when}"
+        raw = f'<td class="col-testId">{test_id}</td>'
+        for index, cell in enumerate(cells):
+            if cell == raw:  # pytest-html's own cell, untouched (a later version may escape it)
+                cells[index] = f'<td class="col-testId">{html.escape(test_id)}</td>'

@@ -1,0 +1,243 @@
+"""The pytest-html report and the CLI's index.html in headless Chromium: the pages render, every
+explanation image decodes, and markup injected through test ids, checkpoint labels and paths
+does not run.
+
+Chromium comes from Debian's packages (``apt-get install chromium``); the tests skip where no
+Chromium is on PATH. They drive the ``chromium`` binary only: ``--dump-dom`` (the DOM after the
+page's scripts ran), ``--screenshot``, and, to read ``naturalWidth``, a copy of the page with a
+small checking script appended. Screenshots are kept in the test's tmp dir and copied to
+``/tmp/browser_screens/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from pytest_dreamer_audit.cli import INDEX_FILE
+
+from .test_injection import (
+    ID_PAYLOAD,
+    LABEL_PAYLOAD,
+    markup_offences,
+    parse,
+    report_blob,
+    run_evil_cli,
+    run_evil_project,
+)
+
+CHROMIUM = next(
+    (
+        found
+        for name in ("chromium", "chromium-browser", "google-chrome")
+        if (found := shutil.which(name))
+    ),
+    None,
+)
+SCREENS = Path("/tmp/browser_screens")
+WINDOW = (1280, 1800)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="needs Chromium on PATH (Debian: apt-get install chromium)"
+    ),
+]
+
+CHECK_IMAGES = """
+<script>
+(() => {
+  // Every image extra of a pytest-html report as an <img>: the load event waits for them all.
+  const holder = document.createElement('div')
+  holder.hidden = true
+  const container = document.getElementById('data-container')
+  if (container) {
+    const data = JSON.parse(container.dataset.jsonblob)
+    for (const entries of Object.values(data.tests)) {
+      for (const entry of entries) {
+        for (const extra of entry.extras || []) {
+          if (extra.format_type !== 'image') continue
+          const img = document.createElement('img')
+          img.dataset.name = extra.name
+          img.src = extra.content
+          holder.appendChild(img)
+        }
+      }
+    }
+  }
+  document.body.appendChild(holder)
+  window.addEventListener('load', () => {
+    const results = []
+    for (const img of document.images) {
+      if (!img.getAttribute('src')) continue  // pytest-html's empty viewer of a test without media
+      const extra = img.parentElement === holder
+      results.push({
+        where: extra ? 'extra' : 'page',
+        name: extra ? img.dataset.name : img.getAttribute('src').slice(0, 40),
+        width: img.naturalWidth,
+        height: img.naturalHeight,
+      })
+    }
+    const out = document.createElement('pre')
+    out.id = 'image-check'
+    out.textContent = JSON.stringify(results)
+    document.body.appendChild(out)
+  })
+})()
+</script>
+"""
+"""Appended to a copy of a page: after every image loaded, lists the decoded size of each, the
+ones in the page and (in a pytest-html report) every image extra, whichever one the report's
+media viewer shows."""
+
+
+def chromium(page: Path, profile: Path, *flags: str) -> str:
+    """Run headless Chromium on ``page`` with ``flags``; returns its stdout."""
+    assert CHROMIUM is not None
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",  # root in a container
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        *flags,
+        page.as_uri(),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, f"chromium failed ({done.returncode}): {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def dump_dom(page: Path, profile: Path) -> str:
+    dom = chromium(page, profile, "--dump-dom")
+    assert "<body" in dom, f"no DOM from {page}: {dom[:200]!r}"
+    return dom
+
+
+def screenshot(page: Path, profile: Path, target: Path) -> np.ndarray:
+    """A PNG of the page's first screen, checked to be an image with content."""
+    chromium(page, profile, f"--screenshot={target}")
+    pixels = imread(target)
+    assert pixels.shape[:2] == (WINDOW[1], WINDOW[0])
+    colours = np.unique((pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 16, f"{target} is blank ({len(colours)} colours)"
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(target, SCREENS / target.name)
+    return pixels
+
+
+def decoded_images(page: Path, profile: Path) -> list[dict[str, object]]:
+    """Every image's decoded size, from a copy of ``page`` (next to it, so that relative image
+    paths resolve) with :data:`CHECK_IMAGES` appended."""
+    copy = page.with_name(f"check-{page.name}")
+    copy.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", CHECK_IMAGES + "</body>"),
+        encoding="utf-8",
+    )
+    try:
+        dom = dump_dom(copy, profile)
+    finally:
+        copy.unlink()
+    found = re.search(r'<pre id="image-check">(.*?)</pre>', dom, re.DOTALL)
+    assert found, "the image check did not run"
+    results: list[dict[str, object]] = json.loads(parse(found.group(1)).text[0])
+    return results
+
+
+def assert_nothing_ran(dom: str) -> None:
+    """No payload's effect in the DOM after the page's scripts ran."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", dom, re.DOTALL)
+    assert title is not None
+    assert "PWNED" not in title.group(1)
+    assert not re.search(r'id="pwned', dom, re.IGNORECASE)
+    assert markup_offences(dom) == []
+
+
+def test_unescaped_payload_runs_in_this_browser(tmp_path: Path) -> None:
+    """Control: inserted the way pytest-html inserts its cells (a template's innerHTML), the
+    raw parameter-id payload does run here, so the checks below can see an injection."""
+    page = tmp_path / "control.html"
+    cell = json.dumps(f"<td>{ID_PAYLOAD}</td>")
+    page.write_text(
+        "<!DOCTYPE html><html><head><title>control</title></head><body><table><tr id=row>"
+        f"</tr></table><script>const t = document.createElement('template'); t.innerHTML = "
+        f"{cell}; document.getElementById('row').appendChild(t.content)</script></body></html>",
+        encoding="utf-8",
+    )
+    dom = dump_dom(page, tmp_path / "profile")
+    assert 'id="pwned-id"' in dom
+    assert "<title>control</title>" in dom  # innerHTML never runs <script> elements
+
+
+def test_pytest_html_report_renders_images_and_runs_no_injected_markup(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    report = run_evil_project(pytester)
+    profile = tmp_path / "profile"
+    dom = dump_dom(report, profile)
+    assert_nothing_ran(dom)
+    shown = "".join(parse(dom).text)
+    assert f"test_plain[{ID_PAYLOAD}]" in shown  # rendered by the report's script, as text
+    assert f"test_audited[{LABEL_PAYLOAD}]" in shown
+    assert "Audited checkpoints" in shown
+
+    # Every image extra decodes, in Python and in the browser.
+    blob = report_blob(report)
+    extras = [
+        extra
+        for entries in blob["tests"].values()
+        for entry in entries
+        for extra in entry["extras"]
+        if extra["format_type"] == "image"
+    ]
+    assert len(extras) == 4  # a rollout grid and the factor gallery for each of 2 audited tests
+    for extra in extras:
+        content = extra["content"].removeprefix("data:image/png;base64,")
+        assert imread(io.BytesIO(base64.b64decode(content)), format="png").shape[0] > 50
+    decoded = decoded_images(report, profile)
+    assert sum(d["where"] == "extra" for d in decoded) == len(extras)
+    assert sum(d["where"] == "page" for d in decoded) >= 2  # the viewers of the audited tests
+    assert all(int(str(d["width"])) > 0 and int(str(d["height"])) > 0 for d in decoded), decoded
+
+    screenshot(report, profile, tmp_path / "pytest-html-report.png")
+
+
+@pytest.fixture(scope="module")
+def evil_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run_evil_cli(tmp_path_factory.mktemp("cli"))
+
+
+def test_cli_index_renders_images_and_runs_no_injected_markup(
+    evil_cli: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(evil_cli, out)
+    index = out / INDEX_FILE
+    profile = tmp_path / "profile"
+    dom = dump_dom(index, profile)
+    assert_nothing_ran(dom)
+    assert LABEL_PAYLOAD in "".join(parse(dom).text)
+
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    decoded = decoded_images(index, profile)
+    assert sorted(str(d["name"]) for d in decoded) == pngs
+    assert all(int(str(d["width"])) > 0 and int(str(d["height"])) > 0 for d in decoded), decoded
+
+    screenshot(index, profile, tmp_path / "cli-index.png")
