@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .agent import DreamerAgent
+from .bundle import FACTORS_FILE, rollout_file, write_bundle
 from .cache import cached_directory, file_digest
 from .checkpoint import load_checkpoint
 from .devices import resolve_device
@@ -27,7 +28,6 @@ from .settings import AuditSettings
 __all__ = ["AuditCache", "AuditResult", "explain_config"]
 
 TRAJECTORY_FILE = "trajectory.pt"
-FACTORS_IMAGE = "factors.png"
 
 
 @dataclass(frozen=True)
@@ -135,25 +135,21 @@ class AuditCache:
         if key not in self._results:
 
             def build(directory: Path) -> None:
-                from .render import render_factor_gallery, render_rollout
-
                 agent = self.agent(settings)
                 result = explain(self.trajectory(settings), explain_config(settings), agent=agent)
-                result.save(directory)
-                for episode in range(min(settings.render_episodes, result.episodes)):
-                    render_rollout(result, episode, path=directory / f"rollout-{episode}.png")
-                render_factor_gallery(result, path=directory / FACTORS_IMAGE)
+                write_bundle(result, directory, settings.render_episodes)
                 (directory / "settings.json").write_text(
                     json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n"
                 )
 
             entry = cached_directory(self.root, key, build)
-            images = sorted(entry.glob("rollout-*.png"), key=lambda p: int(p.stem.split("-")[1]))
+            rendered = min(settings.render_episodes, settings.episodes)
+            images = [entry / rollout_file(episode) for episode in range(rendered)]
             self._results[key] = AuditResult(
                 settings=settings,
                 key=key,
                 directory=entry,
                 explanation=load_explanation(entry),
-                images=(*images, entry / FACTORS_IMAGE),
+                images=(*images, entry / FACTORS_FILE),
             )
         return self._results[key]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .bundle import FACTORS_FILE
 from .errors import ConfigError, DreamerAuditError
 from .explanation import SCORES, TrustMetrics
 from .games import GAMES, game_spec
@@ -35,7 +36,6 @@ __all__ = ["INDEX_FILE", "build_parser", "main", "write_index"]
 
 PROG = "dreamer-audit"
 INDEX_FILE = "index.html"
-FACTORS_FILE = "factors.png"
 LAYOUTS = ("pooled", "per_step")
 EXIT_ERROR = 2
 
@@ -52,11 +52,6 @@ METRIC_NOTES: dict[str, str] = {
     "deletion_random": "the same for random valid steps",
     "deletion_ratio": "top-k / random; > 1: the explanation points at states the policy uses",
 }
-
-
-def rollout_file(episode: int) -> str:
-    """Name of the PNG of rollout ``episode`` in the output folder."""
-    return f"rollout-{episode}.png"
 
 
 def _positive(text: str) -> int:
@@ -190,10 +185,10 @@ class _Stages:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from .bundle import write_bundle
     from .checkpoint import load_checkpoint
     from .explain import explain
     from .explanation import ExplainConfig
-    from .render import render_factor_gallery, render_rollout
     from .rollout import run_rollouts
 
     game = game_spec(args.game).name if args.game is not None else None
@@ -237,15 +232,8 @@ def _explain(args: argparse.Namespace) -> int:
         )
         explanation = explain(trajectory, config, agent=agent, progress=stages)
         try:
-            stages("save")
-            explanation.save(out)  # first: the arrays are useful even if a figure fails
-            images = []
-            for episode in range(rendered):
-                stages(f"render rollout {episode}")
-                render_rollout(explanation, episode, path=out / rollout_file(episode))
-                images.append(rollout_file(episode))
-            stages("render factors")
-            render_factor_gallery(explanation, path=out / FACTORS_FILE)
+            written = write_bundle(explanation, out, rendered, progress=stages)
+            images = [path.name for path in written[:-1]]
             write_index(out, explanation, images, checkpoint=str(args.checkpoint))
         except OSError as error:
             raise ConfigError(f"cannot write into --out {out}: {error}") from None
