@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .bundle import FACTORS_FILE
 from .errors import ConfigError, DreamerAuditError
-from .explanation import SCORES, TrustMetrics
+from .explanation import LAYOUTS, SCORES, TrustMetrics
 from .games import GAMES, game_spec
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ __all__ = ["INDEX_FILE", "build_parser", "main", "write_index"]
 
 PROG = "dreamer-audit"
 INDEX_FILE = "index.html"
-LAYOUTS = ("pooled", "per_step")
 EXIT_ERROR = 2
 
 METRIC_NOTES: dict[str, str] = {

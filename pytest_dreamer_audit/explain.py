@@ -98,7 +98,7 @@ def explain(
     note("factorize")
     main = _score(probs, valid, kl, config, _nmf_config(config))
     stability = _stability(probs, valid, kl, config, main, note)
-    confidence = spearman(_row_scores(config.score, main, kl), main.rows.matrix.norm(dim=1))
+    confidence = spearman(_row_scores(main), main.rows.matrix.norm(dim=1))
     sanity, deletion = (math.nan, (math.nan, math.nan))
     if agent is not None:
         note("sanity check")
@@ -121,7 +121,7 @@ def explain(
     return _assemble(trajectory, config, metrics, main, valid, probs)
 
 
-def _row_scores(kind: str, scored: _Scored, kl: Tensor) -> Tensor:
+def _row_scores(scored: _Scored) -> Tensor:
     """Un-normalised score of each NMF row (pooled: a categorical; per step: an observation)."""
     rows = scored.rows
     if rows.categorical is not None:
@@ -188,14 +188,8 @@ def _assemble(
     rows = main.rows
     step_scores = normalize_valid(main.per_categorical, valid)
     obs_scores = normalize_valid(main.per_observation, valid)
-    peak = (
-        main.per_categorical.max() if rows.categorical is not None else main.per_observation.max()
-    )
-    row_raw = (
-        main.per_categorical[rows.step, rows.episode, rows.categorical]
-        if rows.categorical is not None
-        else main.per_observation[rows.step, rows.episode]
-    )
+    row_raw = _row_scores(main)  # invalid entries are 0, so the rows hold the overall peak
+    peak = row_raw.max()
     row_scores = row_raw / peak if float(peak) > 0 else row_raw
     factor_activity, examples = factor_examples(rows, main.fit, valid, config.top_k)
     categorical = (

@@ -18,10 +18,12 @@ import numpy as np
 from .errors import ConfigError, DreamerAuditError
 from .files import atomic_text, atomic_write
 
-__all__ = ["SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
+__all__ = ["LAYOUTS", "SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
 
 Score = Literal["activation", "reconstruction", "surprise"]
 SCORES: tuple[str, ...] = ("activation", "reconstruction", "surprise")
+LAYOUTS: tuple[str, ...] = ("pooled", "per_step")
+"""NMF row layouts (see ``factorize.py``); kept here so torch-free modules can list them."""
 ARRAYS_FILE = "explanation.npz"
 SUMMARY_FILE = "summary.json"
 SUMMARY_VERSION = 1

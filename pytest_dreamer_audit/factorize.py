@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from .errors import ConfigError, FactorizationError
+from .explanation import LAYOUTS
 
 __all__ = [
     "LAYOUTS",
@@ -43,7 +44,6 @@ __all__ = [
 Layout = Literal["pooled", "per_step"]
 Solver = Literal["torchnmf", "mu"]
 Init = Literal["nndsvda", "random"]
-LAYOUTS: tuple[str, ...] = ("pooled", "per_step")
 SOLVERS: tuple[str, ...] = ("torchnmf", "mu")
 INITS: tuple[str, ...] = ("nndsvda", "random")
 _EPS = 1e-12
@@ -287,8 +287,8 @@ def _fit_mu(matrix: Tensor, activations: Tensor, prototypes: Tensor, config: NMF
     2-4x faster than tall-and-skinny ones, and a block stays in cache between its products.
     """
     rows = _block_rows(matrix.device)
-    x_blocks = [block.T.contiguous() for block in matrix.split(rows)]  # [M, n] each
-    a_blocks = [block.T.contiguous() for block in activations.split(rows)]  # [r, n] each
+    x_blocks = [block.T.contiguous() for block in torch.split(matrix, rows)]  # [M, n] each
+    a_blocks = [block.T.contiguous() for block in torch.split(activations, rows)]  # [r, n] each
     d = prototypes
     norm_sq = sum(float((xb * xb).sum()) for xb in x_blocks)
     rank, width = d.shape

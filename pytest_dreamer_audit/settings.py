@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .explanation import SCORES
+from .explanation import LAYOUTS, SCORES
 from .games import GAMES
 
 __all__ = [
-    "DEVICE_CHOICES",
     "MARKER",
     "OPTIONS",
     "POMDP_CHOICES",
@@ -31,8 +30,6 @@ __all__ = [
 
 MARKER = "dreamer_audit"
 POMDP_CHOICES = ("auto", "true", "false")
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-LAYOUT_CHOICES = ("pooled", "per_step")
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("steps", "rollout steps L", _positive_int, "50"),
     Option("rank", "NMF rank r", _positive_int, "10"),
     Option("score", f"importance score: {', '.join(SCORES)}", _choice(SCORES), "activation"),
-    Option("layout", "NMF layout: pooled or per_step", _choice(LAYOUT_CHOICES), "pooled"),
+    Option("layout", "NMF layout: pooled or per_step", _choice(LAYOUTS), "pooled"),
     Option(
         "top_k", "observations highlighted per rollout and examples per factor", _positive_int, "5"
     ),
