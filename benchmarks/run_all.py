@@ -51,6 +51,7 @@ import torch
 import torchnmf
 from render_speed import notebook_rollout
 from rollout_throughput import games_only, one_at_a_time
+from torch.profiler import ProfilerActivity
 
 from pytest_dreamer_audit import __version__ as package_version
 from pytest_dreamer_audit.agent import AgentMetadata, DreamerAgent, build_agent
@@ -259,6 +260,23 @@ def prepare_agent(checkpoint: Path | None, device: torch.device, workdir: Path) 
 # 1. rollouts
 
 
+def torch_ops_per_step(work: Callable[[], Any], steps: int) -> float:
+    """Top-level torch operators that ``work`` dispatches per step (profiler count).
+
+    On a GPU each is at least one kernel launch, and at a few microseconds per launch the count
+    is what a small-batch rollout step costs there; it does not depend on the machine.
+    """
+    with torch.profiler.profile(activities=[ProfilerActivity.CPU]) as prof:
+        work()
+    top_level = [
+        event
+        for event in prof.events()
+        if event.name.startswith("aten::")
+        and (event.cpu_parent is None or not event.cpu_parent.name.startswith("aten::"))
+    ]
+    return len(top_level) / steps
+
+
 def bench_rollouts(
     agent: DreamerAgent, clock: Clock, batches: list[int], repeats: int, sequential_repeats: int
 ) -> dict[str, Any]:
@@ -283,6 +301,12 @@ def bench_rollouts(
                 "batched_over_games_only": batched.best / floor.best,
                 "batched_steps_per_s": episodes * STEPS / batched.best,
                 "notebook_steps_per_s": episodes * STEPS / notebook.best,
+                "batched_torch_ops_per_step": torch_ops_per_step(
+                    lambda e=episodes: run_rollouts(
+                        agent, GAME, pomdp=True, episodes=e, steps=STEPS
+                    ),
+                    STEPS,
+                ),
             }
         )
         print(
@@ -742,15 +766,16 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r['checked_episodes']} episodes checked)",
             "",
             "| B x L | notebook loop (s) | batched (s) | speed-up | games only (s) "
-            "| batched / games only | batched steps/s |",
-            "|---|---|---|---|---|---|---|",
+            "| batched / games only | batched steps/s | torch ops / step |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for row in r["rows"]:
+            ops = row.get("batched_torch_ops_per_step")
             lines.append(
                 f"| {row['episodes']} x {row['steps']} | {_s(row['notebook_loop']['best_s'])} "
                 f"| {_s(row['batched']['best_s'])} | {_x(row['speedup'])} "
                 f"| {_s(row['games_only']['best_s'])} | {_x(row['batched_over_games_only'])} "
-                f"| {row['batched_steps_per_s']:.0f} |"
+                f"| {row['batched_steps_per_s']:.0f} | {'-' if ops is None else f'{ops:.0f}'} |"
             )
     if "nmf" in result:
         n = result["nmf"]

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .errors import ConfigError
 from .networks import RSSM, DenseModel, ModelSizes, ObsDecoder, ObsEncoder
-from .sampling import NoiseKeys, gumbel_argmax
+from .sampling import NoiseSource, gumbel_argmax
 
 __all__ = [
     "CHECKPOINT_MODULES",
@@ -82,7 +82,7 @@ class AgentMetadata:
     training: dict[str, Any] = field(default_factory=dict)
 
 
-def _sample_one_hot(logits: Tensor, noise: NoiseKeys | None, stream: int) -> Tensor:
+def _sample_one_hot(logits: Tensor, noise: NoiseSource | None, stream: int) -> Tensor:
     """One-hot sample per categorical; straight-through gradients when autograd is recording.
 
     Shape:
@@ -149,6 +149,16 @@ class DreamerAgent(nn.Module):
         modules = {key: getattr(self, attr) for key, attr in CHECKPOINT_MODULES.items()}
         return {key: module for key, module in modules.items() if module is not None}
 
+    def noise_streams(self) -> dict[int, tuple[int, ...]]:
+        """The draws of one :meth:`observe` + :meth:`act` step: stream -> shape without the batch
+        axis (what :meth:`NoiseKeys.draw_steps` needs to draw a rollout's noise ahead)."""
+        latent = (self.sizes.categoricals, self.sizes.classes)
+        return {
+            STREAM_PRIOR: latent,
+            STREAM_POSTERIOR: latent,
+            STREAM_ACTION: (self.sizes.actions,),
+        }
+
     def initial_state(self, batch_size: int) -> LatentState:
         """The all-zero state that starts every episode.
 
@@ -167,7 +177,7 @@ class DreamerAgent(nn.Module):
         prev_action: Tensor,
         nonterminal: Tensor | None = None,
         *,
-        noise: NoiseKeys | None = None,
+        noise: NoiseSource | None = None,
     ) -> LatentState:
         """The prior step: predict the next state from the previous state and action alone.
 
@@ -195,7 +205,7 @@ class DreamerAgent(nn.Module):
         prev_action: Tensor,
         nonterminal: Tensor | None = None,
         *,
-        noise: NoiseKeys | None = None,
+        noise: NoiseSource | None = None,
     ) -> tuple[LatentState, LatentState]:
         """One filtering step: the prior from the past, then the posterior given ``obs``.
 
@@ -208,7 +218,7 @@ class DreamerAgent(nn.Module):
         return prior, self.posterior(prior.deter, self.obs_encoder(obs), noise=noise)
 
     def posterior(
-        self, deter: Tensor, embedding: Tensor, *, noise: NoiseKeys | None = None
+        self, deter: Tensor, embedding: Tensor, *, noise: NoiseSource | None = None
     ) -> LatentState:
         """The posterior given the deterministic state and an encoded observation.
 
@@ -227,7 +237,7 @@ class DreamerAgent(nn.Module):
         return self.action_model(state.model_state)
 
     def act(
-        self, state: LatentState, *, greedy: bool = False, noise: NoiseKeys | None = None
+        self, state: LatentState, *, greedy: bool = False, noise: NoiseSource | None = None
     ) -> Tensor:
         """Choose actions: argmax of the policy when ``greedy``, else a sample from it.
 

@@ -2,7 +2,9 @@
 
 All episodes advance in lock-step: each step is one batched forward pass on the agent's device
 under ``torch.inference_mode()``, and one host copy each way (observations in, actions out, which
-the Python games need). Everything else stays in preallocated buffers until the end.
+the Python games need). The sampling noise of many steps is drawn in one pass ahead of them, so a
+step launches only the networks' kernels. Everything else stays in preallocated buffers until the
+end.
 """
 
 from __future__ import annotations
@@ -232,10 +234,10 @@ def _roll(
     obs, observation_facts = games.reset(seeds)
     state = agent.initial_state(batch)
     prev_action = torch.zeros(batch, sizes.actions, device=device)
-    noise = NoiseKeys.from_seeds(seeds, device)
+    noise_by_step = NoiseKeys.from_seeds(seeds, device).draw_steps(agent.noise_streams(), steps)
     active = np.ones(batch, dtype=bool)
     n_obs_facts = observation_facts.shape[1]
-    for t in range(steps):
+    for t, noise in zip(range(steps), noise_by_step, strict=True):
         observations[t] = obs
         obs_tensor = torch.from_numpy(obs).to(device=device, dtype=torch.float32, non_blocking=True)
         prior, state = agent.observe(state, obs_tensor, prev_action, noise=noise)
@@ -253,7 +255,6 @@ def _roll(
         obs[~active] = False  # padding rows: the frame after the end is not part of the episode
         observation_facts[~active] = 0
         prev_action = agent.one_hot_actions(action)
-        noise = noise.advance()
 
     def host(array: np.ndarray) -> Tensor:
         return torch.from_numpy(array).to(device)
@@ -311,13 +312,13 @@ def replay_posteriors(agent: DreamerAgent, trajectory: Trajectory) -> ReplayedLa
         actions = trajectory.actions.to(device)
         state = agent.initial_state(batch)
         prev_action = torch.zeros(batch, sizes.actions, device=device)
-        noise = NoiseKeys.from_seeds(list(trajectory.seeds), device)
-        for t in range(steps):
+        keys = NoiseKeys.from_seeds(list(trajectory.seeds), device)
+        noise_by_step = keys.draw_steps(agent.noise_streams(), steps)
+        for t, noise in zip(range(steps), noise_by_step, strict=True):
             prior, state = agent.observe(state, observations[t].float(), prev_action, noise=noise)
             prior_logits[t], posterior_logits[t] = prior.logits, state.logits
             stoch[t], deter[t] = state.stoch, state.deter
             prev_action = agent.one_hot_actions(actions[t])
-            noise = noise.advance()
     return ReplayedLatents(prior_logits, posterior_logits, stoch, deter)
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.sampling import MAX_SEED, NoiseKeys, gumbel_argmax
 
 seeds = st.lists(st.integers(0, MAX_SEED), min_size=1, max_size=8)
@@ -51,3 +53,50 @@ def test_gumbel_argmax_samples_the_softmax() -> None:
 
 def test_from_seeds_masks_to_32_bits() -> None:
     assert NoiseKeys.from_seeds([0, MAX_SEED]).keys.tolist() == [0, MAX_SEED]
+
+
+@given(
+    st.integers(1, 6),
+    st.lists(st.integers(1, 9), min_size=1, max_size=3).map(tuple),
+    st.integers(0, 2**40),
+    st.integers(1, 12),
+)
+@settings(max_examples=40, deadline=None)
+def test_noise_drawn_ahead_equals_noise_drawn_step_by_step(
+    batch: int, shape: tuple[int, ...], step: int, steps: int
+) -> None:
+    keys = NoiseKeys(NoiseKeys.from_seeds(list(range(100, 100 + batch))).keys, step)
+    drawn = keys.draw_ahead({0: shape, 2: (3,)}, steps)
+    assert len(drawn) == steps
+    for s, noise in enumerate(drawn):
+        assert torch.equal(noise.gumbel(0, shape), keys.advance(s).gumbel(0, shape))
+        assert torch.equal(noise.gumbel(2, (3,)), keys.advance(s).gumbel(2, (3,)))
+    uniforms = keys.uniform_ahead(0, shape, steps)
+    assert torch.equal(uniforms[-1], keys.advance(steps - 1).uniform(0, shape))
+
+
+def test_draw_steps_in_small_blocks_gives_the_same_noise_as_one_block() -> None:
+    keys = NoiseKeys.from_seeds([3, 4, 5])
+    streams = {0: (4, 4), 1: (2,)}
+    one_block = list(keys.draw_steps(streams, 10))
+    # 3 episodes x 18 numbers per step = 54: a budget of 120 gives blocks of 2 steps,
+    # a budget of 1 blocks of a single step.
+    for budget in (120, 1):
+        blocks = list(keys.draw_steps(streams, 10, block_elements=budget))
+        assert len(blocks) == 10
+        for a, b in zip(one_block, blocks, strict=True):
+            assert torch.equal(a.gumbel(0, (4, 4)), b.gumbel(0, (4, 4)))
+            assert torch.equal(a.gumbel(1, (2,)), b.gumbel(1, (2,)))
+    assert torch.equal(one_block[9].gumbel(1, (2,)), keys.advance(9).gumbel(1, (2,)))
+    assert keys.advance(3) == keys.advance().advance().advance()
+
+
+def test_drawn_noise_refuses_streams_and_shapes_it_was_not_drawn_with() -> None:
+    (noise,) = NoiseKeys.from_seeds([1, 2]).draw_ahead({0: (5,)}, 1)
+    assert noise.gumbel(0, (5,)).shape == (2, 5)
+    with pytest.raises(ConfigError, match=r"no noise was drawn for stream 1 \(drawn: \[0\]\)"):
+        noise.gumbel(1, (5,))
+    with pytest.raises(ConfigError, match=r"drawn with shape \(5,\), but a draw of shape \(4,\)"):
+        noise.gumbel(0, (4,))
+    with pytest.raises(ConfigError, match="at least 1 step, got 0"):
+        NoiseKeys.from_seeds([1]).draw_ahead({0: (5,)}, 0)
