@@ -43,6 +43,7 @@ _HEADLINE = (
     "mean_return",
     "relative_error",
     "explained_variance",
+    "stability_mean_cosine",
     "stability_min_cosine",
     "stability_topk_jaccard",
     "confidence_spearman",
@@ -159,7 +160,8 @@ def summary_lines(summaries: Iterable[Mapping[str, Any]]) -> list[str]:
         lines.append(
             f"{summary['label']} ({summary['game']}, {_settings_label(summary)}): "
             f"return {_format(m.get('mean_return'))}, "
-            f"rel. error {_format(m.get('relative_error'))}, stability "
+            f"rel. error {_format(m.get('relative_error'))}, stability cosine mean "
+            f"{_format(m.get('stability_mean_cosine'))} min "
             f"{_format(m.get('stability_min_cosine'))}, confidence rho "
             f"{_format(m.get('confidence_spearman'))}, sanity rho "
             f"{_format(m.get('sanity_spearman'))}, deletion x{_format(m.get('deletion_ratio'))}"

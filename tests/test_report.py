@@ -37,6 +37,7 @@ def test_metrics_are_cleaned_and_escaped(tmp_path: Path) -> None:
     assert "agent&lt;script&gt;alert(1)&lt;/script&gt;" in table
     assert "<td>relative_error</td><td>0.25</td>" in table
     assert "<td>sanity_spearman</td><td>n/a</td>" in table
+    assert table.index("stability_mean_cosine") < table.index("stability_min_cosine")
     summary = checkpoint_summary_html([record.summary(), record.summary()])
     assert summary.count("<tr>") == 2  # header + one deduplicated checkpoint
     assert "<script>" not in summary
@@ -63,5 +64,5 @@ def test_summary_lines_deduplicate_by_key(tmp_path: Path) -> None:
     record = _record(tmp_path, label="cp")
     lines = summary_lines([record.summary(), record.summary()])
     assert lines == [
-        "cp (freeway, activation score, rank 10, 16x50): return 3.5, rel. error 0.25, stability n/a, confidence rho n/a, sanity rho n/a, deletion xn/a"
+        "cp (freeway, activation score, rank 10, 16x50): return 3.5, rel. error 0.25, stability cosine mean n/a min n/a, confidence rho n/a, sanity rho n/a, deletion xn/a"
     ]
