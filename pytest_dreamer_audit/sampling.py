@@ -131,10 +131,18 @@ class NoiseKeys:
         self,
         streams: Mapping[int, tuple[int, ...]],
         steps: int,
-        block_elements: int = 2**22,
+        block_elements: int | None = None,
     ) -> Iterator[DrawnNoise]:
         """The noise of the next ``steps`` steps, drawn ahead in blocks of at most
-        ``block_elements`` numbers (memory stays bounded however long the rollout)."""
+        ``block_elements`` numbers per stream set, so memory stays bounded however long the
+        rollout.
+
+        The default block is cache-sized on a CPU (``2**17`` numbers: larger blocks measured
+        up to 6% slower at 256 episodes, the hash's int64 passes leaving the cache) and large on
+        a GPU (``2**22``: the fewer blocks, the fewer kernel launches).
+        """
+        if block_elements is None:
+            block_elements = 2**17 if self.keys.device.type == "cpu" else 2**22
         per_step = self.keys.shape[0] * sum(math.prod(shape) for shape in streams.values())
         block = max(1, min(steps, block_elements // max(1, per_step)))
         keys = self

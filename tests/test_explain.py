@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -176,3 +177,16 @@ def test_config_validation(kwargs: dict[str, object], message: str) -> None:
 def test_rank_above_the_classes_is_a_clear_error(trajectory: Trajectory) -> None:
     with pytest.raises(ConfigError, match="rank 6 is larger than the 5 columns"):
         explain(trajectory, ExplainConfig(rank=6))
+
+
+@pytest.mark.gpu
+def test_explain_on_cuda_matches_the_cpu_explanation(
+    agent: DreamerAgent, trajectory: Trajectory, explained: Explanation
+) -> None:
+    gpu_agent = copy.deepcopy(agent).to("cuda")
+    gpu = explain(trajectory.to("cuda"), ExplainConfig(rank=3, top_k=4), agent=gpu_agent)
+    np.testing.assert_allclose(gpu.observation_scores, explained.observation_scores, atol=1e-3)
+    np.testing.assert_allclose(gpu.prototypes, explained.prototypes, atol=1e-3)
+    cpu_metrics, gpu_metrics = explained.metrics, gpu.metrics
+    assert gpu_metrics.relative_error == pytest.approx(cpu_metrics.relative_error, abs=1e-4)
+    assert gpu_metrics.deletion_ratio == pytest.approx(cpu_metrics.deletion_ratio, rel=1e-3)

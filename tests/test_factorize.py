@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pytest_dreamer_audit.errors import ConfigError, FactorizationError
 from pytest_dreamer_audit.factorize import (
     NMFConfig,
+    Solver,
     fit_nmf,
     flatten_posteriors,
     nndsvda_init,
@@ -215,3 +216,18 @@ def test_torchnmf_import_warnings_do_not_break_a_warnings_as_errors_run() -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "10"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("solver", ["mu", "torchnmf"])
+def test_fit_on_cuda_matches_the_cpu_fit(solver: Solver) -> None:
+    matrix = flatten_posteriors(_probs(12, 6, 4, 8, 1), _valid(12, 6, 1), "pooled").matrix
+    config = NMFConfig(rank=3, solver=solver, max_iter=100)
+    cpu = fit_nmf(matrix, config)
+    gpu = fit_nmf(matrix.cuda(), config)
+    assert gpu.activations.device.type == "cuda"
+    assert gpu.prototypes.device.type == "cuda"
+    assert gpu.iterations == cpu.iterations
+    assert gpu.relative_error == pytest.approx(cpu.relative_error, abs=1e-4)
+    assert float(matched_cosines(cpu.prototypes, gpu.prototypes.cpu()).min()) > 0.999
+    torch.testing.assert_close(gpu.activations.cpu(), cpu.activations, atol=1e-3, rtol=1e-3)

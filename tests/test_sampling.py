@@ -100,3 +100,17 @@ def test_drawn_noise_refuses_streams_and_shapes_it_was_not_drawn_with() -> None:
         noise.gumbel(0, (4,))
     with pytest.raises(ConfigError, match="at least 1 step, got 0"):
         NoiseKeys.from_seeds([1]).draw_ahead({0: (5,)}, 0)
+
+
+@pytest.mark.gpu
+def test_noise_on_cuda_is_the_noise_on_the_cpu() -> None:
+    cpu = NoiseKeys(NoiseKeys.from_seeds(list(range(50))).keys, 7)
+    gpu = NoiseKeys(NoiseKeys.from_seeds(list(range(50)), device="cuda").keys, 7)
+    # The hash is integer arithmetic: the uniforms are the same bits on any device.
+    assert torch.equal(gpu.uniform_ahead(1, (20, 20), 3).cpu(), cpu.uniform_ahead(1, (20, 20), 3))
+    # The logs of the Gumbel transform may differ in the last bit between CUDA and the CPU.
+    drawn = gpu.draw_ahead({1: (20, 20)}, 3)
+    for s in range(3):
+        torch.testing.assert_close(
+            drawn[s].gumbel(1, (20, 20)).cpu(), cpu.advance(s).gumbel(1, (20, 20))
+        )
