@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .errors import ConfigError
 from .explanation import Explanation
+from .semantics import (
+    Event,
+    FactValues,
+    event_mask,
+    factor_event_precision,
+    factor_fact_spearman,
+)
 
 __all__ = [
+    "Event",
+    "FactorMatch",
     "assert_action_fractions",
     "assert_deletion_beats_random",
     "assert_differs_from_random_weights",
@@ -25,12 +34,13 @@ __all__ = [
     "assert_mean_return",
     "assert_not_just_confidence",
     "assert_reconstruction",
+    "assert_some_factor_coincides",
+    "assert_some_factor_tracks",
     "assert_top_observations_coincide",
     "event_mask",
 ]
 
 Evidence = str | os.PathLike[str] | None
-Event = str | np.ndarray | Callable[[Explanation], np.ndarray]
 
 
 def _fail(message: str, evidence: Evidence) -> None:
@@ -47,27 +57,14 @@ def _metric(explanation: Explanation, name: str, why_missing: str, evidence: Evi
     return value
 
 
-def event_mask(explanation: Explanation, event: Event) -> np.ndarray:
-    """Resolve an event to a ``[L, B]`` bool mask.
+class FactorMatch(NamedTuple):
+    """The factor that best meets a semantic assertion, and its measured value."""
 
-    ``event`` is a fact name (true where the fact is non-zero, e.g. ``"collision"``), a
-    ``[L, B]`` array, or a function of the explanation returning one.
-    """
-    if isinstance(event, str):
-        mask = explanation.fact(event) != 0
-    elif callable(event):
-        mask = np.asarray(event(explanation))
-    else:
-        mask = np.asarray(event)
-    if mask.shape != explanation.valid.shape:
-        raise ConfigError(
-            f"an event must be a [steps, episodes] = {explanation.valid.shape} mask, got "
-            f"shape {mask.shape}"
-        )
-    return mask.astype(bool)
+    factor: int
+    value: float
 
 
-def _describe(event: Event) -> str:
+def _describe(event: Event | FactValues) -> str:
     if isinstance(event, str):
         return repr(event)
     return getattr(event, "__name__", "the event")
@@ -104,6 +101,83 @@ def assert_top_observations_coincide(
             evidence,
         )
     return precision
+
+
+def _per_factor(values: np.ndarray, percent: bool) -> str:
+    def one(value: float) -> str:
+        if math.isnan(value):
+            return "n/a"
+        return f"{value:.1%}" if percent else f"{value:+.3f}"
+
+    return ", ".join(f"{j}: {one(float(v))}" for j, v in enumerate(values))
+
+
+def assert_some_factor_coincides(
+    explanation: Explanation,
+    event: Event,
+    *,
+    min_precision: float,
+    k: int | None = None,
+    evidence: Evidence = None,
+) -> FactorMatch:
+    """Some factor's ``k`` most exciting observations coincide with ``event`` often enough.
+
+    ``k`` defaults to the explanation's ``top_k``: the observations of the factor gallery.
+    Precision per factor is defined in ``semantics.py``; the message lists it for every factor
+    next to the event's base rate over all valid steps (what chance would give).
+
+    Returns:
+        The best factor and its precision.
+    """
+    __tracebackhide__ = True
+    width = explanation.factor_examples.shape[1] if k is None else k
+    precision = factor_event_precision(explanation, event, width)
+    best = int(np.argmax(precision))
+    mask = event_mask(explanation, event)
+    base = float(mask[explanation.valid].mean()) if explanation.valid.any() else 0.0
+    if precision[best] < min_precision:
+        _fail(
+            f"no factor's top-{width} observations coincide with {_describe(event)} often "
+            f"enough: the best, factor {best}, in {precision[best]:.1%}, below the required "
+            f"{min_precision:.1%} (base rate over all valid steps: {base:.1%}; per factor: "
+            f"{_per_factor(precision, percent=True)})",
+            evidence,
+        )
+    return FactorMatch(best, float(precision[best]))
+
+
+def assert_some_factor_tracks(
+    explanation: Explanation,
+    fact: FactValues,
+    *,
+    min_abs_spearman: float,
+    evidence: Evidence = None,
+) -> FactorMatch:
+    """Some factor's activation rises or falls with ``fact`` (e.g. Freeway's ``chicken_row``).
+
+    The measure is the Spearman correlation over valid steps (``semantics.py``); the factor with
+    the largest ``|rho|`` must reach ``min_abs_spearman``.
+
+    Returns:
+        The best factor and its (signed) correlation.
+    """
+    __tracebackhide__ = True
+    rho = factor_fact_spearman(explanation, fact)
+    if np.isnan(rho).all():
+        _fail(
+            f"{_describe(fact)} or every factor's activation is constant over the valid steps, "
+            "so no factor can track it",
+            evidence,
+        )
+    best = int(np.nanargmax(np.abs(rho)))
+    if abs(rho[best]) < min_abs_spearman:
+        _fail(
+            f"no factor tracks {_describe(fact)}: the best, factor {best}, has Spearman "
+            f"{rho[best]:+.3f}, below the required |rho| >= {min_abs_spearman:.3f} (per factor: "
+            f"{_per_factor(rho, percent=False)})",
+            evidence,
+        )
+    return FactorMatch(best, float(rho[best]))
 
 
 def assert_factors_stable(

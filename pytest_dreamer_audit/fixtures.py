@@ -19,6 +19,7 @@ from .audit import AuditResult
 from .baseline import BaselineTolerances, check_baseline
 from .explanation import Explanation
 from .report import AuditRecord, artifact_directory, record_metrics
+from .semantics import FactValues
 
 __all__ = ["DreamerAudit", "make_audit"]
 
@@ -53,6 +54,22 @@ class DreamerAudit:
         __tracebackhide__ = True
         return assertions.assert_top_observations_coincide(
             self.explanation, event, min_precision=min_precision, k=k, evidence=self.evidence
+        )
+
+    def some_factor_coincides(
+        self, event: assertions.Event, *, min_precision: float, k: int | None = None
+    ) -> assertions.FactorMatch:
+        __tracebackhide__ = True
+        return assertions.assert_some_factor_coincides(
+            self.explanation, event, min_precision=min_precision, k=k, evidence=self.evidence
+        )
+
+    def some_factor_tracks(
+        self, fact: FactValues, *, min_abs_spearman: float
+    ) -> assertions.FactorMatch:
+        __tracebackhide__ = True
+        return assertions.assert_some_factor_tracks(
+            self.explanation, fact, min_abs_spearman=min_abs_spearman, evidence=self.evidence
         )
 
     def factors_stable(self, **thresholds: float) -> None:

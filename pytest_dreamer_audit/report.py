@@ -144,7 +144,8 @@ def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
 def _settings_label(summary: Mapping[str, Any]) -> str:
     settings = summary.get("settings", {})
     return (
-        f"{settings.get('score')} score, rank {settings.get('rank')}, "
+        f"{settings.get('score')} score, {settings.get('layout')} layout, "
+        f"rank {settings.get('rank')}, "
         f"{settings.get('episodes')}x{settings.get('steps')}"
     )
 

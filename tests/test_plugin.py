@@ -211,10 +211,13 @@ def test_assertion_messages_give_number_threshold_and_evidence(project: pytest.P
 
         def test_event(dreamer_audit):
             dreamer_audit.top_observations_coincide("chicken_row", min_precision=1.1)
+
+        def test_factor(dreamer_audit):
+            dreamer_audit.some_factor_coincides("chicken_row", min_precision=1.1)
         """
     )
     result = project.runpytest("--dreamer-checkpoint", "tiny.pth")
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(failed=3)
     out = result.stdout.str()
     assert re.search(
         r"mean return is 0\.000 \(std 0\.000 over 2 episodes of up to 6 steps\), "
@@ -226,9 +229,14 @@ def test_assertion_messages_give_number_threshold_and_evidence(project: pytest.P
         r"below the required 110\.0%",
         out,
     )
+    assert re.search(
+        r"no factor's top-2 observations coincide with 'chicken_row' often enough: the best, "
+        r"factor 0, in 100\.0%, below the required 110\.0%",
+        out,
+    )
     # A set: with CI set, pytest repeats the full messages in its short summary.
     evidence = set(re.findall(r"Evidence: (\S+)", out))
-    assert len(evidence) == 2
+    assert len(evidence) == 3
     for directory in map(Path, evidence):
         assert (directory / "summary.json").is_file()
         assert sorted(p.name for p in directory.glob("*.png")) == [
@@ -274,7 +282,7 @@ def test_terminal_summary_names_each_audited_checkpoint(project: pytest.Pytester
     result.stdout.fnmatch_lines(
         [
             "*- dreamer-audit -*",
-            "tiny (freeway, activation score, rank 3, 2x6): return 0, rel. error *",
+            "tiny (freeway, activation score, pooled layout, rank 3, 2x6): return 0, rel. error *",
         ]
     )
 
@@ -337,7 +345,9 @@ def test_four_xdist_workers_compute_each_explanation_exactly_once(project: pytes
     result.assert_outcomes(passed=8)
     assert sum(entry.startswith("explanation-") for entry in _ledger(project)) == 1
     assert _embedded_images(project.path / "report.html") == 16
-    result.stdout.fnmatch_lines(["tiny (freeway, activation score, rank 3, 2x6): return 0*"])
+    result.stdout.fnmatch_lines(
+        ["tiny (freeway, activation score, pooled layout, rank 3, 2x6): return 0*"]
+    )
 
 
 def test_importing_the_plugin_does_not_import_torch() -> None:

@@ -23,7 +23,13 @@ def _record(tmp_path: Path, label: str = "agent<script>alert(1)</script>") -> Au
         label=label,
         key="k1",
         game="freeway",
-        settings={"rank": 10, "score": "activation", "episodes": 16, "steps": 50},
+        settings={
+            "rank": 10,
+            "score": "activation",
+            "layout": "per_step",
+            "episodes": 16,
+            "steps": 50,
+        },
         metrics=record_metrics({"relative_error": 0.25, "sanity_spearman": float("nan")}, 3.5),
         images=((str(image), "rollout 0"),),
     )
@@ -64,5 +70,5 @@ def test_summary_lines_deduplicate_by_key(tmp_path: Path) -> None:
     record = _record(tmp_path, label="cp")
     lines = summary_lines([record.summary(), record.summary()])
     assert lines == [
-        "cp (freeway, activation score, rank 10, 16x50): return 3.5, rel. error 0.25, stability cosine mean n/a min n/a, confidence rho n/a, sanity rho n/a, deletion xn/a"
+        "cp (freeway, activation score, per_step layout, rank 10, 16x50): return 3.5, rel. error 0.25, stability cosine mean n/a min n/a, confidence rho n/a, sanity rho n/a, deletion xn/a"
     ]

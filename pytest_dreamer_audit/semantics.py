@@ -1,0 +1,126 @@
+"""What the NMF factors have to do with the game: each factor's association with game facts.
+
+An explanation says which observations excite each factor; the game facts recorded with the
+rollout (``envs.py``: Freeway's ``chicken_row``, ``car_adjacent``, ``collision``, ...) say what
+happened there. Two measures connect them, one per kind of fact:
+
+- **event precision** (a yes/no event such as a collision): for each factor, the fraction of its
+  ``k`` most exciting valid observations at which the event holds. Compare it with the event's
+  base rate over all valid steps, which is what chance gives.
+- **fact Spearman** (a graded fact such as the chicken's row): for each factor, the Spearman
+  rank correlation between its activation and the fact over all valid steps.
+
+An observation's activation of factor ``j`` is ``factor_activations[t, b, j]`` (the maximum over
+its NMF rows), the same number that picks the factor's dataset examples, so the top-``top_k``
+observations here are the factor gallery's examples. Torch-free: NumPy and SciPy only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from .errors import ConfigError
+from .explanation import Explanation
+
+__all__ = [
+    "Event",
+    "FactValues",
+    "event_mask",
+    "fact_values",
+    "factor_event_precision",
+    "factor_fact_spearman",
+]
+
+Event = str | np.ndarray | Callable[[Explanation], np.ndarray]
+"""A yes/no event per step: a fact name (true where non-zero), a ``[L, B]`` array, or a function
+of the explanation returning one."""
+
+FactValues = str | np.ndarray | Callable[[Explanation], np.ndarray]
+"""A number per step: a fact name, a ``[L, B]`` array, or a function of the explanation."""
+
+
+def _per_step(explanation: Explanation, value: Event, what: str, noun: str) -> np.ndarray:
+    if isinstance(value, str):
+        array = explanation.fact(value)
+    elif callable(value):
+        array = np.asarray(value(explanation))
+    else:
+        array = np.asarray(value)
+    if array.shape != explanation.valid.shape:
+        raise ConfigError(
+            f"{what} must be a [steps, episodes] = {explanation.valid.shape} {noun}, got "
+            f"shape {array.shape}"
+        )
+    return array
+
+
+def event_mask(explanation: Explanation, event: Event) -> np.ndarray:
+    """Resolve an event to a ``[L, B]`` bool mask.
+
+    ``event`` is a fact name (true where the fact is non-zero, e.g. ``"collision"``), a
+    ``[L, B]`` array, or a function of the explanation returning one.
+    """
+    return _per_step(explanation, event, "an event", "mask").astype(bool)
+
+
+def fact_values(explanation: Explanation, fact: FactValues) -> np.ndarray:
+    """Resolve a graded fact to ``[L, B]`` float64 values (a name, an array or a function)."""
+    values = _per_step(explanation, fact, "a fact", "array")
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+        raise ConfigError(f"a fact must hold numbers, got an array of dtype {values.dtype}")
+    return values.astype(np.float64)
+
+
+def _valid_count(explanation: Explanation) -> int:
+    return int(explanation.valid.sum())
+
+
+def factor_event_precision(explanation: Explanation, event: Event, k: int) -> np.ndarray:
+    """For each factor, the fraction of its ``k`` most exciting valid observations where
+    ``event`` holds.
+
+    Ties in activation are broken by step, then episode (NumPy's stable sort).
+
+    Shape:
+        - output: ``[r]`` float64 in [0, 1]
+
+    Raises:
+        ConfigError: ``k`` is not in ``1 .. number of valid observations``.
+    """
+    mask = event_mask(explanation, event)
+    count = _valid_count(explanation)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= count:
+        raise ConfigError(
+            f"k must be an integer from 1 to {count} (the explanation's valid observations), "
+            f"got {k!r}"
+        )
+    valid = explanation.valid
+    activations = explanation.factor_activations[valid]  # [n, r], time-major order
+    hits = mask[valid]
+    order = np.argsort(-activations, axis=0, kind="stable")[:k]  # [k, r]
+    return hits[order].mean(axis=0)
+
+
+def factor_fact_spearman(explanation: Explanation, fact: FactValues) -> np.ndarray:
+    """For each factor, the Spearman correlation of its activation with ``fact`` over the valid
+    steps; NaN for a factor (or a fact) that is constant there.
+
+    Shape:
+        - output: ``[r]`` float64 in [-1, 1] or NaN
+    """
+    from scipy.stats import spearmanr
+
+    values = fact_values(explanation, fact)[explanation.valid]
+    activations = explanation.factor_activations[explanation.valid]
+    result = np.full(activations.shape[1], math.nan)
+    if len(values) < 2 or np.ptp(values) == 0:
+        return result
+    for j in range(activations.shape[1]):
+        column = activations[:, j]
+        if np.ptp(column) == 0:
+            continue
+        result[j] = float(spearmanr(column, values).statistic)
+    return result

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from pytest_dreamer_audit import assertions as A
+from pytest_dreamer_audit.errors import ConfigError
+from pytest_dreamer_audit.explain import explain
+from pytest_dreamer_audit.explanation import ExplainConfig, Explanation
+from pytest_dreamer_audit.rollout import run_rollouts
+from pytest_dreamer_audit.semantics import (
+    event_mask,
+    fact_values,
+    factor_event_precision,
+    factor_fact_spearman,
+)
+from pytest_dreamer_audit.testing import tiny_agent
+
+
+@pytest.fixture(scope="module")
+def explanation() -> Explanation:
+    agent = tiny_agent(seed=2)
+    trajectory = run_rollouts(agent, "freeway", episodes=4, steps=12, seed=1)
+    return explain(trajectory, ExplainConfig(rank=3, top_k=3, stability_refits=0))
+
+
+@pytest.fixture
+def crafted(explanation: Explanation) -> Explanation:
+    """Factor 0 rises with (step, episode), factor 1 falls with it, factor 2 is constant; the
+    last two steps of episode 0 are padding, with activations that would spoil every measure."""
+    steps, episodes = explanation.valid.shape
+    valid = np.ones((steps, episodes), dtype=bool)
+    valid[-2:, 0] = False
+    step = np.broadcast_to(np.arange(steps, dtype=np.float64)[:, None], (steps, episodes))
+    order = step + 0.01 * np.arange(episodes)
+    activations = np.stack([order, -order, np.ones_like(step)], -1)
+    activations[~valid] = [1e6, 1e6, 5.0]
+    return dataclasses.replace(
+        explanation, valid=valid, factor_activations=activations.astype(np.float32)
+    )
+
+
+def test_event_precision_counts_each_factors_most_exciting_valid_observations(
+    crafted: Explanation,
+) -> None:
+    late = np.zeros(crafted.valid.shape, dtype=bool)
+    late[-3:] = True  # the last 3 steps of every episode (2 of them padding in episode 0)
+    # Factor 0's top 10 valid observations: steps 11 (3 episodes), 10 (3), 9 (4) -> all late.
+    # Factor 1's: steps 0, 1 and the last two episodes of step 2 -> none. Factor 2 is constant:
+    # the stable sort keeps time-major order, so its top 10 are steps 0-2, none late.
+    np.testing.assert_allclose(factor_event_precision(crafted, late, 10), [1.0, 0.0, 0.0])
+    # k = 11 reaches step 8 for factor 0: 10 of 11 are late.
+    np.testing.assert_allclose(factor_event_precision(crafted, late, 11), [10 / 11, 0.0, 0.0])
+
+
+def test_event_precision_at_top_k_is_the_gallerys_examples(explanation: Explanation) -> None:
+    mask = explanation.fact("chicken_row") == explanation.fact("chicken_row").max()
+    expected = [
+        np.mean([mask[t, b] for t, b in explanation.factor_examples[j]])
+        for j in range(explanation.rank)
+    ]
+    np.testing.assert_allclose(factor_event_precision(explanation, mask, 3), expected)
+
+
+def test_fact_spearman_per_factor_over_valid_steps(crafted: Explanation) -> None:
+    rank = np.arange(48).reshape(12, 4)  # time-major: the order of factor 0's activations
+    rho = factor_fact_spearman(crafted, rank)
+    assert rho[0] == pytest.approx(1.0)  # exactly monotone once the padding is left out
+    assert rho[1] == pytest.approx(-1.0)
+    assert math.isnan(rho[2])
+    assert np.isnan(factor_fact_spearman(crafted, np.zeros(crafted.valid.shape))).all()
+    # The name of a recorded fact works as well as an array of it.
+    by_name = factor_fact_spearman(crafted, "chicken_row")
+    by_array = factor_fact_spearman(crafted, crafted.fact("chicken_row"))
+    np.testing.assert_array_equal(by_name, by_array)
+
+
+def test_resolving_events_and_facts_refuses_what_does_not_fit(explanation: Explanation) -> None:
+    shape = explanation.valid.shape
+    assert event_mask(explanation, lambda e: e.fact("collision") > 0).dtype == bool
+    assert fact_values(explanation, "chicken_row").dtype == np.float64
+    with pytest.raises(
+        ConfigError, match=r"a fact must be a \[steps, episodes\] = \(12, 4\) array"
+    ):
+        fact_values(explanation, np.zeros(3))
+    with pytest.raises(ConfigError, match="a fact must hold numbers, got an array of dtype <U1"):
+        fact_values(explanation, np.full(shape, "x"))
+    with pytest.raises(ConfigError, match="records no fact 'lives'"):
+        factor_fact_spearman(explanation, "lives")
+    for k in (0, 49, True, 2.0):
+        with pytest.raises(ConfigError, match=r"k must be an integer from 1 to 48 .*got"):
+            factor_event_precision(explanation, "collision", k)  # type: ignore[arg-type]
+
+
+def test_some_factor_coincides_passes_with_the_best_factor_and_fails_with_all(
+    crafted: Explanation,
+) -> None:
+    late = np.zeros(crafted.valid.shape, dtype=bool)
+    late[-3:] = True
+    match = A.assert_some_factor_coincides(crafted, late, min_precision=0.9, k=10)
+    assert match == A.FactorMatch(0, 1.0)
+    assert A.assert_some_factor_coincides(crafted, late, min_precision=0.0).factor == 0  # k = 3
+    middle = np.zeros(crafted.valid.shape, dtype=bool)
+    middle[8:10] = True  # 8 of 46 valid steps; factor 0's top 10 hold the 4 of step 9
+    with pytest.raises(
+        AssertionError,
+        match=r"no factor's top-10 observations coincide with the event often enough: the best, "
+        r"factor 0, in 40\.0%, below the required 50\.0% \(base rate over all valid steps: "
+        r"17\.4%; per factor: 0: 40\.0%, 1: 0\.0%, 2: 0\.0%\)\nEvidence: /e",
+    ):
+        A.assert_some_factor_coincides(crafted, middle, min_precision=0.5, k=10, evidence="/e")
+
+
+def test_some_factor_tracks_passes_with_the_signed_correlation(crafted: Explanation) -> None:
+    falling = -np.arange(48.0).reshape(12, 4)
+    match = A.assert_some_factor_tracks(crafted, falling, min_abs_spearman=0.99)
+    # Factors 0 and 1 both reach |rho| = 1 (they are mirror images); the first one is named,
+    # with its sign: its activation falls as the fact rises.
+    assert match.factor == 0
+    assert match.value == pytest.approx(-1.0)
+    with pytest.raises(
+        AssertionError,
+        match=r"no factor tracks 'chicken_row': the best, factor \d, has Spearman [+-]\d\.\d{3}, "
+        r"below the required \|rho\| >= 1\.000 \(per factor: 0: [+-]\d\.\d{3}, 1: .*, 2: n/a\)",
+    ):
+        A.assert_some_factor_tracks(crafted, "chicken_row", min_abs_spearman=1.0)
+    with pytest.raises(AssertionError, match="constant over the valid steps"):
+        A.assert_some_factor_tracks(crafted, np.ones(crafted.valid.shape), min_abs_spearman=0.1)
