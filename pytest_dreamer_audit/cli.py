@@ -26,6 +26,8 @@ from .bundle import FACTORS_FILE
 from .errors import ConfigError, DreamerAuditError
 from .explanation import LAYOUTS, SCORES, TrustMetrics
 from .games import GAMES, game_spec
+from .report import fact_table_html
+from .semantics import fact_associations
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -288,6 +290,9 @@ def write_index(
         for name in TrustMetrics.__dataclass_fields__
     )
     header = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
+    fact_table = fact_table_html(row.to_json() for row in fact_associations(e)) or (
+        "<p>No valid steps.</p>"
+    )
     figures = "\n".join(
         f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>{esc(name)}</figcaption>'
         "</figure>"
@@ -312,6 +317,8 @@ figure {{ margin: 0; }} figcaption {{ font-size: small; color: #555; }}
 summary: <a href="summary.json">summary.json</a>.</p>
 <h2>Factors</h2>
 <figure><img src="{esc(FACTORS_FILE)}" alt="factor gallery"></figure>
+<h3>What each factor's observations coincide with</h3>
+{fact_table}
 <h2>Rollouts</h2>
 <div class="figures">{figures}</div>
 </body></html>

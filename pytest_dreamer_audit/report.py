@@ -28,6 +28,7 @@ from .files import atomic_copy, atomic_text
 __all__ = [
     "PROPERTY",
     "AuditRecord",
+    "fact_table_html",
     "html_extras",
     "metrics_table",
     "summary_lines",
@@ -62,6 +63,8 @@ class AuditRecord:
         game: the game. settings: the audit settings as plain values.
         metrics: the trust metrics and the mean return (NaN written as None).
         images: PNG paths (cache entry) with a caption each.
+        factor_facts: each game fact against each factor
+            (``semantics.FactAssociation.to_json()``, one per row of the report's table).
     """
 
     checkpoint: str
@@ -71,6 +74,7 @@ class AuditRecord:
     settings: dict[str, Any]
     metrics: dict[str, float | None]
     images: tuple[tuple[str, str], ...]
+    factor_facts: tuple[dict[str, Any], ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready, without the image paths."""
@@ -118,23 +122,74 @@ def metrics_table(record: AuditRecord) -> str:
         f"<tr><td>{html.escape(name)}</td><td>{html.escape(_format(record.metrics.get(name)))}</td></tr>"
         for name in _HEADLINE
     )
-    title = (
-        f"{record.label} ({record.game}, rank {record.settings.get('rank')}, "
-        f"{record.settings.get('score')} score)"
-    )
+    title = f"{record.label} ({record.game}, {_settings_label(record.summary())})"
     return (
         f'<div class="dreamer-audit"><p><b>dreamer-audit:</b> {html.escape(title)}</p>'
         f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table></div>"
     )
 
 
+def _fact_cell(value: float, event: bool, bold: bool) -> str:
+    if math.isnan(value):
+        return "<td>n/a</td>"
+    text = f"{value:.0%}" if event else f"{value:+.2f}"
+    return f"<td><b>{text}</b></td>" if bold else f"<td>{text}</td>"
+
+
+def fact_table_html(associations: Iterable[Mapping[str, Any]]) -> str:
+    """An HTML table of game facts against factors (rows: ``FactAssociation.to_json()``).
+
+    Events show each factor's precision next to the base rate, graded facts each factor's
+    Spearman; the best factor of a row is bold where it beats chance (an event: above the
+    base rate; a graded fact: any defined value). Every string is escaped. Empty without rows.
+    """
+    rows = list(associations)
+    if not rows:
+        return ""
+    width = max(len(row["per_factor"]) for row in rows)
+    header = "".join(f"<th>factor {j}</th>" for j in range(width))
+    lines = []
+    for row in rows:
+        values = [math.nan if v is None else float(v) for v in row["per_factor"]]
+        event = row["kind"] == "event"
+        base = row["base_rate"]
+        ranked = [abs(v) if not event else v for v in values]
+        best = max(
+            (j for j, v in enumerate(ranked) if not math.isnan(v)),
+            key=lambda j: ranked[j],
+            default=-1,
+        )
+        if best >= 0 and event and not ranked[best] > (base or 0.0):
+            best = -1
+        cells = "".join(_fact_cell(v, event, j == best) for j, v in enumerate(values))
+        measure = f"precision of top-{row['k']}" if event else "Spearman"
+        chance = f"{base:.1%}" if event and base is not None else ""
+        lines.append(
+            f"<tr><td>{html.escape(str(row['name']))}</td><td>{html.escape(measure)}</td>"
+            f"<td>{html.escape(chance)}</td>{cells}</tr>"
+        )
+    return (
+        '<table class="dreamer-audit-facts"><tr><th>fact</th><th>measure</th>'
+        f"<th>chance</th>{header}</tr>{''.join(lines)}</table>"
+    )
+
+
 def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
-    """pytest-html extras: the metrics table, then each PNG as base64."""
+    """pytest-html extras: the metrics table and the fact table, then each PNG as base64."""
     import pytest_html
 
     extras: list[dict[str, Any]] = []
     for record in records:
         extras.append(pytest_html.extras.html(metrics_table(record)))
+        if record.factor_facts:
+            title = f"{record.label}: what each factor's observations coincide with"
+            table = fact_table_html(record.factor_facts)
+            extras.append(
+                pytest_html.extras.html(
+                    f'<div class="dreamer-audit"><p><b>dreamer-audit:</b> '
+                    f"{html.escape(title)}</p>{table}</div>"
+                )
+            )
         for image, caption in record.images:
             content = base64.b64encode(Path(image).read_bytes()).decode("ascii")
             extras.append(pytest_html.extras.png(content, name=f"{record.label}: {caption}"))
@@ -182,7 +237,11 @@ def checkpoint_summary_html(summaries: Iterable[Mapping[str, Any]]) -> str:
         cells = [summary["label"], summary["game"], _settings_label(summary)] + [
             _format(summary["metrics"].get(name)) for name in _HEADLINE
         ]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        rows.append(
+            "<tr>"
+            + "".join(f'<td style="white-space: nowrap">{html.escape(str(c))}</td>' for c in cells)
+            + "</tr>"
+        )
     return (
         '<div class="dreamer-audit-summary"><h2>Audited checkpoints</h2>'
         f"<table><tr>{header}</tr>{''.join(rows)}</table></div>"

@@ -12,13 +12,17 @@ happened there. Two measures connect them, one per kind of fact:
 
 An observation's activation of factor ``j`` is ``factor_activations[t, b, j]`` (the maximum over
 its NMF rows), the same number that picks the factor's dataset examples, so the top-``top_k``
-observations here are the factor gallery's examples. Torch-free: NumPy and SciPy only.
+observations here are the factor gallery's examples. :func:`fact_associations` applies the
+measure that fits to every fact a game records (the table the reports show). Torch-free: NumPy
+and SciPy only.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,9 +30,12 @@ from .errors import ConfigError
 from .explanation import Explanation
 
 __all__ = [
+    "CATEGORICAL_FACTS",
     "Event",
+    "FactAssociation",
     "FactValues",
     "event_mask",
+    "fact_associations",
     "fact_values",
     "factor_event_precision",
     "factor_fact_spearman",
@@ -40,6 +47,10 @@ of the explanation returning one."""
 
 FactValues = str | np.ndarray | Callable[[Explanation], np.ndarray]
 """A number per step: a fact name, a ``[L, B]`` array, or a function of the explanation."""
+
+CATEGORICAL_FACTS = frozenset({"executed_action"})
+"""Facts whose values name things (an action index) rather than measure them: no order, so
+:func:`fact_associations` splits them into one event per value."""
 
 
 def _per_step(explanation: Explanation, value: Event, what: str, noun: str) -> np.ndarray:
@@ -124,3 +135,86 @@ def factor_fact_spearman(explanation: Explanation, fact: FactValues) -> np.ndarr
             continue
         result[j] = float(spearmanr(column, values).statistic)
     return result
+
+
+@dataclass(frozen=True)
+class FactAssociation:
+    """How one game fact relates to each factor.
+
+    Attributes:
+        name: the fact (``"collision"``), or one value of a categorical fact
+            (``"executed_action=up"``).
+        kind: ``"event"`` (a yes/no fact: ``per_factor`` is the precision of each factor's
+            top-``k`` observations) or ``"graded"`` (``per_factor`` is each factor's Spearman).
+        per_factor: ``[r]`` values, NaN where undefined.
+        base_rate: events: the fraction of valid steps where the event holds (what a factor
+            picking at random would reach); graded facts: NaN.
+        k: the number of observations per factor behind an event's precision (0 for graded).
+    """
+
+    name: str
+    kind: Literal["event", "graded"]
+    per_factor: tuple[float, ...]
+    base_rate: float
+    k: int
+
+    @property
+    def best_factor(self) -> int:
+        """The factor with the highest precision (events) or ``|rho|`` (graded); -1 if none."""
+        values = np.asarray(self.per_factor, dtype=np.float64)
+        if self.kind == "graded":
+            values = np.abs(values)
+        if np.isnan(values).all():
+            return -1
+        return int(np.nanargmax(values))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values, NaN written as None."""
+
+        def clean(value: float) -> float | None:
+            return None if math.isnan(value) else float(value)
+
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "per_factor": [clean(v) for v in self.per_factor],
+            "base_rate": clean(self.base_rate),
+            "k": self.k,
+        }
+
+
+def fact_associations(explanation: Explanation, k: int | None = None) -> list[FactAssociation]:
+    """Every recorded fact against every factor, with the measure that fits the fact.
+
+    Yes/no facts (only 0 and 1 over the valid steps) get the event precision of each factor's
+    top-``k`` observations (``k`` defaults to ``top_k``, the gallery's examples, and is capped at
+    the number of valid observations); categorical facts (:data:`CATEGORICAL_FACTS`) one event
+    per value, named after the game's actions where the fact is an action; all other facts the
+    Spearman correlation. Facts in the order the game records them; none without valid steps.
+    """
+    count = _valid_count(explanation)
+    if count == 0:
+        return []
+    width = min(explanation.factor_examples.shape[1] if k is None else k, count)
+    valid = explanation.valid
+    rows: list[FactAssociation] = []
+
+    def event(name: str, mask: np.ndarray) -> FactAssociation:
+        precision = factor_event_precision(explanation, mask, width)
+        return FactAssociation(
+            name, "event", tuple(map(float, precision)), float(mask[valid].mean()), width
+        )
+
+    for name in explanation.fact_names:
+        values = explanation.fact(name)
+        if name in CATEGORICAL_FACTS:
+            labels = explanation.action_names if name == "executed_action" else ()
+            for value in np.unique(values[valid]):
+                label = labels[value] if 0 <= value < len(labels) else str(value)
+                rows.append(event(f"{name}={label}", values == value))
+        elif set(np.unique(values[valid]).tolist()) <= {0, 1}:
+            rows.append(event(name, values != 0))
+        else:
+            rho = factor_fact_spearman(explanation, values)
+            rows.append(FactAssociation(name, "graded", tuple(map(float, rho)), math.nan, 0))
+    return rows

@@ -67,6 +67,9 @@ def test_index_references_every_png_and_the_metrics(audit: Path) -> None:
     assert sources == {p.name for p in audit.glob("*.png")}
     assert "sanity_spearman" in page
     assert "deletion_ratio" in page
+    assert page.count('<table class="dreamer-audit-facts">') == 1
+    assert "<td>chicken_row</td><td>Spearman</td>" in page
+    assert "<td>collision</td><td>precision of top-3</td>" in page
 
 
 def test_index_escapes_labels(audit: Path, tmp_path: Path) -> None:

@@ -325,6 +325,7 @@ def test_html_report_embeds_the_grids_for_passing_failing_and_setup_failures(
     text = report.read_text()
     assert "Audited checkpoints" in text
     assert text.count("dreamer-audit:") >= 3
+    assert text.count("dreamer-audit-facts") == 3  # the fact table, once per audited test
 
 
 def test_without_pytest_html_nothing_breaks(project: pytest.Pytester) -> None:

@@ -12,7 +12,9 @@ from pytest_dreamer_audit.explain import explain
 from pytest_dreamer_audit.explanation import ExplainConfig, Explanation
 from pytest_dreamer_audit.rollout import run_rollouts
 from pytest_dreamer_audit.semantics import (
+    FactAssociation,
     event_mask,
+    fact_associations,
     fact_values,
     factor_event_precision,
     factor_fact_spearman,
@@ -129,3 +131,58 @@ def test_some_factor_tracks_passes_with_the_signed_correlation(crafted: Explanat
         A.assert_some_factor_tracks(crafted, "chicken_row", min_abs_spearman=1.0)
     with pytest.raises(AssertionError, match="constant over the valid steps"):
         A.assert_some_factor_tracks(crafted, np.ones(crafted.valid.shape), min_abs_spearman=0.1)
+
+
+def test_fact_associations_apply_the_measure_that_fits_each_fact(
+    explanation: Explanation,
+) -> None:
+    rows = {row.name: row for row in fact_associations(explanation)}
+    names = list(rows)
+    # In the game's order; the categorical fact split into one event per action that ran.
+    executed = explanation.fact("executed_action")[explanation.valid]
+    ran = [f"executed_action={explanation.action_names[a]}" for a in np.unique(executed)]
+    assert names == [
+        "chicken_row",
+        "move_ready",
+        "car_adjacent",
+        *ran,
+        "sticky",
+        "scored",
+        "collision",
+    ]
+    row = rows["chicken_row"]
+    assert (row.kind, row.k) == ("graded", 0)
+    assert math.isnan(row.base_rate)
+    np.testing.assert_array_equal(row.per_factor, factor_fact_spearman(explanation, "chicken_row"))
+    row = rows["car_adjacent"]
+    assert (row.kind, row.k) == ("event", 3)  # top_k of the explanation
+    np.testing.assert_array_equal(
+        row.per_factor, factor_event_precision(explanation, "car_adjacent", 3)
+    )
+    mask = explanation.fact("car_adjacent") != 0
+    assert row.base_rate == pytest.approx(mask[explanation.valid].mean())
+    first = ran[0]
+    action = explanation.action_names.index(first.split("=")[1])
+    np.testing.assert_array_equal(
+        rows[first].per_factor,
+        factor_event_precision(explanation, explanation.fact("executed_action") == action, 3),
+    )
+    # k is capped at the number of valid observations; without valid steps there is no table.
+    assert {r.k for r in fact_associations(explanation, k=10_000) if r.kind == "event"} == {48}
+    empty = dataclasses.replace(explanation, valid=np.zeros_like(explanation.valid))
+    assert fact_associations(empty) == []
+
+
+def test_fact_association_best_factor_and_json() -> None:
+    event = FactAssociation("collision", "event", (0.2, 0.6, math.nan), 0.1, 5)
+    graded = FactAssociation("chicken_row", "graded", (0.1, -0.4, 0.3), math.nan, 0)
+    undefined = FactAssociation("x", "graded", (math.nan, math.nan), math.nan, 0)
+    assert (event.best_factor, graded.best_factor, undefined.best_factor) == (1, 1, -1)
+    assert graded.to_json() == {
+        "name": "chicken_row",
+        "kind": "graded",
+        "per_factor": [0.1, -0.4, 0.3],
+        "base_rate": None,
+        "k": 0,
+    }
+    assert event.to_json()["per_factor"] == [0.2, 0.6, None]
