@@ -11,6 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -23,6 +24,7 @@ from .errors import ConfigError
 from .explain import explain
 from .explanation import ExplainConfig, Explanation, load_explanation
 from .rollout import Trajectory, load_trajectory, run_rollouts, save_trajectory
+from .semantics import fact_associations
 from .settings import AuditSettings
 
 __all__ = ["AuditCache", "AuditResult", "explain_config"]
@@ -39,6 +41,8 @@ class AuditResult:
         directory: the cache entry holding ``explanation.npz``, ``summary.json`` and the PNGs.
         explanation: the loaded :class:`Explanation`.
         images: rendered PNGs (rollout grids, then the factor gallery).
+        factor_facts: every game fact against every factor, as plain values
+            (``semantics.fact_associations``), computed once per explanation.
     """
 
     settings: AuditSettings
@@ -46,6 +50,7 @@ class AuditResult:
     directory: Path
     explanation: Explanation
     images: tuple[Path, ...]
+    factor_facts: tuple[dict[str, Any], ...]
 
 
 def explain_config(settings: AuditSettings) -> ExplainConfig:
@@ -145,11 +150,13 @@ class AuditCache:
             entry = cached_directory(self.root, key, build)
             rendered = min(settings.render_episodes, settings.episodes)
             images = [entry / rollout_file(episode) for episode in range(rendered)]
+            explanation = load_explanation(entry)
             self._results[key] = AuditResult(
                 settings=settings,
                 key=key,
                 directory=entry,
-                explanation=load_explanation(entry),
+                explanation=explanation,
                 images=(*images, entry / FACTORS_FILE),
+                factor_facts=tuple(row.to_json() for row in fact_associations(explanation)),
             )
         return self._results[key]

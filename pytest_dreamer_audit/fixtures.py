@@ -19,7 +19,7 @@ from .audit import AuditResult
 from .baseline import BaselineTolerances, check_baseline
 from .explanation import Explanation
 from .report import AuditRecord, artifact_directory, record_metrics
-from .semantics import FactValues, fact_associations
+from .semantics import FactValues
 
 __all__ = ["DreamerAudit", "make_audit"]
 
@@ -158,7 +158,7 @@ def make_audit(
             dataclasses.asdict(explanation.metrics), float(explanation.returns.mean())
         ),
         images=tuple((str(path), _caption(path)) for path in result.images),
-        factor_facts=tuple(row.to_json() for row in fact_associations(explanation)),
+        factor_facts=result.factor_facts,
     )
     return DreamerAudit(
         explanation=explanation,

@@ -102,17 +102,20 @@ def factor_event_precision(explanation: Explanation, event: Event, k: int) -> np
         ConfigError: ``k`` is not in ``1 .. number of valid observations``.
     """
     mask = event_mask(explanation, event)
+    return mask[explanation.valid][_top_order(explanation, k)].mean(axis=0)
+
+
+def _top_order(explanation: Explanation, k: int) -> np.ndarray:
+    """Indices into the valid observations (time-major) of each factor's ``k`` most exciting
+    ones, ``[k, r]``; ties broken by position (stable sort)."""
     count = _valid_count(explanation)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= count:
         raise ConfigError(
             f"k must be an integer from 1 to {count} (the explanation's valid observations), "
             f"got {k!r}"
         )
-    valid = explanation.valid
-    activations = explanation.factor_activations[valid]  # [n, r], time-major order
-    hits = mask[valid]
-    order = np.argsort(-activations, axis=0, kind="stable")[:k]  # [k, r]
-    return hits[order].mean(axis=0)
+    activations = explanation.factor_activations[explanation.valid]  # [n, r]
+    return np.argsort(-activations, axis=0, kind="stable")[:k]
 
 
 def factor_fact_spearman(explanation: Explanation, fact: FactValues) -> np.ndarray:
@@ -197,12 +200,14 @@ def fact_associations(explanation: Explanation, k: int | None = None) -> list[Fa
         return []
     width = min(explanation.factor_examples.shape[1] if k is None else k, count)
     valid = explanation.valid
+    order = _top_order(explanation, width)  # sorted once for every event
     rows: list[FactAssociation] = []
 
     def event(name: str, mask: np.ndarray) -> FactAssociation:
-        precision = factor_event_precision(explanation, mask, width)
+        hits = mask[valid]
+        precision = hits[order].mean(axis=0)
         return FactAssociation(
-            name, "event", tuple(map(float, precision)), float(mask[valid].mean()), width
+            name, "event", tuple(map(float, precision)), float(hits.mean()), width
         )
 
     for name in explanation.fact_names:
