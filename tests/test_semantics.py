@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_dreamer_audit import assertions as A
 from pytest_dreamer_audit.errors import ConfigError
@@ -186,3 +188,28 @@ def test_fact_association_best_factor_and_json() -> None:
         "k": 0,
     }
     assert event.to_json()["per_factor"] == [0.2, 0.6, None]
+
+
+@given(st.integers(0, 10_000), st.integers(1, 48))
+@settings(max_examples=30, deadline=None)
+def test_event_precision_is_the_hit_rate_of_each_factors_k_best_and_ignores_episode_order(
+    explanation: Explanation, seed: int, k: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    base = explanation
+    activations = rng.random((12, 4, 3)).astype(np.float32)  # distinct values: no ties
+    valid = rng.random((12, 4)) < 0.8
+    valid[0] = True  # at least 4 valid observations
+    mask = rng.random((12, 4)) < 0.3
+    e = dataclasses.replace(base, factor_activations=activations, valid=valid)
+    count = int(valid.sum())
+    width = min(k, count)
+    precision = factor_event_precision(e, mask, width)
+    for j in range(3):
+        ranked = sorted(zip(activations[..., j][valid], mask[valid], strict=True), reverse=True)
+        assert precision[j] == pytest.approx(np.mean([hit for _, hit in ranked[:width]]))
+    order = rng.permutation(4)
+    shuffled = dataclasses.replace(
+        base, factor_activations=activations[:, order], valid=valid[:, order]
+    )
+    np.testing.assert_allclose(factor_event_precision(shuffled, mask[:, order], width), precision)
