@@ -24,6 +24,7 @@ import numpy as np
 from .errors import ConfigError
 from .explanation import Explanation
 from .games import GAMES
+from .semantics import FactAssociation, fact_associations, factor_highlights
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -341,6 +342,18 @@ def _bar_blocks(heights: np.ndarray, bar: int = 7) -> np.ndarray:
     return np.where(filled[..., None], _BAR, np.where(level[..., None] == 1, 0.6, 1.0))
 
 
+def _highlights(associations: list[FactAssociation], factor: int) -> str:
+    """Two short lines under a factor's name: its best event and its best graded fact."""
+    event, graded = factor_highlights(associations, factor)
+    lines = []
+    if event is not None:
+        name = event.name.replace("executed_action=", "ran ")
+        lines.append(f"{name}\n{event.per_factor[factor]:.0%} vs {event.base_rate:.0%} chance")
+    if graded is not None:
+        lines.append(f"{graded.name}\nrho {graded.per_factor[factor]:+.2f}")
+    return "\n".join(lines)
+
+
 def render_factor_gallery(
     explanation: Explanation, *, path: str | os.PathLike[str] | None = None
 ) -> bytes:
@@ -351,7 +364,8 @@ def render_factor_gallery(
     the largest prototype entry. Each example is the observation
     ``factor_examples[j, i] = (step, episode)``, labelled with its step, episode, activation
     ``factor_activations[t, b, j]`` and, pooled, the categorical whose row excited the factor
-    most.
+    most. Under each factor's name: the game event its examples hit most above chance and the
+    graded fact its activation follows most closely (``semantics.factor_highlights``).
 
     Args:
         explanation: what to draw. path: also write the PNG there.
@@ -396,10 +410,14 @@ def render_factor_gallery(
     canvas.image(proto, left, header)
     canvas.text(left + proto_px / 2, header - 3, title, **_BOTTOM)
     canvas.image(grid, x_examples, header)
+    associations = fact_associations(e)
     for j in range(rank):
         best = int(e.prototypes[j].argmax())
         where = f"class {best}" if pooled else f"cat {best // classes},\nclass {best % classes}"
-        canvas.text(12, header + pitch * j + 36, f"factor {j}\npeak: {where}", 0.5, **_ROW)
+        name = f"factor {j}\npeak: {where}"
+        canvas.text(12, header + pitch * j + 6, name, 0.5, va="top")
+        below = 10 + 13 * (name.count("\n") + 1)  # 13 px per line of the name's font
+        canvas.text(12, header + pitch * j + below, _highlights(associations, j), -1.0, va="top")
         y = header + pitch * (j + 1) - _LABEL_BAND_PX - 3
         if pooled:  # the class axis: first and last class under the bars
             for index in (0, classes - 1):

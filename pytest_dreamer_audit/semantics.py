@@ -37,6 +37,7 @@ __all__ = [
     "event_mask",
     "fact_associations",
     "fact_values",
+    "factor_highlights",
     "factor_event_precision",
     "factor_fact_spearman",
 ]
@@ -223,3 +224,28 @@ def fact_associations(explanation: Explanation, k: int | None = None) -> list[Fa
             rho = factor_fact_spearman(explanation, values)
             rows.append(FactAssociation(name, "graded", tuple(map(float, rho)), math.nan, 0))
     return rows
+
+
+def factor_highlights(
+    associations: list[FactAssociation], factor: int
+) -> tuple[FactAssociation | None, FactAssociation | None]:
+    """What to say about one factor: the event its top observations beat chance at by the
+    widest margin (precision minus base rate, None if none beats it), and the graded fact it
+    correlates with most strongly (largest ``|rho|``, None if none is defined)."""
+
+    def margin(row: FactAssociation) -> float:
+        return row.per_factor[factor] - row.base_rate
+
+    events = [
+        row
+        for row in associations
+        if row.kind == "event" and not math.isnan(row.per_factor[factor]) and margin(row) > 0
+    ]
+    graded = [
+        row
+        for row in associations
+        if row.kind == "graded" and not math.isnan(row.per_factor[factor])
+    ]
+    event = max(events, key=margin, default=None)
+    fact = max(graded, key=lambda row: abs(row.per_factor[factor]), default=None)
+    return event, fact

@@ -20,6 +20,7 @@ from pytest_dreamer_audit.semantics import (
     fact_values,
     factor_event_precision,
     factor_fact_spearman,
+    factor_highlights,
 )
 from pytest_dreamer_audit.testing import tiny_agent
 
@@ -213,3 +214,18 @@ def test_event_precision_is_the_hit_rate_of_each_factors_k_best_and_ignores_epis
         base, factor_activations=activations[:, order], valid=valid[:, order]
     )
     np.testing.assert_allclose(factor_event_precision(shuffled, mask[:, order], width), precision)
+
+
+def test_factor_highlights_name_the_widest_margin_over_chance_and_the_strongest_correlation() -> (
+    None
+):
+    rows = [
+        FactAssociation("common", "event", (1.0, 0.9), 0.95, 5),  # +0.05 for factor 0
+        FactAssociation("rare", "event", (0.4, 0.0), 0.01, 5),  # +0.39 for factor 0
+        FactAssociation("row", "graded", (0.1, -0.5), math.nan, 0),
+        FactAssociation("speed", "graded", (-0.3, math.nan), math.nan, 0),
+    ]
+    assert factor_highlights(rows, 0) == (rows[1], rows[3])  # |-0.3| > |0.1|
+    # Factor 1 beats chance at no event; "speed" is undefined for it.
+    assert factor_highlights(rows, 1) == (None, rows[2])
+    assert factor_highlights([], 0) == (None, None)
