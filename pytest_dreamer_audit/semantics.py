@@ -79,11 +79,23 @@ def event_mask(explanation: Explanation, event: Event) -> np.ndarray:
 
 
 def fact_values(explanation: Explanation, fact: FactValues) -> np.ndarray:
-    """Resolve a graded fact to ``[L, B]`` float64 values (a name, an array or a function)."""
+    """Resolve a graded fact to ``[L, B]`` float64 values (a name, an array or a function).
+
+    Raises:
+        ConfigError: wrong shape, not numbers, or a NaN or infinity at a valid step (padding
+            rows may hold anything).
+    """
     values = _per_step(explanation, fact, "a fact", "array")
     if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
         raise ConfigError(f"a fact must hold numbers, got an array of dtype {values.dtype}")
-    return values.astype(np.float64)
+    values = values.astype(np.float64)
+    bad = int((~np.isfinite(values[explanation.valid])).sum())
+    if bad:
+        raise ConfigError(
+            f"a fact must be finite at every valid step, but {bad} valid steps hold NaN or "
+            "infinity; fill them, or mark those steps as events instead"
+        )
+    return values
 
 
 def _valid_count(explanation: Explanation) -> int:
@@ -110,13 +122,13 @@ def _top_order(explanation: Explanation, k: int) -> np.ndarray:
     """Indices into the valid observations (time-major) of each factor's ``k`` most exciting
     ones, ``[k, r]``; ties broken by position (stable sort)."""
     count = _valid_count(explanation)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= count:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= count:
         raise ConfigError(
             f"k must be an integer from 1 to {count} (the explanation's valid observations), "
             f"got {k!r}"
         )
     activations = explanation.factor_activations[explanation.valid]  # [n, r]
-    return np.argsort(-activations, axis=0, kind="stable")[:k]
+    return np.argsort(-activations, axis=0, kind="stable")[: int(k)]
 
 
 def factor_fact_spearman(explanation: Explanation, fact: FactValues) -> np.ndarray:

@@ -95,6 +95,14 @@ def test_resolving_events_and_facts_refuses_what_does_not_fit(explanation: Expla
         fact_values(explanation, np.full(shape, "x"))
     with pytest.raises(ConfigError, match="records no fact 'lives'"):
         factor_fact_spearman(explanation, "lives")
+    nan_row = fact_values(explanation, "chicken_row").copy()
+    nan_row[0, 0] = math.nan
+    with pytest.raises(ConfigError, match="but 1 valid steps hold NaN or infinity"):
+        factor_fact_spearman(explanation, nan_row)
+    padded = dataclasses.replace(explanation, valid=explanation.valid.copy())
+    padded.valid[0, 0] = False  # the same NaN on a padding row is ignored
+    assert np.isfinite(factor_fact_spearman(padded, nan_row)).any()
+    assert factor_event_precision(explanation, "collision", np.int64(2)).shape == (3,)
     for k in (0, 49, True, 2.0):
         with pytest.raises(ConfigError, match=r"k must be an integer from 1 to 48 .*got"):
             factor_event_precision(explanation, "collision", k)  # type: ignore[arg-type]
