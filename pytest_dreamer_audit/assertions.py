@@ -64,7 +64,12 @@ class FactorMatch(NamedTuple):
     value: float
 
 
-def _describe(event: Event | FactValues) -> str:
+def _base_rate(explanation: Explanation, mask: np.ndarray) -> float:
+    """The fraction of valid steps where ``mask`` holds: what picking at random would reach."""
+    return float(mask[explanation.valid].mean()) if explanation.valid.any() else 0.0
+
+
+def _describe(event: Event) -> str:
     if isinstance(event, str):
         return repr(event)
     return getattr(event, "__name__", "the event")
@@ -92,7 +97,7 @@ def assert_top_observations_coincide(
     picks = [(int(t), b) for b, row in enumerate(top[:, :width]) for t in row if t >= 0]
     hits = sum(bool(mask[t, b]) for t, b in picks)
     precision = hits / len(picks) if picks else 0.0
-    base = float(mask[explanation.valid].mean()) if explanation.valid.any() else 0.0
+    base = _base_rate(explanation, mask)
     if precision < min_precision:
         _fail(
             f"top-{width} observations coincide with {_describe(event)} in {precision:.1%} of "
@@ -131,10 +136,10 @@ def assert_some_factor_coincides(
     """
     __tracebackhide__ = True
     width = explanation.factor_examples.shape[1] if k is None else k
-    precision = factor_event_precision(explanation, event, width)
-    best = int(np.argmax(precision))
     mask = event_mask(explanation, event)
-    base = float(mask[explanation.valid].mean()) if explanation.valid.any() else 0.0
+    precision = factor_event_precision(explanation, mask, width)
+    best = int(np.argmax(precision))
+    base = _base_rate(explanation, mask)
     if precision[best] < min_precision:
         _fail(
             f"no factor's top-{width} observations coincide with {_describe(event)} often "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,6 @@ class AuditResult:
         directory: the cache entry holding ``explanation.npz``, ``summary.json`` and the PNGs.
         explanation: the loaded :class:`Explanation`.
         images: rendered PNGs (rollout grids, then the factor gallery).
-        factor_facts: every game fact against every factor, as plain values
-            (``semantics.fact_associations``), computed once per explanation.
     """
 
     settings: AuditSettings
@@ -50,7 +49,12 @@ class AuditResult:
     directory: Path
     explanation: Explanation
     images: tuple[Path, ...]
-    factor_facts: tuple[dict[str, Any], ...]
+
+    @cached_property
+    def factor_facts(self) -> tuple[dict[str, Any], ...]:
+        """Every game fact against every factor, as plain values
+        (``semantics.fact_associations``): computed once per explanation, not once per test."""
+        return tuple(row.to_json() for row in fact_associations(self.explanation))
 
 
 def explain_config(settings: AuditSettings) -> ExplainConfig:
@@ -150,13 +154,11 @@ class AuditCache:
             entry = cached_directory(self.root, key, build)
             rendered = min(settings.render_episodes, settings.episodes)
             images = [entry / rollout_file(episode) for episode in range(rendered)]
-            explanation = load_explanation(entry)
             self._results[key] = AuditResult(
                 settings=settings,
                 key=key,
                 directory=entry,
-                explanation=explanation,
+                explanation=load_explanation(entry),
                 images=(*images, entry / FACTORS_FILE),
-                factor_facts=tuple(row.to_json() for row in fact_associations(explanation)),
             )
         return self._results[key]

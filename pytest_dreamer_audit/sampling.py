@@ -141,8 +141,15 @@ class NoiseKeys:
         up to 6% slower at 256 episodes, the hash's int64 passes leaving the cache) and large on
         a GPU (``2**22``: the fewer blocks, the fewer kernel launches).
         """
+        if steps < 0:
+            raise ConfigError(f"draw_steps needs a step count >= 0, got {steps}")
         if block_elements is None:
             block_elements = 2**17 if self.keys.device.type == "cpu" else 2**22
+        if block_elements < 1:
+            raise ConfigError(
+                f"block_elements must be at least 1, got {block_elements}; leave it None for "
+                "the device's default"
+            )
         per_step = self.keys.shape[0] * sum(math.prod(shape) for shape in streams.values())
         block = max(1, min(steps, block_elements // max(1, per_step)))
         keys = self

@@ -46,8 +46,9 @@ Event = str | np.ndarray | Callable[[Explanation], np.ndarray]
 """A yes/no event per step: a fact name (true where non-zero), a ``[L, B]`` array, or a function
 of the explanation returning one."""
 
-FactValues = str | np.ndarray | Callable[[Explanation], np.ndarray]
-"""A number per step: a fact name, a ``[L, B]`` array, or a function of the explanation."""
+FactValues = Event
+"""A number per step, given the same three ways: a fact name, a ``[L, B]`` array, or a function
+of the explanation returning one."""
 
 CATEGORICAL_FACTS = frozenset({"executed_action"})
 """Facts whose values name things (an action index) rather than measure them: no order, so
@@ -244,6 +245,13 @@ def factor_highlights(
     """What to say about one factor: the event its top observations beat chance at by the
     widest margin (precision minus base rate, None if none beats it), and the graded fact it
     correlates with most strongly (largest ``|rho|``, None if none is defined)."""
+
+    for row in associations:
+        if not 0 <= factor < len(row.per_factor):
+            raise ConfigError(
+                f"factor {factor} is out of range: {row.name!r} has values for factors 0 to "
+                f"{len(row.per_factor) - 1}"
+            )
 
     def margin(row: FactAssociation) -> float:
         return row.per_factor[factor] - row.base_rate

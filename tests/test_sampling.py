@@ -114,3 +114,12 @@ def test_noise_on_cuda_is_the_noise_on_the_cpu() -> None:
         torch.testing.assert_close(
             drawn[s].gumbel(1, (20, 20)).cpu(), cpu.advance(s).gumbel(1, (20, 20))
         )
+
+
+def test_draw_steps_refuses_negative_counts_and_empty_blocks() -> None:
+    keys = NoiseKeys.from_seeds([1])
+    assert list(keys.draw_steps({0: (2,)}, 0)) == []
+    with pytest.raises(ConfigError, match="step count >= 0, got -1"):
+        list(keys.draw_steps({0: (2,)}, -1))
+    with pytest.raises(ConfigError, match="block_elements must be at least 1, got 0"):
+        list(keys.draw_steps({0: (2,)}, 3, block_elements=0))

@@ -237,3 +237,7 @@ def test_factor_highlights_name_the_widest_margin_over_chance_and_the_strongest_
     # Factor 1 beats chance at no event; "speed" is undefined for it.
     assert factor_highlights(rows, 1) == (None, rows[2])
     assert factor_highlights([], 0) == (None, None)
+    with pytest.raises(
+        ConfigError, match=r"factor 2 is out of range: 'common' has values for factors 0 to 1"
+    ):
+        factor_highlights(rows, 2)
