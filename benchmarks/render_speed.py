@@ -30,10 +30,10 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pytest_dreamer_audit.explain import explain
-from pytest_dreamer_audit.explanation import ExplainConfig, Explanation
-from pytest_dreamer_audit.render import observation_rgb, render_rollout
-from pytest_dreamer_audit.rollout import run_rollouts
+from pytest_dreamer_audit.analysis.pipeline import explain
+from pytest_dreamer_audit.report.render import observation_rgb, render_rollout
+from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation
+from pytest_dreamer_audit.rollout.rollouts import run_rollouts
 from pytest_dreamer_audit.testing import tiny_agent
 
 

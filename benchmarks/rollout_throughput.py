@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pytest_dreamer_audit.agent import AgentMetadata, DreamerAgent, build_agent
-from pytest_dreamer_audit.checkpoint import load_checkpoint
-from pytest_dreamer_audit.devices import resolve_device
-from pytest_dreamer_audit.envs import GameBatch
-from pytest_dreamer_audit.networks import ModelSizes
-from pytest_dreamer_audit.rollout import run_rollouts
+from pytest_dreamer_audit.model.agent import AgentMetadata, DreamerAgent, build_agent
+from pytest_dreamer_audit.model.checkpoint import load_checkpoint
+from pytest_dreamer_audit.model.devices import resolve_device
+from pytest_dreamer_audit.model.networks import ModelSizes
+from pytest_dreamer_audit.rollout.envs import GameBatch
+from pytest_dreamer_audit.rollout.rollouts import run_rollouts
 
 
 def best_of(repeats: int, work: Callable[[], object], sync: Callable[[], None]) -> float:

@@ -54,15 +54,20 @@ from rollout_throughput import games_only, one_at_a_time
 from torch.profiler import ProfilerActivity
 
 from pytest_dreamer_audit import __version__ as package_version
-from pytest_dreamer_audit.agent import AgentMetadata, DreamerAgent, build_agent
-from pytest_dreamer_audit.checkpoint import load_checkpoint
-from pytest_dreamer_audit.devices import resolve_device
-from pytest_dreamer_audit.explain import explain
-from pytest_dreamer_audit.explanation import ExplainConfig
-from pytest_dreamer_audit.factorize import NMFConfig, fit_nmf, flatten_posteriors, nndsvda_init
-from pytest_dreamer_audit.networks import ModelSizes
-from pytest_dreamer_audit.render import render_factor_gallery, render_rollout
-from pytest_dreamer_audit.rollout import run_rollouts
+from pytest_dreamer_audit.analysis.factorize import (
+    NMFConfig,
+    fit_nmf,
+    flatten_posteriors,
+    nndsvda_init,
+)
+from pytest_dreamer_audit.analysis.pipeline import explain
+from pytest_dreamer_audit.model.agent import AgentMetadata, DreamerAgent, build_agent
+from pytest_dreamer_audit.model.checkpoint import load_checkpoint
+from pytest_dreamer_audit.model.devices import resolve_device
+from pytest_dreamer_audit.model.networks import ModelSizes
+from pytest_dreamer_audit.report.render import render_factor_gallery, render_rollout
+from pytest_dreamer_audit.results.explanation import ExplainConfig
+from pytest_dreamer_audit.rollout.rollouts import run_rollouts
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pytest_dreamer_audit.agent import DreamerAgent
-from pytest_dreamer_audit.checkpoint import load_checkpoint
-from pytest_dreamer_audit.envs import GameBatch
 from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.games import game_spec
-from pytest_dreamer_audit.sampling import NoiseKeys
+from pytest_dreamer_audit.model.agent import DreamerAgent
+from pytest_dreamer_audit.model.checkpoint import load_checkpoint
+from pytest_dreamer_audit.model.sampling import NoiseKeys
+from pytest_dreamer_audit.rollout.envs import GameBatch
 
 Policy = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """``(obs [B, C, 10, 10] bool, first [B] bool, prev_action [B]) -> actions [B]``."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_dreamer_audit.fixtures import DreamerAudit
+from pytest_dreamer_audit.plugin.fixtures import DreamerAudit
 
 # --- behaviour -----------------------------------------------------------------------------------
 

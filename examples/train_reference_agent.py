@@ -58,12 +58,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from pytest_dreamer_audit.agent import AgentMetadata, DreamerAgent, LatentState, build_agent
-from pytest_dreamer_audit.envs import GameBatch
 from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.games import game_spec
-from pytest_dreamer_audit.networks import DenseModel, ModelSizes
-from pytest_dreamer_audit.sampling import MAX_SEED, gumbel_argmax
+from pytest_dreamer_audit.model.agent import AgentMetadata, DreamerAgent, LatentState, build_agent
+from pytest_dreamer_audit.model.networks import DenseModel, ModelSizes
+from pytest_dreamer_audit.model.sampling import MAX_SEED, gumbel_argmax
+from pytest_dreamer_audit.rollout.envs import GameBatch
 
 RESUME_FORMAT = "train_reference_agent.resume"
 RESUME_VERSION = 1
@@ -71,7 +71,7 @@ RESUME_VERSION = 1
 _POSITIVE_FIELDS = (
     "total_env_steps", "num_envs", "train_every", "train_steps", "batch_size", "seq_len",
     "replay_capacity", "horizon", "slow_target_update", "deter", "categoricals", "classes",
-    "embedding", "node", "depth", "hidden", "layers", "threads", "log_interval",
+    "embedding", "node", "depth", "hidden", "layers", "threads", "log_interval", "eval_episodes",
 )
 # fmt: on
 
@@ -172,6 +172,22 @@ class Args:
     """Seconds between periodic saves (a final save always happens)."""
     resume: bool = False
     """Continue from the checkpoint and its .resume.pt file when they exist."""
+    init_from: str = ""
+    """Warm start when there is nothing to resume: the weights of this checkpoint (world model,
+    actor, critic), fresh optimizers, its env and gradient step counts. The machine may be replaced
+    at any time, so a run is restarted from committed weights with this option."""
+    reset_actor: bool = False
+    """With init_from: a freshly initialised actor (leaves a collapsed policy behind; the world
+    model and the critic are kept), and the scripted prefill instead of the agent's own play."""
+    imagine_starts: int = 0
+    """Imagination start states per gradient step, drawn at random from the batch's L x B
+    posteriors (0: all of them, as the reference does)."""
+    eval_interval_s: float = 900.0
+    """Seconds between evaluations on the selection seeds (the best save is kept by them)."""
+    eval_episodes: int = 16
+    """Full episodes per evaluation (sampled and greedy each)."""
+    eval_seed: int = 900_000
+    """First selection seed; keep the final evaluation's seeds elsewhere."""
     max_resume_mb: float = 30.0
     """The replay is saved in the resume file only if the whole file stays under this size."""
     log_interval: int = 10_000
@@ -224,6 +240,16 @@ class Args:
     def resume_path(self) -> Path:
         """The trainer-state file next to the checkpoint: ``x.pth`` -> ``x.resume.pt``."""
         return Path(self.checkpoint).with_suffix(".resume.pt")
+
+    @property
+    def curve_path(self) -> Path:
+        """The learning curve next to the checkpoint: ``x.pth`` -> ``x.curve.csv`` (appended)."""
+        return Path(self.checkpoint).with_suffix(".curve.csv")
+
+    @property
+    def best_path(self) -> Path:
+        """The best save by the selection evaluation: ``x.pth`` -> ``x.best.pth``."""
+        return Path(self.checkpoint).with_suffix(".best.pth")
 
 
 def _field_docs(cls: type) -> dict[str, str]:
@@ -628,9 +654,14 @@ class Learner:
         wm.loss.backward()
         model_norm = self._apply("model", self.world_params)
 
-        start_continue = 1.0 - batch.terminal.flatten()
+        start, start_continue = wm.posterior, 1.0 - batch.terminal.flatten()
+        if 0 < self.args.imagine_starts < len(start_continue):
+            pick = torch.randperm(len(start_continue), device=start_continue.device)
+            pick = pick[: self.args.imagine_starts]
+            start = LatentState(*(part[pick] for part in start))
+            start_continue = start_continue[pick]
         actor_loss, critic_loss, info = actor_critic_loss(
-            self.agent, self.target_critic, wm.posterior, start_continue, self.args
+            self.agent, self.target_critic, start, start_continue, self.args
         )
         (actor_loss + critic_loss).backward()  # disjoint parameters: one backward serves both
         self._apply("actor", self.actor_params)
@@ -734,21 +765,18 @@ def machine_description(args: Args) -> str:
     )
 
 
-def save(
+def save_agent(
     learner: Learner,
-    replay: Replay,
     counters: Counters,
     recent: deque[float],
     args: Args,
-    rng: np.random.Generator,
-) -> str:
-    """Write the checkpoint (reference format + metadata), then the resume file; both atomic.
+    path: Path | str,
+    selection: Selection | None = None,
+) -> Path:
+    """Write the agent (reference format + metadata with the training facts), atomically."""
+    from pytest_dreamer_audit.model.checkpoint import save_checkpoint
 
-    Returns a log line saying what was written.
-    """
-    from pytest_dreamer_audit.checkpoint import save_checkpoint
-
-    training = {
+    training: dict[str, Any] = {
         "trainer": "examples/train_reference_agent.py",
         "env_steps": counters.env_steps,
         "gradient_steps": learner.gradient_steps,
@@ -758,8 +786,31 @@ def save(
         "recent_mean_return": float(np.mean(recent)) if recent else None,
         "args": dataclasses.asdict(args),
     }
+    if selection is not None:
+        training["selection"] = {
+            "seeds": [args.eval_seed, args.eval_seed + args.eval_episodes - 1],
+            "sampled": selection.sampled,
+            "greedy": selection.greedy,
+            "score": selection.score,
+        }
     metadata = AgentMetadata(game=args.game, pomdp=args.pomdp, training=training)
-    path = save_checkpoint(learner.agent, args.checkpoint, metadata=metadata)
+    return save_checkpoint(learner.agent, path, metadata=metadata)
+
+
+def save(
+    learner: Learner,
+    replay: Replay,
+    counters: Counters,
+    recent: deque[float],
+    args: Args,
+    rng: np.random.Generator,
+    best_score: float = -math.inf,
+) -> str:
+    """Write the checkpoint (reference format + metadata), then the resume file; both atomic.
+
+    Returns a log line saying what was written.
+    """
+    path = save_agent(learner, counters, recent, args, args.checkpoint)
     weights_bytes = sum(p.numel() * 4 for p in learner.agent.parameters())
     # Adam keeps two tensors per parameter; the weights themselves live in the checkpoint.
     with_replay = 2 * weights_bytes + replay.nbytes_saved() < args.max_resume_mb * 2**20
@@ -772,6 +823,7 @@ def save(
         "torch_rng": torch.get_rng_state(),
         "numpy_rng": rng.bit_generator.state,
         "replay": replay.state_dict() if with_replay else None,
+        "best_score": best_score,
     }
     temporary = args.resume_path.with_name(f".{args.resume_path.name}.tmp")
     torch.save(state, temporary)
@@ -782,7 +834,7 @@ def save(
 
 def load_resume(args: Args) -> tuple[DreamerAgent, dict[str, Any]]:
     """The saved agent and trainer state; they must describe the same env step."""
-    from pytest_dreamer_audit.checkpoint import load_checkpoint
+    from pytest_dreamer_audit.model.checkpoint import load_checkpoint
 
     agent = load_checkpoint(args.checkpoint, device=args.device)
     state = torch.load(args.resume_path, map_location=args.device, weights_only=True)
@@ -799,6 +851,100 @@ def load_resume(args: Args) -> tuple[DreamerAgent, dict[str, Any]]:
             f"the checkpoint has sizes {agent.sizes}; the arguments ask for {args.model_sizes()}"
         )
     return agent, state
+
+
+def warm_start(args: Args) -> tuple[DreamerAgent, Counters, int]:
+    """The agent of ``args.init_from`` (a fresh actor with ``reset_actor``), its counters and
+    gradient steps as recorded in its metadata (0 for a reference-format file)."""
+    from pytest_dreamer_audit.model.checkpoint import load_checkpoint
+
+    agent = load_checkpoint(args.init_from, device=args.device)
+    if agent.sizes != args.model_sizes():
+        raise ConfigError(
+            f"{args.init_from} has sizes {agent.sizes}; the arguments ask for {args.model_sizes()}"
+        )
+    if agent.value_model is None or agent.reward_decoder is None or agent.discount_model is None:
+        raise ConfigError(
+            f"{args.init_from} lacks the critic, reward or discount head; a warm start needs a "
+            "checkpoint saved by a trainer (every reference entry present)"
+        )
+    if args.reset_actor:
+        fresh = build_agent(args.model_sizes(), seed=args.seed + 1)
+        agent.action_model.load_state_dict(fresh.action_model.state_dict())
+    training = agent.metadata.training
+    counters = Counters(
+        env_steps=int(training.get("env_steps", 0)),
+        episodes=int(training.get("episodes", 0)),
+        wall_time_s=float(training.get("wall_time_s", 0.0)),
+    )
+    return agent, counters, int(training.get("gradient_steps", 0))
+
+
+def _evaluate_module() -> Any:
+    """``examples/evaluate_agent.py``, loaded from beside this file (it is a script too)."""
+    import importlib.util
+
+    path = Path(__file__).with_name("evaluate_agent.py")
+    spec = importlib.util.spec_from_file_location("evaluate_agent", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Selection(NamedTuple):
+    """The selection evaluation: mean returns on ``eval_episodes`` seeds from ``eval_seed``."""
+
+    sampled: float
+    greedy: float
+
+    @property
+    def score(self) -> float:
+        """What the best save is kept by: both ways of acting count."""
+        return 0.5 * (self.sampled + self.greedy)
+
+
+def evaluate_selection(agent: DreamerAgent, args: Args) -> Selection:
+    """Full episodes on the selection seeds (never trained on: training seeds are random draws)."""
+    evaluation = _evaluate_module()
+    seeds = list(range(args.eval_seed, args.eval_seed + args.eval_episodes))
+    batch = GameBatch(args.game, pomdp=args.pomdp, episodes=len(seeds))
+    was_training = agent.training
+    agent.eval()
+    try:
+        means = [
+            float(
+                np.mean(
+                    evaluation.play(batch, seeds, evaluation.agent_policy(agent, seeds, greedy=g))
+                )
+            )
+            for g in (False, True)
+        ]
+    finally:
+        agent.train(was_training)
+    return Selection(*means)
+
+
+CURVE_COLUMNS = (
+    "env_steps", "grad_steps", "hours", "episodes", "return_mean", "entropy", "wm_obs", "wm_reward",
+    "wm_discount", "wm_kl", "actor_loss", "critic_loss", "ms_per_grad", "eval_sampled",
+    "eval_greedy",
+)  # fmt: skip
+
+
+def append_curve(path: Path, row: dict[str, Any]) -> None:
+    """Append one row of the learning curve (header written with the first row)."""
+    import csv
+
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CURVE_COLUMNS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k, "") for k in CURVE_COLUMNS})
+        handle.flush()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -850,10 +996,26 @@ def train(args: Args, *, log: Any = None) -> TrainResult:
             f"resumed at env step {counters.env_steps}, gradient step {learner.gradient_steps}, "
             f"replay {len(replay)} transitions"
         )
+    elif args.init_from:
+        agent, counters, gradient_steps = warm_start(args)
+        learner = Learner(agent, args)
+        learner.gradient_steps = gradient_steps
+        write(
+            f"warm start from {args.init_from} at env step {counters.env_steps}, gradient step "
+            f"{gradient_steps}{' with a fresh actor' if args.reset_actor else ''}"
+        )
     else:
         agent = build_agent(args.model_sizes(), seed=args.seed).to(device)
         learner = Learner(agent, args)
     write(f"args: {_format(dataclasses.asdict(args))}")
+    scripted_prefill = not resumed and (not args.init_from or args.reset_actor)
+    best = state.get("best_score", -math.inf) if resumed else -math.inf
+    if not resumed and args.best_path.exists():
+        from pytest_dreamer_audit.model.checkpoint import load_checkpoint
+
+        saved = load_checkpoint(args.best_path).metadata.training.get("selection", {})
+        best = float(saved.get("score", -math.inf))
+    last_eval = time.perf_counter()
 
     envs = Envs(args, rng)  # envs cannot be saved: a resumed run starts new episodes
     actor = Actor(agent, args.num_envs)
@@ -882,7 +1044,7 @@ def train(args: Args, *, log: Any = None) -> TrainResult:
         tick = time.perf_counter()
         replay.add(rows)
         prefilling = counters.env_steps < prefill_until
-        if prefilling and not resumed:
+        if prefilling and scripted_prefill:
             actions = prefill_actions(args, args.num_envs, rng)
         else:
             actions = actor(rows, epsilon(args, counters.agent_env_steps), rng)
@@ -931,19 +1093,39 @@ def train(args: Args, *, log: Any = None) -> TrainResult:
                 "hours": (counters.wall_time_s + now - clock) / 3600,
             }
             write(_format(line))
+            append_curve(args.curve_path, line | {"return_mean": line["return_mean"]})
             metrics_window.clear()
             act_time = learn_time = 0.0
             act_steps = learn_steps = 0
             window_start, window_env_steps = now, counters.env_steps
+        if now - last_eval >= args.eval_interval_s:
+            selection = evaluate_selection(agent, args)
+            row = {
+                "env_steps": counters.env_steps,
+                "grad_steps": learner.gradient_steps,
+                "hours": (counters.wall_time_s + now - clock) / 3600,
+                "eval_sampled": selection.sampled,
+                "eval_greedy": selection.greedy,
+            }
+            append_curve(args.curve_path, row)
+            note = f"selection eval: sampled {selection.sampled:.2f} greedy {selection.greedy:.2f}"
+            if selection.score > best:
+                best = selection.score
+                counters.wall_time_s += now - clock
+                clock = now
+                save_agent(learner, counters, recent, args, args.best_path, selection)
+                note += f" (best so far, saved {args.best_path})"
+            write(note)
+            last_eval = time.perf_counter()
         if now - last_save >= args.save_interval_s:
             counters.wall_time_s += now - clock
             clock = now
-            write(save(learner, replay, counters, recent, args, rng))
+            write(save(learner, replay, counters, recent, args, rng, best))
             last_save = time.perf_counter()
 
     bar.close()
     counters.wall_time_s += time.perf_counter() - clock
-    write(save(learner, replay, counters, recent, args, rng))
+    write(save(learner, replay, counters, recent, args, rng, best))
     return TrainResult(Path(args.checkpoint), counters, learner.gradient_steps, list(recent))
 
 

@@ -26,17 +26,26 @@ from .games import GAMES, GameSpec, game_spec
 __version__ = "0.1.0"
 
 _LAZY = {
-    "AgentMetadata": "agent",
-    "DreamerAgent": "agent",
-    "LatentState": "agent",
-    "build_agent": "agent",
-    "load_checkpoint": "checkpoint",
-    "save_checkpoint": "checkpoint",
-    "ModelSizes": "networks",
-    "NoiseKeys": "sampling",
-    "Trajectory": "rollout",
-    "run_rollouts": "rollout",
+    "AgentMetadata": "model.agent",
+    "DreamerAgent": "model.agent",
+    "LatentState": "model.agent",
+    "build_agent": "model.agent",
+    "load_checkpoint": "model.checkpoint",
+    "save_checkpoint": "model.checkpoint",
+    "ModelSizes": "model.networks",
+    "NoiseKeys": "model.sampling",
+    "Trajectory": "rollout.rollouts",
+    "run_rollouts": "rollout.rollouts",
+    "explain": "analysis.pipeline",
+    "ExplainConfig": "results.explanation",
+    "Explanation": "results.explanation",
+    "load_explanation": "results.explanation",
+    "fact_associations": "results.semantics",
+    "DreamerAudit": "plugin.fixtures",
+    "AuditSettings": "settings",
 }
+# Submodules users address by their short names (``pytest_dreamer_audit.assertions``).
+_MODULES = {"assertions": "results.assertions", "semantics": "results.semantics"}
 
 __all__ = [
     "GAMES",
@@ -53,8 +62,17 @@ __all__ = [
     "UnsafeCheckpointError",
     "__version__",
     "game_spec",
-    # Resolved lazily (see _LAZY):
+    # Resolved lazily (see _LAZY and _MODULES):
     "AgentMetadata",
+    "AuditSettings",
+    "DreamerAudit",
+    "ExplainConfig",
+    "Explanation",
+    "assertions",
+    "explain",
+    "fact_associations",
+    "load_explanation",
+    "semantics",
     "DreamerAgent",
     "LatentState",
     "ModelSizes",
@@ -67,18 +85,26 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .agent import AgentMetadata, DreamerAgent, LatentState, build_agent
-    from .checkpoint import load_checkpoint, save_checkpoint
-    from .networks import ModelSizes
-    from .rollout import Trajectory, run_rollouts
-    from .sampling import NoiseKeys
+    from .analysis.pipeline import explain
+    from .model.agent import AgentMetadata, DreamerAgent, LatentState, build_agent
+    from .model.checkpoint import load_checkpoint, save_checkpoint
+    from .model.networks import ModelSizes
+    from .model.sampling import NoiseKeys
+    from .plugin.fixtures import DreamerAudit
+    from .results import assertions, semantics
+    from .results.explanation import ExplainConfig, Explanation, load_explanation
+    from .results.semantics import fact_associations
+    from .rollout.rollouts import Trajectory, run_rollouts
+    from .settings import AuditSettings
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name in _MODULES:
+        value: Any = import_module(f".{_MODULES[name]}", __name__)
+    elif name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 

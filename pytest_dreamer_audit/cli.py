@@ -22,17 +22,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .bundle import FACTORS_FILE
 from .errors import ConfigError, DreamerAuditError
-from .explanation import LAYOUTS, SCORES, TrustMetrics
 from .games import GAMES, game_spec
-from .report import fact_table_html
-from .semantics import fact_associations
+from .report.bundle import FACTORS_FILE
+from .report.html import fact_table_html
+from .results.explanation import LAYOUTS, SCORES, TrustMetrics
+from .results.semantics import fact_associations
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from .explanation import Explanation
+    from .results.explanation import Explanation
 
 __all__ = ["INDEX_FILE", "build_parser", "main", "write_index"]
 
@@ -186,11 +186,11 @@ class _Stages:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from .bundle import write_bundle
-    from .checkpoint import load_checkpoint
-    from .explain import explain
-    from .explanation import ExplainConfig
-    from .rollout import run_rollouts
+    from .analysis.pipeline import explain
+    from .model.checkpoint import load_checkpoint
+    from .report.bundle import write_bundle
+    from .results.explanation import ExplainConfig
+    from .rollout.rollouts import run_rollouts
 
     game = game_spec(args.game).name if args.game is not None else None
     config = ExplainConfig(

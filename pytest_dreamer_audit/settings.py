@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .explanation import LAYOUTS, SCORES
 from .games import GAMES
+from .results.explanation import LAYOUTS, SCORES
 
 __all__ = [
     "MARKER",

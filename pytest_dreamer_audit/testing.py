@@ -12,10 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .agent import AgentMetadata, DreamerAgent, build_agent
-from .checkpoint import save_checkpoint
 from .games import game_spec
-from .networks import ModelSizes
+from .model.agent import AgentMetadata, DreamerAgent, build_agent
+from .model.checkpoint import save_checkpoint
+from .model.networks import ModelSizes
 
 __all__ = ["tiny_agent", "tiny_sizes", "write_tiny_checkpoint"]
 

@@ -9,11 +9,11 @@ import scipy.optimize
 import scipy.stats
 import torch
 
-import pytest_dreamer_audit.audit
-import pytest_dreamer_audit.fixtures
-import pytest_dreamer_audit.render
-from pytest_dreamer_audit.agent import DreamerAgent
-from pytest_dreamer_audit.factorize import _import_torchnmf
+import pytest_dreamer_audit.plugin.audit
+import pytest_dreamer_audit.plugin.fixtures
+import pytest_dreamer_audit.report.render
+from pytest_dreamer_audit.analysis.factorize import _import_torchnmf
+from pytest_dreamer_audit.model.agent import DreamerAgent
 from pytest_dreamer_audit.testing import tiny_agent
 
 pytest_plugins = ["pytester"]
@@ -21,9 +21,9 @@ _PRELOADED = (
     matplotlib.backends.backend_agg,
     scipy.optimize,
     scipy.stats,
-    pytest_dreamer_audit.audit,
-    pytest_dreamer_audit.fixtures,
-    pytest_dreamer_audit.render,
+    pytest_dreamer_audit.plugin.audit,
+    pytest_dreamer_audit.plugin.fixtures,
+    pytest_dreamer_audit.report.render,
     _import_torchnmf(),
 )
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytest_dreamer_audit.agent import DreamerAgent, LatentState, build_agent
 from pytest_dreamer_audit.errors import ConfigError
-from pytest_dreamer_audit.networks import ModelSizes
-from pytest_dreamer_audit.sampling import NoiseKeys
+from pytest_dreamer_audit.model.agent import DreamerAgent, LatentState, build_agent
+from pytest_dreamer_audit.model.networks import ModelSizes
+from pytest_dreamer_audit.model.sampling import NoiseKeys
 from pytest_dreamer_audit.testing import tiny_agent
 
 from . import reference_dreamer as ref

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_dreamer_audit.baseline import BaselineTolerances, check_baseline, snapshot
-from pytest_dreamer_audit.explain import explain
-from pytest_dreamer_audit.explanation import ExplainConfig, Explanation
-from pytest_dreamer_audit.rollout import run_rollouts
+from pytest_dreamer_audit.analysis.pipeline import explain
+from pytest_dreamer_audit.results.baseline import BaselineTolerances, check_baseline, snapshot
+from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation
+from pytest_dreamer_audit.rollout.rollouts import run_rollouts
 from pytest_dreamer_audit.testing import tiny_agent
 
 

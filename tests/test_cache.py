@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dreamer_audit.cache import COMPLETE_MARKER, LEDGER, cached_directory, file_digest
 from pytest_dreamer_audit.errors import ConfigError
+from pytest_dreamer_audit.plugin.cache import COMPLETE_MARKER, LEDGER, cached_directory, file_digest
 
 
 def _write(text: str):  # type: ignore[no-untyped-def]

@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 import torch
 
-from pytest_dreamer_audit.agent import AgentMetadata, build_agent
-from pytest_dreamer_audit.checkpoint import METADATA_KEY, load_checkpoint, save_checkpoint
 from pytest_dreamer_audit.errors import (
     CheckpointError,
     CheckpointFormatError,
@@ -21,7 +19,9 @@ from pytest_dreamer_audit.errors import (
     DreamerAuditError,
     UnsafeCheckpointError,
 )
-from pytest_dreamer_audit.networks import ModelSizes
+from pytest_dreamer_audit.model.agent import AgentMetadata, build_agent
+from pytest_dreamer_audit.model.checkpoint import METADATA_KEY, load_checkpoint, save_checkpoint
+from pytest_dreamer_audit.model.networks import ModelSizes
 from pytest_dreamer_audit.testing import tiny_agent, write_tiny_checkpoint
 
 

@@ -12,7 +12,7 @@ import pytest
 from matplotlib.image import imread
 
 from pytest_dreamer_audit.cli import INDEX_FILE, main, write_index
-from pytest_dreamer_audit.explanation import load_explanation
+from pytest_dreamer_audit.results.explanation import load_explanation
 from pytest_dreamer_audit.testing import write_tiny_checkpoint
 
 FAST = ["--episodes", "3", "--steps", "12", "--rank", "3", "--top-k", "3"]

@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from pytest_dreamer_audit.envs import GameBatch, fact_names, make_env
 from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.games import GAMES
+from pytest_dreamer_audit.rollout.envs import GameBatch, fact_names, make_env
 
 
 @pytest.mark.parametrize("pomdp", [True, False], ids=["pomdp", "mdp"])
@@ -117,7 +117,7 @@ def test_bad_batch_arguments() -> None:
 def test_registering_minatar_leaves_the_root_logger_and_stderr_alone() -> None:
     code = (
         "import logging\n"
-        "from pytest_dreamer_audit.envs import make_env\n"
+        "from pytest_dreamer_audit.rollout.envs import make_env\n"
         "make_env('asterix').reset(seed=0)\n"
         "print(len(logging.getLogger().handlers))\n"
     )

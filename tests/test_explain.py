@@ -10,13 +10,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_dreamer_audit.agent import DreamerAgent
+from pytest_dreamer_audit.analysis.pipeline import explain
+from pytest_dreamer_audit.analysis.trust import matched_cosines
 from pytest_dreamer_audit.errors import ConfigError, DreamerAuditError
-from pytest_dreamer_audit.explain import explain
-from pytest_dreamer_audit.explanation import ExplainConfig, Explanation, load_explanation
-from pytest_dreamer_audit.rollout import Trajectory, run_rollouts
+from pytest_dreamer_audit.model.agent import DreamerAgent
+from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation, load_explanation
+from pytest_dreamer_audit.rollout.rollouts import Trajectory, run_rollouts
 from pytest_dreamer_audit.testing import tiny_agent
-from pytest_dreamer_audit.trust import matched_cosines
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_dreamer_audit.errors import ConfigError, FactorizationError
-from pytest_dreamer_audit.factorize import (
+from pytest_dreamer_audit.analysis.factorize import (
     NMFConfig,
     Solver,
     fit_nmf,
@@ -17,7 +16,8 @@ from pytest_dreamer_audit.factorize import (
     nndsvda_init,
     unflatten_rows,
 )
-from pytest_dreamer_audit.trust import matched_cosines
+from pytest_dreamer_audit.analysis.trust import matched_cosines
+from pytest_dreamer_audit.errors import ConfigError, FactorizationError
 
 
 def _probs(steps: int, episodes: int, cats: int, classes: int, seed: int) -> torch.Tensor:
@@ -207,7 +207,7 @@ def test_fit_works_on_inference_tensors_and_under_no_grad() -> None:
 def test_torchnmf_import_warnings_do_not_break_a_warnings_as_errors_run() -> None:
     code = (
         "import torch\n"
-        "from pytest_dreamer_audit.factorize import NMFConfig, fit_nmf\n"
+        "from pytest_dreamer_audit.analysis.factorize import NMFConfig, fit_nmf\n"
         "fit = fit_nmf(torch.rand(8, 4), NMFConfig(rank=2, solver='torchnmf', max_iter=10))\n"
         "print(fit.iterations)\n"
     )

@@ -41,13 +41,6 @@ import torch
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from pytest_dreamer_audit.agent import CHECKPOINT_MODULES, DreamerAgent
-from pytest_dreamer_audit.checkpoint import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    METADATA_KEY,
-    load_checkpoint,
-)
 from pytest_dreamer_audit.errors import (
     CheckpointError,
     CheckpointFormatError,
@@ -58,6 +51,13 @@ from pytest_dreamer_audit.errors import (
     UnsafeCheckpointError,
 )
 from pytest_dreamer_audit.games import GAMES
+from pytest_dreamer_audit.model.agent import CHECKPOINT_MODULES, DreamerAgent
+from pytest_dreamer_audit.model.checkpoint import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    METADATA_KEY,
+    load_checkpoint,
+)
 from pytest_dreamer_audit.testing import tiny_agent, write_tiny_checkpoint
 
 T = TypeVar("T")

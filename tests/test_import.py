@@ -21,7 +21,7 @@ def test_importing_the_package_does_not_import_torch() -> None:
 
 
 def test_lazy_names_resolve_and_unknown_names_raise() -> None:
-    from pytest_dreamer_audit.rollout import run_rollouts
+    from pytest_dreamer_audit.rollout.rollouts import run_rollouts
 
     assert pytest_dreamer_audit.run_rollouts is run_rollouts
     assert "load_checkpoint" in dir(pytest_dreamer_audit)

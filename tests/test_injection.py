@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from pytest_dreamer_audit.cli import INDEX_FILE, main, write_index
-from pytest_dreamer_audit.explanation import load_explanation
+from pytest_dreamer_audit.results.explanation import load_explanation
 from pytest_dreamer_audit.testing import write_tiny_checkpoint
 
 from .test_plugin import FAST_INI

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_dreamer_audit.agent import build_agent
 from pytest_dreamer_audit.errors import ConfigError
-from pytest_dreamer_audit.networks import ModelSizes
+from pytest_dreamer_audit.model.agent import build_agent
+from pytest_dreamer_audit.model.networks import ModelSizes
 
 # The table of checkpoint-format.md for Freeway POMDP (C_in = 2, A = 3), literally.
 REFERENCE_SHAPES = {

@@ -352,7 +352,7 @@ def test_four_xdist_workers_compute_each_explanation_exactly_once(project: pytes
 
 
 def test_importing_the_plugin_does_not_import_torch() -> None:
-    code = "import sys, pytest_dreamer_audit.plugin\nprint('torch' in sys.modules)\n"
+    code = "import sys, pytest_dreamer_audit.plugin.hooks\nprint('torch' in sys.modules)\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 

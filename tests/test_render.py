@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from pytest_dreamer_audit.envs import fact_names
 from pytest_dreamer_audit.errors import ConfigError
-from pytest_dreamer_audit.explanation import ExplainConfig, Explanation, TrustMetrics
 from pytest_dreamer_audit.games import game_spec
-from pytest_dreamer_audit.render import (
+from pytest_dreamer_audit.report.render import (
     action_label,
     observation_rgb,
     render_factor_gallery,
     render_rollout,
 )
+from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation, TrustMetrics
+from pytest_dreamer_audit.rollout.envs import fact_names
 
 
 def fake_explanation(
@@ -201,7 +201,7 @@ def test_every_game_renders(game: str) -> None:
 
 def test_importing_render_does_not_import_matplotlib() -> None:
     code = (
-        "import sys, pytest_dreamer_audit.render; "
+        "import sys, pytest_dreamer_audit.report.render; "
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
@@ -211,7 +211,7 @@ def test_importing_render_does_not_import_matplotlib() -> None:
 def test_render_leaves_pyplot_unimported() -> None:
     code = (
         "import sys; from tests.test_render import fake_explanation; "
-        "from pytest_dreamer_audit.render import render_rollout, render_factor_gallery; "
+        "from pytest_dreamer_audit.report.render import render_rollout, render_factor_gallery; "
         "e = fake_explanation(); render_rollout(e, 0); render_factor_gallery(e); "
         "assert 'matplotlib.pyplot' not in sys.modules"
     )

@@ -4,7 +4,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from pytest_dreamer_audit.report import (
+from pytest_dreamer_audit.report.html import (
     AuditRecord,
     artifact_directory,
     checkpoint_summary_html,

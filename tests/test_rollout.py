@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytest_dreamer_audit.agent import AgentMetadata, DreamerAgent
 from pytest_dreamer_audit.errors import ConfigError
-from pytest_dreamer_audit.rollout import Trajectory, episode_seeds, run_rollouts
+from pytest_dreamer_audit.model.agent import AgentMetadata, DreamerAgent
+from pytest_dreamer_audit.rollout.rollouts import Trajectory, episode_seeds, run_rollouts
 from pytest_dreamer_audit.testing import tiny_agent
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_dreamer_audit.errors import ConfigError
-from pytest_dreamer_audit.sampling import MAX_SEED, NoiseKeys, gumbel_argmax
+from pytest_dreamer_audit.model.sampling import MAX_SEED, NoiseKeys, gumbel_argmax
 
 seeds = st.lists(st.integers(0, MAX_SEED), min_size=1, max_size=8)
 

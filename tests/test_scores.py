@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from pytest_dreamer_audit.factorize import Factorization, flatten_posteriors
-from pytest_dreamer_audit.scores import (
+from pytest_dreamer_audit.analysis.factorize import Factorization, flatten_posteriors
+from pytest_dreamer_audit.analysis.scores import (
     categorical_scores,
     factor_examples,
     normalize_valid,

@@ -9,11 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_dreamer_audit import assertions as A
+from pytest_dreamer_audit.analysis.pipeline import explain
 from pytest_dreamer_audit.errors import ConfigError
-from pytest_dreamer_audit.explain import explain
-from pytest_dreamer_audit.explanation import ExplainConfig, Explanation
-from pytest_dreamer_audit.rollout import run_rollouts
-from pytest_dreamer_audit.semantics import (
+from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation
+from pytest_dreamer_audit.results.semantics import (
     FactAssociation,
     event_mask,
     fact_associations,
@@ -22,6 +21,7 @@ from pytest_dreamer_audit.semantics import (
     factor_fact_spearman,
     factor_highlights,
 )
+from pytest_dreamer_audit.rollout.rollouts import run_rollouts
 from pytest_dreamer_audit.testing import tiny_agent
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_dreamer_audit.checkpoint import load_checkpoint
+from pytest_dreamer_audit.model.checkpoint import load_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "train_reference_agent.py"
 CPU = torch.device("cpu")

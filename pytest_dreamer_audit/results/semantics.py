@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .explanation import Explanation
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Explain a batch of rollouts: factorize the posteriors, score, pick examples, measure trust.
 
 ``explain(trajectory, config, agent=agent)`` is the one entry point; it returns an
-:class:`~pytest_dreamer_audit.explanation.Explanation` of plain arrays.
+:class:`~pytest_dreamer_audit.results.explanation.Explanation` of plain arrays.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .agent import DreamerAgent, build_agent
-from .explanation import ExplainConfig, Explanation, TrustMetrics
+from ..games import game_spec
+from ..model.agent import DreamerAgent, build_agent
+from ..results.explanation import ExplainConfig, Explanation, TrustMetrics
+from ..rollout.rollouts import Trajectory, replay_posteriors
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
-from .games import game_spec
-from .rollout import Trajectory, replay_posteriors
 from .scores import (
     categorical_scores,
     factor_examples,
@@ -79,7 +79,7 @@ def explain(
     """Explain ``trajectory`` (the posteriors of ``agent``'s rollouts).
 
     Args:
-        trajectory: from :func:`~pytest_dreamer_audit.rollout.run_rollouts`.
+        trajectory: from :func:`~pytest_dreamer_audit.rollout.rollouts.run_rollouts`.
         config: the explanation settings (defaults: rank 10, pooled, activation score).
         agent: the agent that produced the trajectory; needed for the sanity check (its
             architecture with random weights) and deletion faithfulness (its actor). Without it

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from .errors import ConfigError
-from .files import default_mode
+from ..errors import ConfigError
+from ..files import default_mode
 
 __all__ = ["COMPLETE_MARKER", "LEDGER", "cached_directory", "file_digest"]
 

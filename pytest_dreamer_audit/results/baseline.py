@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ..files import atomic_text
 from .explanation import Explanation
-from .files import atomic_text
 
 __all__ = ["BASELINE_VERSION", "BaselineTolerances", "check_baseline", "snapshot"]
 

@@ -16,17 +16,17 @@ from typing import Any
 
 import torch
 
-from .agent import DreamerAgent
-from .bundle import FACTORS_FILE, rollout_file, write_bundle
+from ..analysis.pipeline import explain
+from ..errors import ConfigError
+from ..model.agent import DreamerAgent
+from ..model.checkpoint import load_checkpoint
+from ..model.devices import resolve_device
+from ..report.bundle import FACTORS_FILE, rollout_file, write_bundle
+from ..results.explanation import ExplainConfig, Explanation, load_explanation
+from ..results.semantics import fact_associations
+from ..rollout.rollouts import Trajectory, load_trajectory, run_rollouts, save_trajectory
+from ..settings import AuditSettings
 from .cache import cached_directory, file_digest
-from .checkpoint import load_checkpoint
-from .devices import resolve_device
-from .errors import ConfigError
-from .explain import explain
-from .explanation import ExplainConfig, Explanation, load_explanation
-from .rollout import Trajectory, load_trajectory, run_rollouts, save_trajectory
-from .semantics import fact_associations
-from .settings import AuditSettings
 
 __all__ = ["AuditCache", "AuditResult", "explain_config"]
 

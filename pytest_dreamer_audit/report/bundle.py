@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .explanation import Explanation
+from ..results.explanation import Explanation
 
 __all__ = ["FACTORS_FILE", "rollout_file", "write_bundle"]
 

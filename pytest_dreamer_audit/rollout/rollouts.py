@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .agent import DreamerAgent
-from .devices import resolve_device
+from ..errors import ConfigError
+from ..games import game_spec
+from ..model.agent import DreamerAgent
+from ..model.devices import resolve_device
+from ..model.sampling import MAX_SEED, NoiseKeys
 from .envs import GameBatch
-from .errors import ConfigError
-from .games import game_spec
-from .sampling import MAX_SEED, NoiseKeys
 
 __all__ = [
     "ReplayedLatents",

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .files import atomic_copy, atomic_text
+from ..files import atomic_copy, atomic_text
 
 __all__ = [
     "PROPERTY",

@@ -1,4 +1,4 @@
-"""Figures of an :class:`~pytest_dreamer_audit.explanation.Explanation`, as PNG bytes.
+"""Figures of an :class:`~pytest_dreamer_audit.results.explanation.Explanation`, as PNG bytes.
 
 Built with matplotlib's object API (``Figure`` + ``FigureCanvasAgg``): no pyplot, no global
 state, safe in pytest workers and threads. matplotlib is imported inside the functions, so
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ConfigError
-from .explanation import Explanation
-from .games import GAMES
-from .semantics import FactAssociation, fact_associations, factor_highlights
+from ..errors import ConfigError
+from ..games import GAMES
+from ..results.explanation import Explanation
+from ..results.semantics import FactAssociation, fact_associations, factor_highlights
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

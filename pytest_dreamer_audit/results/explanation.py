@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import ConfigError, DreamerAuditError
-from .files import atomic_text, atomic_write
+from ..errors import ConfigError, DreamerAuditError
+from ..files import atomic_text, atomic_write
 
 __all__ = ["LAYOUTS", "SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
 

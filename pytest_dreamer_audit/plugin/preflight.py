@@ -7,10 +7,10 @@ stops the run with one line before any test starts, instead of failing every tes
 
 from __future__ import annotations
 
-from .checkpoint import load_checkpoint
-from .errors import ConfigError
-from .games import game_spec
-from .settings import AuditSettings
+from ..errors import ConfigError
+from ..games import game_spec
+from ..model.checkpoint import load_checkpoint
+from ..settings import AuditSettings
 
 __all__ = ["check_checkpoint"]
 

@@ -24,9 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .agent import CHECKPOINT_MODULES, AgentMetadata, DreamerAgent
-from .devices import resolve_device
-from .errors import (
+from ..errors import (
     CheckpointError,
     CheckpointFormatError,
     CheckpointKeyError,
@@ -36,8 +34,10 @@ from .errors import (
     ConfigError,
     UnsafeCheckpointError,
 )
-from .files import atomic_write
-from .games import GAMES
+from ..files import atomic_write
+from ..games import GAMES
+from .agent import CHECKPOINT_MODULES, AgentMetadata, DreamerAgent
+from .devices import resolve_device
 from .networks import ModelSizes, conv_output_side
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "METADATA_KEY", "load_checkpoint", "save_checkpoint"]

@@ -2,7 +2,7 @@
 
 Every helper raises ``AssertionError`` with the measured number, the threshold and, when given,
 the path of the rendered evidence, and returns the measured value when it passes. Torch-free:
-they read the plain arrays of an :class:`~pytest_dreamer_audit.explanation.Explanation`.
+they read the plain arrays of an :class:`~pytest_dreamer_audit.results.explanation.Explanation`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .explanation import Explanation
 from .semantics import (
     Event,

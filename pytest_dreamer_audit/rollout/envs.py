@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
-from .games import GameSpec, game_spec
-from .sampling import MAX_SEED
+from ..errors import ConfigError
+from ..games import GameSpec, game_spec
+from ..model.sampling import MAX_SEED
 
 __all__ = ["GameBatch", "StepResult", "fact_names", "make_env"]
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .agent import DreamerAgent, LatentState
+from ..model.agent import DreamerAgent, LatentState
 
 __all__ = [
     "deletion_effects",

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .networks import RSSM, DenseModel, ModelSizes, ObsDecoder, ObsEncoder
 from .sampling import NoiseSource, gumbel_argmax
 

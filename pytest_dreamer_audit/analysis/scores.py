@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .factorize import Factorization, FlatRows, unflatten_rows
 
 __all__ = [

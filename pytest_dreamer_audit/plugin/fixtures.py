@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from . import assertions
+from ..report.html import AuditRecord, artifact_directory, record_metrics
+from ..results import assertions
+from ..results.baseline import BaselineTolerances, check_baseline
+from ..results.explanation import Explanation
+from ..results.semantics import FactValues
 from .audit import AuditResult
-from .baseline import BaselineTolerances, check_baseline
-from .explanation import Explanation
-from .report import AuditRecord, artifact_directory, record_metrics
-from .semantics import FactValues
 
 __all__ = ["DreamerAudit", "make_audit"]
 
@@ -29,7 +29,7 @@ class DreamerAudit:
     """One test's audit: use its assertion methods, or read ``explanation`` directly.
 
     Attributes:
-        explanation: the :class:`~pytest_dreamer_audit.explanation.Explanation`.
+        explanation: the :class:`~pytest_dreamer_audit.results.explanation.Explanation`.
         result: the cache entry behind it (settings, key, images).
         evidence: this test's artifacts directory (the PNGs and ``summary.json``), named in
             every failure message.

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from .errors import DreamerAuditError
-from .report import PROPERTY, AuditRecord, summary_lines, write_artifacts
-from .settings import MARKER, OPTIONS, AuditSettings, parse_value
+from ..errors import DreamerAuditError
+from ..report.html import PROPERTY, AuditRecord, summary_lines, write_artifacts
+from ..settings import MARKER, OPTIONS, AuditSettings, parse_value
 
 if TYPE_CHECKING:
-    from .agent import DreamerAgent
+    from ..model.agent import DreamerAgent
+    from ..results.explanation import Explanation
+    from ..rollout.rollouts import Trajectory
     from .audit import AuditCache
-    from .explanation import Explanation
     from .fixtures import DreamerAudit
-    from .rollout import Trajectory
 
 T = TypeVar("T")
 CHECKPOINT_FLAG = "--dreamer-checkpoint"
@@ -123,7 +123,7 @@ def _state(config: pytest.Config) -> PluginState:
     )
     template = AuditSettings(checkpoint="", **values)
     if template.device.startswith("cuda"):
-        from .devices import resolve_device  # imports torch: only when CUDA is asked for
+        from ..model.devices import resolve_device  # imports torch: only when CUDA is asked for
 
         try:
             resolve_device(template.device)
@@ -292,7 +292,7 @@ def pytest_runtest_makereport(
     for record in records:
         report.user_properties.append((PROPERTY, json.dumps(record.summary(), sort_keys=True)))
     if item.config.pluginmanager.hasplugin("html"):
-        from .report import html_extras
+        from ..report.html import html_extras
 
         extras = [*getattr(report, "extras", []), *html_extras(records)]
         report.extras = extras  # type: ignore[attr-defined]
@@ -328,7 +328,7 @@ class _HtmlSummary:
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str]
     ) -> None:
-        from .report import checkpoint_summary_html
+        from ..report.html import checkpoint_summary_html
 
         if self.state.summaries:
             postfix.append(checkpoint_summary_html(self.state.summaries))

@@ -21,7 +21,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["MAX_SEED", "DrawnNoise", "NoiseKeys", "NoiseSource", "gumbel_argmax"]
 

@@ -25,8 +25,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .errors import ConfigError, FactorizationError
-from .explanation import LAYOUTS
+from ..errors import ConfigError, FactorizationError
+from ..results.explanation import LAYOUTS
 
 __all__ = [
     "LAYOUTS",
