@@ -18,6 +18,8 @@ from .errors import (
     CheckpointValueError,
     ConfigError,
     DreamerAuditError,
+    FactorizationError,
+    SavedDataError,
     UnknownGameError,
     UnsafeCheckpointError,
 )
@@ -57,7 +59,9 @@ __all__ = [
     "CheckpointValueError",
     "ConfigError",
     "DreamerAuditError",
+    "FactorizationError",
     "GameSpec",
+    "SavedDataError",
     "UnknownGameError",
     "UnsafeCheckpointError",
     "__version__",

@@ -17,17 +17,19 @@ import html
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import ConfigError, DreamerAuditError
-from .games import GAMES, game_spec
+from .errors import COMMAND_LINE, ConfigError, DreamerAuditError
+from .games import check_agent_fits
 from .report.bundle import FACTORS_FILE
 from .report.html import fact_table_html
-from .results.explanation import LAYOUTS, SCORES, TrustMetrics
+from .results.config import check_rank, layout_width
+from .results.explanation import TrustMetrics
 from .results.semantics import fact_associations
+from .settings import OPTIONS, AuditSettings, Option, _positive_int
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -55,25 +57,31 @@ METRIC_NOTES: dict[str, str] = {
 }
 
 
+def _argparse_type(option: Option) -> Callable[[str], Any]:
+    """The option's own parser, its error reported the argparse way (exit 2 with usage)."""
+
+    def parse(text: str) -> Any:
+        try:
+            return option.parse(text)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = option.field  # argparse names the type in "invalid <name> value"
+    return parse
+
+
 def _positive(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    value = _argparse_type(Option("N", "", _positive_int, "1"))(text)
+    assert isinstance(value, int)
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``dreamer-audit`` (sub-command ``explain``)."""
+    """The argument parser of ``dreamer-audit`` (sub-command ``explain``).
+
+    The audit settings' options come from :data:`~pytest_dreamer_audit.settings.OPTIONS`, the
+    table the pytest options and ini keys come from: same defaults, same validation, same help.
+    """
     parser = argparse.ArgumentParser(
         prog=PROG, description="Audit trained DreamerV2 MinAtar agents outside pytest."
     )
@@ -93,36 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the .pth checkpoint (reference or native format)",
     )
     add("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
-    add(
-        "--game",
-        metavar="GAME",
-        help=f"MinAtar game ({', '.join(sorted(GAMES))}); default: the checkpoint's",
-    )
-    add("--mdp", action="store_true", help="observe all channels (default: the checkpoint's)")
-    add("--episodes", type=_positive, metavar="N", default=16, help="rollouts B (default 16)")
-    add("--steps", type=_positive, metavar="N", default=50, help="steps L per rollout (default 50)")
-    add("--seed", type=_count, metavar="N", default=0, help="episode b uses seed + b (default 0)")
-    add("--rank", type=_positive, metavar="N", default=10, help="NMF rank r (default 10)")
-    add("--score", choices=SCORES, default="activation", help="score (default activation)")
-    add("--layout", choices=LAYOUTS, default="pooled", help="NMF rows (default pooled)")
-    add(
-        "--top-k",
-        type=_positive,
-        metavar="N",
-        default=5,
-        help="top observations / examples (default 5)",
-    )
-    add(
-        "--stability-refits",
-        type=_count,
-        metavar="N",
-        default=2,
-        help="NMF refits (default 2; 0 skips)",
-    )
-    add(
-        "--render-episodes", type=_count, metavar="N", default=4, help="rollout figures (default 4)"
-    )
-    add("--device", default="auto", metavar="DEVICE", help="cpu, cuda, cuda:N or auto (default)")
+    for option in OPTIONS:
+        if option.command_line:
+            add(
+                COMMAND_LINE.name(option.field),
+                dest=option.field,
+                type=_argparse_type(option),
+                default=option.parse(option.default),
+                metavar=option.field.upper(),
+                help=f"{option.help} (default: {option.default or 'none'})",
+            )
+    add("--mdp", action="store_true", help="shorthand for --pomdp false")
     add(
         "--categoricals",
         type=_positive,
@@ -142,24 +131,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.run(args)
     except DreamerAuditError as error:
-        print(f"{PROG}: error: {_cli_spelling(str(error))}", file=sys.stderr)
+        print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     return status
 
 
-# The library's messages name Python arguments; on the command line the options are meant.
-_OPTION_SPELLING = (
-    ("pass categoricals= and classes=", "pass --categoricals N and --classes N"),
-    ("pass pomdp=True", "drop --mdp"),
-    ("pass pomdp=False", "pass --mdp"),
-    ("game='freeway'", "--game freeway"),
-)
-
-
-def _cli_spelling(message: str) -> str:
-    for python, option in _OPTION_SPELLING:
-        message = message.replace(python, option)
-    return message
+def settings_from_args(args: argparse.Namespace) -> AuditSettings:
+    """The audit settings the command line asks for."""
+    values = {
+        option.field: getattr(args, option.field) for option in OPTIONS if option.command_line
+    }
+    if args.mdp:
+        if values["pomdp"] not in ("auto", "false"):
+            raise ConfigError(f"--mdp contradicts --pomdp {values['pomdp']}; pass one of them")
+        values["pomdp"] = "false"
+    return AuditSettings(checkpoint=str(args.checkpoint), **values)
 
 
 class _Stages:
@@ -189,22 +175,14 @@ def _explain(args: argparse.Namespace) -> int:
     from .analysis.pipeline import explain
     from .model.checkpoint import load_checkpoint
     from .report.bundle import write_bundle
-    from .results.explanation import ExplainConfig
     from .rollout.rollouts import run_rollouts
 
-    game = game_spec(args.game).name if args.game is not None else None
-    config = ExplainConfig(
-        rank=args.rank,
-        layout=args.layout,
-        score=args.score,
-        top_k=args.top_k,
-        seed=args.seed,
-        stability_refits=args.stability_refits,
-    )
+    settings = settings_from_args(args)
+    config = settings.explain_config()
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder; pass a folder path")
-    rendered = min(args.render_episodes, args.episodes)
+    rendered = min(settings.render_episodes, settings.episodes)
     stages = _Stages(
         5 + config.stability_refits + rendered + 2, disable=args.no_progress
     )  # load, rollouts, factorize, refits, sanity, deletion, save, rollout figures, gallery
@@ -212,24 +190,34 @@ def _explain(args: argparse.Namespace) -> int:
         stages("load checkpoint")
         agent = load_checkpoint(
             args.checkpoint,
-            device=args.device,
+            device=settings.device,
             categoricals=args.categoricals,
             classes=args.classes,
+            spelling=COMMAND_LINE,
         )
-        game = game or agent.metadata.game
-        if game is None:
-            raise ConfigError(
-                f"{args.checkpoint} records no game (a reference-format checkpoint); pass "
-                f"--game, one of {', '.join(sorted(GAMES))}"
-            )
-        stages(f"rollouts ({args.episodes} x {args.steps})")
+        sizes = agent.sizes
+        check_rank(
+            settings.rank,
+            layout_width(settings.layout, sizes.categoricals, sizes.classes),
+            rank_name="--rank",
+            where=f"{args.checkpoint} in the {settings.layout} layout",
+        )
+        target = settings.target(agent.metadata.game, agent.metadata.pomdp, spelling=COMMAND_LINE)
+        check_agent_fits(
+            target,
+            sizes.channels,
+            sizes.actions,
+            source=str(args.checkpoint),
+            spelling=COMMAND_LINE,
+        )
+        stages(f"rollouts ({settings.episodes} x {settings.steps})")
         trajectory = run_rollouts(
             agent,
-            game,
-            pomdp=False if args.mdp else None,
-            episodes=args.episodes,
-            steps=args.steps,
-            seed=args.seed,
+            target.spec.name,
+            pomdp=target.pomdp,
+            episodes=settings.episodes,
+            steps=settings.steps,
+            seed=settings.seed,
         )
         explanation = explain(trajectory, config, agent=agent, progress=stages)
         try:

@@ -6,7 +6,14 @@ what went wrong, why it matters and how to fix it, so that a user can act on the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 __all__ = [
+    "COMMAND_LINE",
+    "PYTEST",
+    "PYTHON",
+    "SavedDataError",
+    "Spelling",
     "CheckpointError",
     "CheckpointFormatError",
     "CheckpointKeyError",
@@ -66,5 +73,47 @@ class CheckpointValueError(CheckpointError):
     """Tensors hold values the agent cannot use (NaN, infinity, non-float dtypes)."""
 
 
+class SavedDataError(DreamerAuditError, ValueError):
+    """A file this package saved (an explanation, a trajectory, a cache entry) is damaged, was
+    changed after it was written, or was written by another version of the package."""
+
+
 class FactorizationError(DreamerAuditError, ValueError):
     """The input of an NMF is unusable (negative, non-finite, empty) or the fit failed."""
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How one edge of the package names a setting in the "how to fix" part of a message.
+
+    The library's functions take Python keywords (``game='freeway'``), the pytest plugin takes
+    ``--dreamer-*`` options with ini keys and marker keywords, the ``dreamer-audit`` command its own
+    options; a message built with a spelling names what the user can actually type.
+    """
+
+    prefix: str
+    """``""`` for Python keywords, else the option prefix (``"--dreamer-"``, ``"--"``)."""
+    ini_prefix: str = ""
+    """Where settings also have ini keys and marker keywords: the ini key prefix."""
+
+    def name(self, name: str) -> str:
+        """How this edge names the setting ``name`` (``--dreamer-game``, ``game=``)."""
+        return f"{self.prefix}{name.replace('_', '-')}" if self.prefix else f"{name}="
+
+    def option(self, name: str, value: object) -> str:
+        """``name`` set to ``value`` as this edge writes it (``--dreamer-game freeway``)."""
+        if not self.prefix:
+            return f"{name}={value!r}"
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        flag = f"{self.prefix}{name.replace('_', '-')} {text}"
+        if not self.ini_prefix:
+            return flag
+        return (
+            f"{flag} (or the ini key {self.ini_prefix}{name}, or "
+            f"@pytest.mark.dreamer_audit({name}=...))"
+        )
+
+
+PYTHON = Spelling("")
+PYTEST = Spelling("--dreamer-", "dreamer_")
+COMMAND_LINE = Spelling("--")

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_copy", "atomic_text", "atomic_write", "default_mode"]
+from .errors import ConfigError
+
+__all__ = ["atomic_copy", "atomic_text", "atomic_write", "default_mode", "ensure_writable"]
 
 
 def default_mode(directory: bool = False) -> int:
@@ -49,3 +51,23 @@ def atomic_copy(source: str | os.PathLike[str], path: str | os.PathLike[str]) ->
     """Copy a file's bytes atomically."""
     with open(source, "rb") as origin:
         return atomic_write(path, lambda stream: shutil.copyfileobj(origin, stream))
+
+
+def ensure_writable(path: str | os.PathLike[str], what: str, option: str) -> Path:
+    """Create the directory ``path`` and write a probe file there, so a bad path fails early.
+
+    Raises:
+        ConfigError: ``"<what> <path> is not writable (<reason>); point <option> at a writable
+            directory"``.
+    """
+    directory = Path(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"{what} {directory} is not writable ({error.strerror or error}); point {option} at "
+            "a writable directory"
+        ) from None
+    return directory

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import UnknownGameError
+from .errors import PYTHON, ConfigError, Spelling, UnknownGameError
 
-__all__ = ["GAMES", "GameSpec", "game_spec"]
+__all__ = ["GAMES", "GameSpec", "GameTarget", "check_agent_fits", "game_spec", "resolve_target"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +77,68 @@ def game_spec(name: str) -> GameSpec:
             "(use the lower-case name with an underscore, e.g. 'space_invaders')"
         )
     return spec
+
+
+@dataclass(frozen=True)
+class GameTarget:
+    """The game an audit plays and whether the agent sees the POMDP channel subset."""
+
+    spec: GameSpec
+    pomdp: bool
+
+    @property
+    def channels(self) -> int:
+        """Observation channels the agent sees."""
+        return len(self.spec.observed_channels(self.pomdp))
+
+    @property
+    def variant(self) -> str:
+        return "POMDP" if self.pomdp else "MDP"
+
+
+def resolve_target(
+    game: str | None,
+    pomdp: bool | None,
+    *,
+    recorded_game: str | None,
+    recorded_pomdp: bool | None,
+    source: str,
+    spelling: Spelling = PYTHON,
+) -> GameTarget:
+    """The requested game, else the one the checkpoint records; POMDP likewise, else True.
+
+    ``source`` names the checkpoint in the message when it records no game and none was asked
+    for; ``spelling`` says how the user passes one at this edge.
+    """
+    name = game or recorded_game
+    if not name:
+        raise ConfigError(
+            f"{source} records no game (a reference-format file); pass "
+            f"{spelling.option('game', 'freeway')} or another of {', '.join(sorted(GAMES))}"
+        )
+    flag = pomdp if pomdp is not None else (recorded_pomdp if recorded_pomdp is not None else True)
+    return GameTarget(game_spec(name), flag)
+
+
+def check_agent_fits(
+    target: GameTarget, channels: int, actions: int, *, source: str, spelling: Spelling = PYTHON
+) -> None:
+    """Refuse an agent whose input channels or action count do not match the game it plays."""
+    spec = target.spec
+    if channels != target.channels:
+        other = len(spec.observed_channels(not target.pomdp))
+        hint = (
+            f"pass {spelling.option('pomdp', not target.pomdp)}"
+            if other == channels
+            else f"check {spelling.name('game')} and {spelling.name('pomdp')}"
+        )
+        raise ConfigError(
+            f"{source} takes {channels} observation channels, but {spec.name} ({target.variant}) "
+            f"has {target.channels}; {hint}"
+        )
+    if actions != spec.actions:
+        raise ConfigError(
+            f"{source} has {actions} actions, but {spec.name}'s minimal action set has "
+            f"{spec.actions} ({', '.join(spec.action_names)}); it was trained on another game "
+            f"(check {spelling.name('game')})"
+        )

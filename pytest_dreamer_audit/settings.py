@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .games import GAMES
-from .results.explanation import LAYOUTS, SCORES
+from .errors import PYTEST, ConfigError, Spelling
+from .games import GAMES, GameTarget, resolve_target
+from .results.config import LAYOUTS, SCORES, ExplainConfig, Layout, Score
 
 __all__ = [
     "MARKER",
@@ -40,6 +40,9 @@ class Option:
     help: str
     parse: Callable[[str], Any]
     default: str
+    command_line: bool = True
+    """Whether the ``dreamer-audit`` command has it too (``--<field>``); the artifact, cache and
+    baseline folders are the plugin's own."""
 
     @property
     def flag(self) -> str:
@@ -116,18 +119,26 @@ OPTIONS: tuple[Option, ...] = (
     Option("seed", "seed of the first episode (episode b uses seed + b)", _non_negative_int, "0"),
     Option("stability_refits", "extra NMF fits for the stability metrics", _non_negative_int, "2"),
     Option("render_episodes", "rollout grids rendered per explanation", _non_negative_int, "4"),
-    Option("artifacts", "directory for PNGs and JSON per test", _text, "dreamer-audit-artifacts"),
+    Option(
+        "artifacts",
+        "directory for PNGs and JSON per test",
+        _text,
+        "dreamer-audit-artifacts",
+        command_line=False,
+    ),
     Option(
         "cache_dir",
         "on-disk explanation cache; default: .pytest_cache/d/dreamer-audit",
         _text,
         "",
+        command_line=False,
     ),
     Option(
         "baseline_dir",
         "baselines directory; default: dreamer_baselines/ beside each test file",
         _text,
         "",
+        command_line=False,
     ),
 )
 """Every setting with a value (the checkpoint list and the update flag are separate)."""
@@ -152,8 +163,8 @@ class AuditSettings:
     episodes: int = 16
     steps: int = 50
     rank: int = 10
-    score: str = "activation"
-    layout: str = "pooled"
+    score: Score = "activation"
+    layout: Layout = "pooled"
     top_k: int = 5
     seed: int = 0
     stability_refits: int = 2
@@ -182,6 +193,34 @@ class AuditSettings:
     def pomdp_flag(self) -> bool | None:
         """The POMDP flag, or None for "ask the checkpoint's metadata"."""
         return None if self.pomdp == "auto" else self.pomdp == "true"
+
+    def explain_config(self) -> ExplainConfig:
+        """The explanation these settings ask for (the one conversion of settings to config)."""
+        return ExplainConfig(
+            rank=self.rank,
+            layout=self.layout,
+            score=self.score,
+            top_k=self.top_k,
+            seed=self.seed,
+            stability_refits=self.stability_refits,
+        )
+
+    def target(
+        self,
+        recorded_game: str | None,
+        recorded_pomdp: bool | None,
+        *,
+        spelling: Spelling = PYTEST,
+    ) -> GameTarget:
+        """The game and POMDP flag to play: these settings, else what the checkpoint records."""
+        return resolve_target(
+            self.game or None,
+            self.pomdp_flag,
+            recorded_game=recorded_game,
+            recorded_pomdp=recorded_pomdp,
+            source=self.checkpoint,
+            spelling=spelling,
+        )
 
     def key(self, checkpoint_digest: str) -> str:
         """Cache key: the checkpoint's content hash and every setting but the device.

@@ -109,10 +109,13 @@ def test_missing_checkpoint_exits_2_with_a_message(
 def test_unknown_game_exits_2(
     checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The option is parsed by the settings table's own validator, as a usage error.
     args = ["explain", str(checkpoint), "--out", str(tmp_path), "--game", "pong", *FAST]
-    assert main(args) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "dreamer-audit: error: unknown game 'pong'" in err
+    assert "dreamer-audit explain: error: argument --game: unknown game 'pong'" in err
     assert "freeway" in err
 
 
@@ -132,7 +135,7 @@ def test_library_hints_are_spelled_as_options(
     # The tiny checkpoint is a POMDP agent: --mdp cannot work, and the hint names the option.
     assert main(["explain", str(checkpoint), "--out", str(tmp_path), "--mdp", *FAST]) == 2
     err = capsys.readouterr().err
-    assert "drop --mdp" in err
+    assert "pass --pomdp true" in err
     assert "pomdp=" not in err
 
 
@@ -179,3 +182,17 @@ def test_rollout_figures_are_capped_by_episodes(checkpoint: Path, tmp_path: Path
         f"rollout-{b}.png" for b in range(3)
     ]
     assert np.isnan(load_explanation(tmp_path).metrics.stability_mean_cosine)
+
+
+def test_options_come_from_the_settings_table() -> None:
+    # Every command-line setting of the plugin is an option of the command, with its default.
+    from pytest_dreamer_audit.cli import build_parser
+    from pytest_dreamer_audit.settings import OPTIONS
+
+    parser = build_parser()
+    args = parser.parse_args(["explain", "x.pth", "--out", "o"])
+    for option in OPTIONS:
+        if option.command_line:
+            assert getattr(args, option.field) == option.parse(option.default), option.field
+    assert not hasattr(args, "cache_dir")
+    assert parser.parse_args(["explain", "x.pth", "--out", "o", "--top-k", "7"]).top_k == 7

@@ -166,8 +166,8 @@ def test_loading_a_damaged_explanation_is_a_package_error(
             {"score": "gradcam"},
             "unknown score 'gradcam'; choose from activation, reconstruction, surprise",
         ),
-        ({"top_k": 0}, "top_k must be a positive integer"),
-        ({"stability_refits": -1}, "stability_refits must be >= 0"),
+        ({"top_k": 0}, "top_k must be an integer >= 1, got 0"),
+        ({"stability_refits": -1}, "stability_refits must be an integer >= 0, got -1"),
     ],
 )
 def test_config_validation(kwargs: dict[str, object], message: str) -> None:

@@ -9,8 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_dreamer_audit.analysis.factorize import (
-    NMFConfig,
-    Solver,
     fit_nmf,
     flatten_posteriors,
     nndsvda_init,
@@ -18,6 +16,7 @@ from pytest_dreamer_audit.analysis.factorize import (
 )
 from pytest_dreamer_audit.analysis.trust import matched_cosines
 from pytest_dreamer_audit.errors import ConfigError, FactorizationError
+from pytest_dreamer_audit.results.config import NMFConfig, Solver
 
 
 def _probs(steps: int, episodes: int, cats: int, classes: int, seed: int) -> torch.Tensor:
@@ -185,7 +184,7 @@ def test_more_bad_inputs() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"rank": 0}, "rank must be a positive integer"),
+        ({"rank": 0}, "NMF rank must be an integer >= 1, got 0"),
         ({"layout": "flat"}, "unknown NMF layout 'flat'; choose from pooled, per_step"),
         ({"solver": "sklearn"}, "unknown NMF solver"),
         ({"tol": -1.0}, "tol must be"),
@@ -207,7 +206,7 @@ def test_fit_works_on_inference_tensors_and_under_no_grad() -> None:
 def test_torchnmf_import_warnings_do_not_break_a_warnings_as_errors_run() -> None:
     code = (
         "import torch\n"
-        "from pytest_dreamer_audit.analysis.factorize import NMFConfig, fit_nmf\n"
+        "from pytest_dreamer_audit.analysis.factorize import fit_nmf\nfrom pytest_dreamer_audit.results.config import NMFConfig\n"
         "fit = fit_nmf(torch.rand(8, 4), NMFConfig(rank=2, solver='torchnmf', max_iter=10))\n"
         "print(fit.iterations)\n"
     )

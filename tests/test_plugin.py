@@ -106,11 +106,11 @@ def test_bad_settings_fail_at_start_up(
     [
         (
             ["--dreamer-rank", "6"],
-            "--dreamer-rank 6 is larger than the 5 columns of the pooled NMF matrix of tiny.pth (4 categoricals x 5 classes); use a rank <= 5",
+            "--dreamer-rank 6 is larger than the 5 columns of the NMF matrix of tiny.pth in the pooled layout (4 categoricals x 5 classes)",
         ),
         (
             ["--dreamer-game", "breakout"],
-            "tiny.pth takes 2 channels and 3 actions, but breakout (POMDP) has 3 and 3",
+            "tiny.pth takes 2 observation channels, but breakout (POMDP) has 3; check --dreamer-game and --dreamer-pomdp",
         ),
         (
             ["--dreamer-baseline-dir", "nowhere"],

@@ -102,7 +102,7 @@ def test_mismatched_game_and_agent_are_explained() -> None:
         run_rollouts(tiny_agent("freeway", pomdp=True, channels=9), "seaquest", episodes=1, steps=1)
     bare = tiny_agent()
     bare.metadata = AgentMetadata()
-    with pytest.raises(ConfigError, match="no game given and the checkpoint records none"):
+    with pytest.raises(ConfigError, match="the agent records no game"):
         run_rollouts(bare, episodes=1, steps=1)
 
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor
 
 from ..errors import ConfigError, FactorizationError
-from ..results.explanation import LAYOUTS
+from ..results.config import LAYOUTS, SOLVERS, Layout, NMFConfig, check_rank
 
 __all__ = [
     "LAYOUTS",
@@ -41,54 +40,7 @@ __all__ = [
     "unflatten_rows",
 ]
 
-Layout = Literal["pooled", "per_step"]
-Solver = Literal["torchnmf", "mu"]
-Init = Literal["nndsvda", "random"]
-SOLVERS: tuple[str, ...] = ("torchnmf", "mu")
-INITS: tuple[str, ...] = ("nndsvda", "random")
 _EPS = 1e-12
-
-
-@dataclass(frozen=True)
-class NMFConfig:
-    """How to factorize.
-
-    Attributes:
-        rank: number of factors r (at most the row width: K pooled, C*K per step).
-        layout: ``"pooled"`` or ``"per_step"`` (module docstring).
-        solver: ``"mu"`` (default: Lee & Seung multiplicative updates for the Frobenius loss in
-            plain torch) or ``"torchnmf"`` (torchnmf's ``NMF.fit`` with ``beta=2``, the same
-            updates computed through autograd). From the same init both give the same iterates
-            up to float rounding (tested to 1e-5); ``"mu"`` is the default because it needs no
-            autograd and measured 8x faster at 64k rows (``benchmarks/``).
-        init: ``"nndsvda"`` (deterministic, data-scaled: the default) or ``"random"`` (seeded).
-        max_iter: iteration cap. tol: stop when the loss improved by less than ``tol`` times the
-            initial loss over 10 iterations (torchnmf's criterion, used by both solvers).
-        seed: seed of the ``"random"`` init.
-    """
-
-    rank: int = 10
-    layout: Layout = "pooled"
-    solver: Solver = "mu"
-    init: Init = "nndsvda"
-    max_iter: int = 200
-    tol: float = 1e-4
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.rank, int) or self.rank < 1:
-            raise ConfigError(f"NMF rank must be a positive integer, got {self.rank!r}")
-        for name, value, choices in (
-            ("layout", self.layout, LAYOUTS),
-            ("solver", self.solver, SOLVERS),
-            ("init", self.init, INITS),
-        ):
-            if value not in choices:
-                raise ConfigError(f"unknown NMF {name} {value!r}; choose from {', '.join(choices)}")
-        if not isinstance(self.max_iter, int) or self.max_iter < 1:
-            raise ConfigError(f"max_iter must be a positive integer, got {self.max_iter!r}")
-        if not (isinstance(self.tol, int | float) and self.tol >= 0 and math.isfinite(self.tol)):
-            raise ConfigError(f"tol must be a finite number >= 0, got {self.tol!r}")
 
 
 @dataclass(frozen=True)
@@ -262,6 +214,8 @@ def _fit_torchnmf(
     nmf_class = _import_torchnmf()
     # torchnmf models V ~= H @ W.T with V [N, M]: H = A [N, r], W = D.T [M, r]. It builds its
     # parameters on the CPU, so move the module to the data's device afterwards.
+    if float((matrix - activations @ prototypes).square().sum()) == 0.0:
+        return 0  # an exact init: torchnmf would divide by its zero initial loss
     model = nmf_class(W=prototypes.T.contiguous(), H=activations).to(matrix.device)
     with torch.enable_grad():
         iterations = int(model.fit(matrix, beta=2, tol=config.tol, max_iter=config.max_iter))
@@ -346,12 +300,7 @@ def fit_nmf(matrix: Tensor, config: NMFConfig) -> Factorization:
             f"NMF input contains negative values (min {float(matrix.min()):.3g}); pass "
             "probabilities (softmax of the logits), not logits"
         )
-    if config.rank > matrix.shape[1]:
-        raise ConfigError(
-            f"rank {config.rank} is larger than the {matrix.shape[1]} columns of the matrix; an "
-            f"NMF of rank above the row width cannot find more distinct prototypes. Use a rank "
-            f"<= {matrix.shape[1]} (or the per_step layout, whose rows are C*K wide)"
-        )
+    check_rank(config.rank, int(matrix.shape[1]))
     if float(matrix.sum()) == 0.0:
         raise FactorizationError("NMF input is all zeros; there is nothing to factorize")
     with torch.inference_mode(False):

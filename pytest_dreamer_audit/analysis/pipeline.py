@@ -44,20 +44,6 @@ class _Scored:
     top: Tensor  # [B, k]
 
 
-def _nmf_config(
-    config: ExplainConfig, *, init: str | None = None, seed: int | None = None
-) -> NMFConfig:
-    return NMFConfig(
-        rank=config.rank,
-        layout=config.layout,
-        solver=config.solver,
-        init=init or config.init,  # type: ignore[arg-type]
-        max_iter=config.max_iter,
-        tol=config.tol,
-        seed=config.seed if seed is None else seed,
-    )
-
-
 def _score(
     probs: Tensor, valid: Tensor, kl: Tensor, config: ExplainConfig, nmf: NMFConfig
 ) -> _Scored:
@@ -96,7 +82,7 @@ def explain(
     kl = surprise(trajectory.posterior_logits, trajectory.prior_logits)
 
     note("factorize")
-    main = _score(probs, valid, kl, config, _nmf_config(config))
+    main = _score(probs, valid, kl, config, config.nmf())
     stability = _stability(probs, valid, kl, config, main, note)
     confidence = spearman(_row_scores(main), main.rows.matrix.norm(dim=1))
     sanity, deletion = (math.nan, (math.nan, math.nan))
@@ -138,7 +124,7 @@ def _stability(
     for refit in range(1, config.stability_refits + 1):
         note(f"stability refit {refit}/{config.stability_refits}")
         other = _score(
-            probs, valid, kl, config, _nmf_config(config, init="random", seed=config.seed + refit)
+            probs, valid, kl, config, config.nmf(init="random", seed=config.seed + refit)
         )
         cosines = matched_cosines(main.fit.prototypes, other.fit.prototypes)
         means.append(float(cosines.mean()))
@@ -156,7 +142,7 @@ def _sanity(
     kl = surprise(replayed.posterior_logits, replayed.prior_logits)
     # Only the scores are compared: give the (slowly converging, nearly uniform) random-weights
     # posteriors the iteration budget the main fit needed, not the full cap.
-    budget = dataclasses.replace(_nmf_config(config), max_iter=max(main.fit.iterations, 10))
+    budget = dataclasses.replace(config.nmf(), max_iter=max(main.fit.iterations, 10))
     other = _score(probs, valid, kl, config, budget)
     return spearman(main.per_observation[valid], other.per_observation[valid])
 

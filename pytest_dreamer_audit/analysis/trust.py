@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from ..model.agent import DreamerAgent, LatentState
+from ..results import similarity
 
 __all__ = [
     "deletion_effects",
@@ -35,28 +36,24 @@ def spearman(x: Tensor, y: Tensor) -> float:
 
 
 def matched_cosines(reference: Tensor, other: Tensor) -> Tensor:
-    """Cosine of each reference prototype with its Hungarian-matched partner in ``other``.
+    """Cosine of each reference prototype with its Hungarian-matched partner in ``other``
+    (:func:`~pytest_dreamer_audit.results.similarity.matched_cosines` on tensors).
 
     Shape:
-        - reference, other: ``[r, M]`` prototype rows (any scale); output: ``[r]``
+        - reference, other: ``[r, M]`` prototype rows (any scale); output: ``[r]`` float64
     """
-    from scipy.optimize import linear_sum_assignment
-
-    a = reference / reference.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    b = other / other.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    cosine = (a @ b.T).double().cpu().numpy()
-    rows, cols = linear_sum_assignment(cosine, maximize=True)
-    return torch.from_numpy(cosine[rows, cols])
+    return torch.from_numpy(
+        similarity.matched_cosines(
+            reference.detach().double().cpu().numpy(), other.detach().double().cpu().numpy()
+        )
+    )
 
 
 def topk_jaccard(first: Tensor, second: Tensor) -> float:
     """Jaccard overlap of two ``[B, k]`` top-step tables, as sets of (episode, step) pairs."""
-
-    def pairs(table: Tensor) -> set[tuple[int, int]]:
-        return {(b, int(t)) for b, row in enumerate(table.tolist()) for t in row if int(t) >= 0}
-
-    a, b = pairs(first), pairs(second)
-    return len(a & b) / len(a | b) if a | b else math.nan
+    return similarity.jaccard(
+        similarity.top_pairs(first.cpu().numpy()), similarity.top_pairs(second.cpu().numpy())
+    )
 
 
 def _mode_one_hot(logits: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from ..errors import (
+    PYTHON,
     CheckpointError,
     CheckpointFormatError,
     CheckpointKeyError,
@@ -32,6 +33,7 @@ from ..errors import (
     CheckpointShapeError,
     CheckpointValueError,
     ConfigError,
+    Spelling,
     UnsafeCheckpointError,
 )
 from ..files import atomic_write
@@ -58,6 +60,7 @@ def load_checkpoint(
     device: str | torch.device = "cpu",
     categoricals: int | None = None,
     classes: int | None = None,
+    spelling: Spelling = PYTHON,
 ) -> DreamerAgent:
     """Load a reference or native DreamerV2 MinAtar checkpoint into a :class:`DreamerAgent`.
 
@@ -67,6 +70,8 @@ def load_checkpoint(
         categoricals, classes: split of the stochastic state; needed only for a reference file
             whose stochastic size is not the reference 400 (= 20 x 20), and checked against the
             metadata of a native file.
+        spelling: how messages name ``categoricals`` and ``classes`` (the command line passes
+            its options' spelling).
 
     Returns:
         The agent in eval mode on ``device``, with ``agent.metadata`` from the native entry.
@@ -78,7 +83,9 @@ def load_checkpoint(
     raw = _read(Path(path))
     metadata, split = _parse_metadata(path, raw.pop(METADATA_KEY, None))
     modules = _check_modules(path, raw)
-    sizes = _infer_sizes(path, modules, _choose_split(path, modules, split, categoricals, classes))
+    sizes = _infer_sizes(
+        path, modules, _choose_split(path, modules, split, categoricals, classes, spelling)
+    )
     _check_shapes_before_allocating(path, sizes, modules)
     agent = DreamerAgent(sizes, heads=frozenset(modules), metadata=metadata)
     for key, module in agent.present_modules().items():
@@ -303,10 +310,13 @@ def _choose_split(
     stored: tuple[int, int] | None,
     categoricals: int | None,
     classes: int | None,
+    spelling: Spelling,
 ) -> tuple[int, int]:
     stoch = _shape(path, modules, "RSSM", "fc_prior.2.weight", 2)[0]
     if (categoricals is None) != (classes is None):
-        raise ConfigError("give both categoricals and classes, or neither")
+        raise ConfigError(
+            f"give both {spelling.name('categoricals')} and {spelling.name('classes')}, or neither"
+        )
     asked = (categoricals, classes) if categoricals is not None and classes is not None else None
     if stored is not None and asked is not None and stored != asked:
         raise CheckpointShapeError(
@@ -320,7 +330,8 @@ def _choose_split(
             raise CheckpointShapeError(
                 path,
                 f"its stochastic state has {stoch} units, and shapes alone cannot tell how they "
-                "split into categoricals x classes; pass categoricals= and classes=",
+                "split into categoricals x classes; pass "
+                f"{spelling.name('categoricals')} and {spelling.name('classes')}",
             )
         split = REFERENCE_SPLIT
     if split[0] * split[1] != stoch:

@@ -17,18 +17,17 @@ from typing import Any
 import torch
 
 from ..analysis.pipeline import explain
-from ..errors import ConfigError
 from ..model.agent import DreamerAgent
 from ..model.checkpoint import load_checkpoint
 from ..model.devices import resolve_device
 from ..report.bundle import FACTORS_FILE, rollout_file, write_bundle
-from ..results.explanation import ExplainConfig, Explanation, load_explanation
+from ..results.explanation import Explanation, load_explanation
 from ..results.semantics import fact_associations
 from ..rollout.rollouts import Trajectory, load_trajectory, run_rollouts, save_trajectory
 from ..settings import AuditSettings
 from .cache import cached_directory, file_digest
 
-__all__ = ["AuditCache", "AuditResult", "explain_config"]
+__all__ = ["AuditCache", "AuditResult"]
 
 TRAJECTORY_FILE = "trajectory.pt"
 
@@ -55,18 +54,6 @@ class AuditResult:
         """Every game fact against every factor, as plain values
         (``semantics.fact_associations``): computed once per explanation, not once per test."""
         return tuple(row.to_json() for row in fact_associations(self.explanation))
-
-
-def explain_config(settings: AuditSettings) -> ExplainConfig:
-    """The explanation settings inside the audit settings."""
-    return ExplainConfig(
-        rank=settings.rank,
-        layout=settings.layout,  # type: ignore[arg-type]
-        score=settings.score,  # type: ignore[arg-type]
-        top_k=settings.top_k,
-        seed=settings.seed,
-        stability_refits=settings.stability_refits,
-    )
 
 
 def _rollout_settings(settings: AuditSettings) -> AuditSettings:
@@ -108,16 +95,6 @@ class AuditCache:
             self._agents[memo] = load_checkpoint(settings.checkpoint, device=device)
         return self._agents[memo]
 
-    def _game(self, settings: AuditSettings, agent: DreamerAgent) -> str:
-        game = settings.game or agent.metadata.game
-        if not game:
-            raise ConfigError(
-                f"{settings.checkpoint} records no game (a reference-format file); pass "
-                "--dreamer-game freeway (or set dreamer_game in the ini file, or "
-                "@pytest.mark.dreamer_audit(game=...))"
-            )
-        return game
-
     def trajectory(self, settings: AuditSettings) -> Trajectory:
         rollout = _rollout_settings(settings)
         key = "rollouts-" + rollout.key(self.digest(settings.checkpoint))
@@ -125,10 +102,11 @@ class AuditCache:
             agent = self.agent(settings)
 
             def build(directory: Path) -> None:
+                target = settings.target(agent.metadata.game, agent.metadata.pomdp)
                 trajectory = run_rollouts(
                     agent,
-                    self._game(settings, agent),
-                    pomdp=settings.pomdp_flag,
+                    target.spec.name,
+                    pomdp=target.pomdp,
                     episodes=settings.episodes,
                     steps=settings.steps,
                     seed=settings.seed,
@@ -145,7 +123,7 @@ class AuditCache:
 
             def build(directory: Path) -> None:
                 agent = self.agent(settings)
-                result = explain(self.trajectory(settings), explain_config(settings), agent=agent)
+                result = explain(self.trajectory(settings), settings.explain_config(), agent=agent)
                 write_bundle(result, directory, settings.render_episodes)
                 (directory / "settings.json").write_text(
                     json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n"

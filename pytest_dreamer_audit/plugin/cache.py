@@ -22,8 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ..errors import ConfigError
-from ..files import default_mode
+from ..files import default_mode, ensure_writable
 
 __all__ = ["COMPLETE_MARKER", "LEDGER", "cached_directory", "file_digest"]
 
@@ -42,18 +41,6 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _ensure_writable(root: Path) -> None:
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".probe-"):
-            pass
-    except OSError as error:
-        raise ConfigError(
-            f"cache directory {root} is not writable ({error.strerror or error}); point "
-            "--dreamer-cache-dir at a writable directory"
-        ) from None
-
-
 def cached_directory(root: Path, key: str, build: Callable[[Path], None]) -> Path:
     """The complete entry ``root/key``, built by ``build(tmpdir)`` if it does not exist yet.
 
@@ -63,7 +50,7 @@ def cached_directory(root: Path, key: str, build: Callable[[Path], None]) -> Pat
     entry = root / key
     if (entry / COMPLETE_MARKER).is_file():
         return entry
-    _ensure_writable(root)
+    ensure_writable(root, "cache directory", "--dreamer-cache-dir")
     with FileLock(str(root / f"{key}.lock")):
         if (entry / COMPLETE_MARKER).is_file():
             return entry

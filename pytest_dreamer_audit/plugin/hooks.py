@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tempfile
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from ..errors import DreamerAuditError
+from ..errors import ConfigError, DreamerAuditError
+from ..files import ensure_writable
 from ..report.html import PROPERTY, AuditRecord, summary_lines, write_artifacts
 from ..settings import MARKER, OPTIONS, AuditSettings, parse_value
 
@@ -91,14 +91,9 @@ def _value(config: pytest.Config, name: str) -> Any:
 def _check_writable(path: Path, what: str, flag: str) -> None:
     """Create ``path`` and write a probe file there, so a bad path fails at start-up."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
-            pass
-    except OSError as error:
-        raise pytest.UsageError(
-            f"dreamer-audit: {what} {path} is not writable ({error.strerror or error}); pass "
-            f"{flag} with a writable directory"
-        ) from None
+        ensure_writable(path, what, flag)
+    except ConfigError as error:
+        raise pytest.UsageError(f"dreamer-audit: {error}") from None
 
 
 def _state(config: pytest.Config) -> PluginState:

@@ -7,9 +7,10 @@ stops the run with one line before any test starts, instead of failing every tes
 
 from __future__ import annotations
 
-from ..errors import ConfigError
-from ..games import game_spec
+from ..errors import PYTEST
+from ..games import check_agent_fits
 from ..model.checkpoint import load_checkpoint
+from ..results.config import check_rank, layout_width
 from ..settings import AuditSettings
 
 __all__ = ["check_checkpoint"]
@@ -19,27 +20,14 @@ def check_checkpoint(settings: AuditSettings) -> None:
     """Raise a :class:`~pytest_dreamer_audit.errors.DreamerAuditError` if the audit cannot run."""
     agent = load_checkpoint(settings.checkpoint)
     sizes = agent.sizes
-    width = sizes.classes if settings.layout == "pooled" else sizes.categoricals * sizes.classes
-    if settings.rank > width:
-        raise ConfigError(
-            f"--dreamer-rank {settings.rank} is larger than the {width} columns of the "
-            f"{settings.layout} NMF matrix of {settings.checkpoint} ({sizes.categoricals} "
-            f"categoricals x {sizes.classes} classes); use a rank <= {width}"
-        )
-    game = settings.game or agent.metadata.game
-    if not game:
-        raise ConfigError(
-            f"{settings.checkpoint} records no game (a reference-format file); pass "
-            "--dreamer-game (e.g. freeway) or set dreamer_game in the ini file"
-        )
-    spec = game_spec(game)
-    pomdp = settings.pomdp_flag
-    if pomdp is None:
-        pomdp = agent.metadata.pomdp if agent.metadata.pomdp is not None else True
-    channels = len(spec.observed_channels(pomdp))
-    if sizes.channels != channels or sizes.actions != spec.actions:
-        raise ConfigError(
-            f"{settings.checkpoint} takes {sizes.channels} channels and {sizes.actions} actions, "
-            f"but {game} ({'POMDP' if pomdp else 'MDP'}) has {channels} and {spec.actions}; "
-            "check --dreamer-game and --dreamer-pomdp"
-        )
+    check_rank(
+        settings.rank,
+        layout_width(settings.layout, sizes.categoricals, sizes.classes),
+        rank_name="--dreamer-rank",
+        where=f"{settings.checkpoint} in the {settings.layout} layout ({sizes.categoricals} "
+        f"categoricals x {sizes.classes} classes)",
+    )
+    target = settings.target(agent.metadata.game, agent.metadata.pomdp)
+    check_agent_fits(
+        target, sizes.channels, sizes.actions, source=settings.checkpoint, spelling=PYTEST
+    )

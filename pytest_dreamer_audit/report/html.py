@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import atomic_copy, atomic_text
+from ..jsonvalues import to_json_number
 
 __all__ = [
     "PROPERTY",
@@ -83,13 +84,12 @@ class AuditRecord:
         return data
 
 
-def _clean(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def record_metrics(metrics: Mapping[str, Any], mean_return: float) -> dict[str, float | None]:
     """Metrics with NaN as None and the mean return added."""
-    return {"mean_return": _clean(float(mean_return)), **{k: _clean(v) for k, v in metrics.items()}}
+    return {
+        "mean_return": to_json_number(float(mean_return)),
+        **{k: to_json_number(v) for k, v in metrics.items()},
+    }
 
 
 def artifact_directory(root: Path, nodeid: str) -> Path:

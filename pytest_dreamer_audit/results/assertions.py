@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -43,7 +43,7 @@ __all__ = [
 Evidence = str | os.PathLike[str] | None
 
 
-def _fail(message: str, evidence: Evidence) -> None:
+def _fail(message: str, evidence: Evidence) -> NoReturn:
     __tracebackhide__ = True
     where = f"\nEvidence: {os.fspath(evidence)}" if evidence is not None else ""
     raise AssertionError(f"dreamer-audit: {message}{where}")

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..files import atomic_text
 from .explanation import Explanation
+from .similarity import jaccard, matched_cosines
 
 __all__ = ["BASELINE_VERSION", "BaselineTolerances", "check_baseline", "snapshot"]
 
@@ -77,17 +78,6 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     atomic_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def _matched_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from scipy.optimize import linear_sum_assignment
-
-    def unit(x: np.ndarray) -> np.ndarray:
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-    cosine = unit(a) @ unit(b).T
-    rows, cols = linear_sum_assignment(cosine, maximize=True)
-    return np.asarray(cosine[rows, cols])
-
-
 def _differences(
     current: dict[str, Any], stored: dict[str, Any], tol: BaselineTolerances
 ) -> list[str]:
@@ -100,7 +90,7 @@ def _differences(
     old, new = np.asarray(stored["prototypes"]), np.asarray(current["prototypes"])
     if old.shape != new.shape:
         return [f"prototype shape changed: baseline {old.shape}, now {new.shape}"]
-    cosine = float(_matched_cosines(old, new).min())
+    cosine = float(matched_cosines(old, new).min())
     if cosine < tol.min_prototype_cosine:
         problems.append(
             f"prototypes: minimum matched cosine {cosine:.3f} < {tol.min_prototype_cosine:.3f}"
@@ -112,11 +102,13 @@ def _differences(
                 f"{key}: baseline {stored[key]:.4f}, now {current[key]:.4f} "
                 f"(|diff| {delta:.4f} > {allowed})"
             )
-    a = {tuple(pair) for pair in stored["top_observations"]}
-    b = {tuple(pair) for pair in current["top_observations"]}
-    jaccard = len(a & b) / len(a | b) if a | b else 1.0
-    if jaccard < tol.min_topk_jaccard:
-        problems.append(f"top-k observations: Jaccard {jaccard:.3f} < {tol.min_topk_jaccard:.3f}")
+    overlap = jaccard(
+        ((int(b), int(t)) for b, t in stored["top_observations"]),
+        ((int(b), int(t)) for b, t in current["top_observations"]),
+        empty=1.0,  # two empty sets agree
+    )
+    if overlap < tol.min_topk_jaccard:
+        problems.append(f"top-k observations: Jaccard {overlap:.3f} < {tol.min_topk_jaccard:.3f}")
     delta = abs(current["mean_return"] - stored["mean_return"])
     if delta > tol.return_abs or math.isnan(delta):
         problems.append(

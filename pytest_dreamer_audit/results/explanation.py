@@ -9,61 +9,23 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DreamerAuditError
+from ..errors import ConfigError, SavedDataError
 from ..files import atomic_text, atomic_write
+from ..jsonvalues import from_json_number, to_json_number
+from .config import LAYOUTS, SCORES, ExplainConfig
 
 __all__ = ["LAYOUTS", "SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
 
-Score = Literal["activation", "reconstruction", "surprise"]
-SCORES: tuple[str, ...] = ("activation", "reconstruction", "surprise")
-LAYOUTS: tuple[str, ...] = ("pooled", "per_step")
-"""NMF row layouts (see ``factorize.py``); kept here so torch-free modules can list them."""
 ARRAYS_FILE = "explanation.npz"
 SUMMARY_FILE = "summary.json"
 SUMMARY_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ExplainConfig:
-    """Everything that decides an explanation (flat, plain values; part of cache keys).
-
-    Attributes:
-        rank: NMF rank r. layout: ``"pooled"`` or ``"per_step"`` (see ``factorize.py``).
-        score: ``"activation"`` (default: L2 norm of a row's NMF activations, prototypes
-            normalised), ``"reconstruction"`` (L2 norm of the reconstructed row, the notebook's
-            score, close to plain confidence) or ``"surprise"`` (KL(posterior || prior)).
-        top_k: observations highlighted per rollout, and dataset examples per factor.
-        solver, init, max_iter, tol, seed: the NMF fit (see ``NMFConfig``).
-        stability_refits: extra fits from seeded random inits for the stability metrics
-            (0 skips them).
-        sanity_seed: seed of the randomized-weights agent of the sanity check.
-    """
-
-    rank: int = 10
-    layout: Literal["pooled", "per_step"] = "pooled"
-    score: Score = "activation"
-    top_k: int = 5
-    solver: Literal["torchnmf", "mu"] = "mu"
-    init: Literal["nndsvda", "random"] = "nndsvda"
-    max_iter: int = 200
-    tol: float = 1e-4
-    seed: int = 0
-    stability_refits: int = 2
-    sanity_seed: int = 12345
-
-    def __post_init__(self) -> None:
-        if self.score not in SCORES:
-            raise ConfigError(f"unknown score {self.score!r}; choose from {', '.join(SCORES)}")
-        if not isinstance(self.top_k, int) or self.top_k < 1:
-            raise ConfigError(f"top_k must be a positive integer, got {self.top_k!r}")
-        if not isinstance(self.stability_refits, int) or self.stability_refits < 0:
-            raise ConfigError(f"stability_refits must be >= 0, got {self.stability_refits!r}")
 
 
 @dataclass(frozen=True)
@@ -203,10 +165,7 @@ class Explanation:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: what was explained, the config and the metrics."""
-        metrics = {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in asdict(self.metrics).items()
-        }
+        metrics = {k: to_json_number(v) for k, v in asdict(self.metrics).items()}
         return {
             "summary_version": SUMMARY_VERSION,
             "game": self.game,
@@ -234,25 +193,33 @@ class Explanation:
 
 
 def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
-    """Read an explanation written by :meth:`Explanation.save`."""
+    """Read an explanation written by :meth:`Explanation.save`.
+
+    Raises:
+        SavedDataError: naming the directory, when a file is missing, unreadable, of another
+            format version, or holds values of the wrong kind.
+    """
     source = Path(directory)
+
+    def damaged(problem: str) -> SavedDataError:
+        return SavedDataError(
+            f"{source}: not a readable explanation ({problem}); write it with Explanation.save "
+            "or rerun the explanation"
+        )
+
     try:
         summary = json.loads((source / SUMMARY_FILE).read_text())
         with np.load(source / ARRAYS_FILE, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, KeyError) as error:
-        raise DreamerAuditError(
-            f"{source}: not a readable explanation ({type(error).__name__}: {error}); "
-            "write it with Explanation.save or rerun the explanation"
-        ) from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise damaged(f"{type(error).__name__}: {error}") from None
+    if not isinstance(summary, dict):
+        raise damaged(f"{SUMMARY_FILE} holds a {type(summary).__name__}, not an object")
     if summary.get("summary_version") != SUMMARY_VERSION:
-        raise DreamerAuditError(
+        raise SavedDataError(
             f"{source}: explanation format {summary.get('summary_version')!r}, expected "
             f"{SUMMARY_VERSION}; rerun the explanation with this version"
         )
-    metrics: dict[str, Any] = {
-        k: (math.nan if v is None else v) for k, v in summary["metrics"].items()
-    }
     expected = {f.name for f in fields(Explanation)} - {
         "game",
         "pomdp",
@@ -263,16 +230,20 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
         "metrics",
     }
     if set(arrays) != expected:
-        raise DreamerAuditError(
-            f"{source}: explanation arrays {sorted(set(arrays) ^ expected)} missing or unexpected"
+        raise damaged(f"arrays {sorted(set(arrays) ^ expected)} missing or unexpected")
+    try:
+        metrics: dict[str, Any] = {
+            k: v if type(v) is int else from_json_number(v) for k, v in summary["metrics"].items()
+        }
+        return Explanation(
+            game=str(summary["game"]),
+            pomdp=bool(summary["pomdp"]),
+            seeds=tuple(int(seed) for seed in summary["seeds"]),
+            action_names=tuple(str(name) for name in summary["action_names"]),
+            fact_names=tuple(str(name) for name in summary["fact_names"]),
+            config=ExplainConfig(**summary["config"]),
+            metrics=TrustMetrics(**metrics),
+            **arrays,
         )
-    return Explanation(
-        game=summary["game"],
-        pomdp=summary["pomdp"],
-        seeds=tuple(summary["seeds"]),
-        action_names=tuple(summary["action_names"]),
-        fact_names=tuple(summary["fact_names"]),
-        config=ExplainConfig(**summary["config"]),
-        metrics=TrustMetrics(**metrics),
-        **arrays,
-    )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise damaged(f"{SUMMARY_FILE}: {type(error).__name__}: {error}") from None

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import ConfigError
+from ..jsonvalues import to_json_number
 from .explanation import Explanation
 
 __all__ = [
@@ -189,7 +190,7 @@ class FactAssociation:
         """Plain values, NaN written as None."""
 
         def clean(value: float) -> float | None:
-            return None if math.isnan(value) else float(value)
+            return to_json_number(float(value))
 
         return {
             "name": self.name,

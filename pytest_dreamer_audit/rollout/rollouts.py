@@ -10,6 +10,8 @@ end.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from ..games import game_spec
+from ..errors import ConfigError, SavedDataError
+from ..games import GameTarget, check_agent_fits, game_spec, resolve_target
 from ..model.agent import DreamerAgent
 from ..model.devices import resolve_device
 from ..model.sampling import MAX_SEED, NoiseKeys
@@ -141,24 +143,6 @@ def episode_seeds(seed: int, episodes: int) -> list[int]:
     return list(range(seed, seed + episodes))
 
 
-def _check_agent_fits(agent: DreamerAgent, game: str, pomdp: bool) -> None:
-    spec = game_spec(game)
-    channels = len(spec.observed_channels(pomdp))
-    variant = "POMDP" if pomdp else "MDP"
-    if agent.sizes.channels != channels:
-        other = len(spec.observed_channels(not pomdp))
-        hint = f"pass pomdp={not pomdp}" if other == agent.sizes.channels else "check the game"
-        raise ConfigError(
-            f"the agent takes {agent.sizes.channels} observation channels, but {game} ({variant}) "
-            f"has {channels}; {hint}"
-        )
-    if agent.sizes.actions != spec.actions:
-        raise ConfigError(
-            f"the agent has {agent.sizes.actions} actions, but {game}'s minimal action set has "
-            f"{spec.actions} ({', '.join(spec.action_names)}); it was trained on another game"
-        )
-
-
 def run_rollouts(
     agent: DreamerAgent,
     game: str | None = None,
@@ -186,17 +170,14 @@ def run_rollouts(
     Returns:
         A :class:`Trajectory` on the agent's (or ``device``'s) device.
     """
-    game = game if game is not None else agent.metadata.game
-    if game is None:
-        raise ConfigError(
-            "no game given and the checkpoint records none (a reference-format file); pass "
-            "game='freeway' (or another MinAtar game)"
-        )
-    pomdp = (
-        pomdp
-        if pomdp is not None
-        else (agent.metadata.pomdp if agent.metadata.pomdp is not None else True)
+    playing = resolve_target(
+        game,
+        pomdp,
+        recorded_game=agent.metadata.game,
+        recorded_pomdp=agent.metadata.pomdp,
+        source="the agent",
     )
+    check_agent_fits(playing, agent.sizes.channels, agent.sizes.actions, source="the agent")
     if steps < 1:
         raise ConfigError(f"steps must be at least 1, got {steps}")
     if seeds is None:
@@ -205,13 +186,16 @@ def run_rollouts(
         seed_list = [int(s) for s in seeds]
         if len(seed_list) != episodes:
             raise ConfigError(f"got {len(seed_list)} seeds for {episodes} episodes; give one each")
-    _check_agent_fits(agent, game, pomdp)
     target = agent.device if device is None else resolve_device(device)
     if target != agent.device:
         agent = copy.deepcopy(agent).to(target)
     with torch.inference_mode():
         return _roll(
-            agent.eval(), GameBatch(game, pomdp=pomdp, episodes=episodes), seed_list, steps, greedy
+            agent.eval(),
+            GameBatch(playing.spec.name, pomdp=playing.pomdp, episodes=episodes),
+            seed_list,
+            steps,
+            greedy,
         )
 
 
@@ -299,7 +283,12 @@ def replay_posteriors(agent: DreamerAgent, trajectory: Trajectory) -> ReplayedLa
     Used to compare agents on identical inputs (the randomized-weights sanity check); with the
     agent that produced the trajectory it reproduces the recorded latents exactly.
     """
-    _check_agent_fits(agent, trajectory.game, trajectory.pomdp)
+    check_agent_fits(
+        GameTarget(game_spec(trajectory.game), trajectory.pomdp),
+        agent.sizes.channels,
+        agent.sizes.actions,
+        source="the agent",
+    )
     device = agent.device
     steps, batch, sizes = trajectory.steps, trajectory.episodes, agent.sizes
     latent = (steps, batch, sizes.categoricals, sizes.classes)
@@ -340,14 +329,36 @@ def save_trajectory(trajectory: Trajectory, path: str | Path) -> Path:
 
 
 def load_trajectory(path: str | Path, device: str | torch.device = "cpu") -> Trajectory:
-    """Read a trajectory written by :func:`save_trajectory` (``weights_only=True``)."""
-    payload = torch.load(Path(path), map_location=device, weights_only=True)
-    meta = payload["meta"]
-    return Trajectory(
-        game=meta["game"],
-        pomdp=meta["pomdp"],
-        seeds=tuple(meta["seeds"]),
-        greedy=meta["greedy"],
-        fact_names=tuple(meta["fact_names"]),
-        **payload["tensors"],
-    )
+    """Read a trajectory written by :func:`save_trajectory` (``weights_only=True``).
+
+    Raises:
+        SavedDataError: naming the file, when it is unreadable or not a saved trajectory.
+    """
+    source = Path(path)
+
+    def damaged(problem: str) -> SavedDataError:
+        return SavedDataError(
+            f"{source}: not a readable trajectory ({problem}); rerun the rollouts to rebuild it"
+        )
+
+    try:
+        payload = torch.load(source, map_location=device, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise damaged(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}") from None
+    tensor_fields = {f.name for f in dataclasses.fields(Trajectory) if f.type in ("Tensor", Tensor)}
+    try:
+        meta, tensors = payload["meta"], payload["tensors"]
+        if set(tensors) != tensor_fields:
+            raise damaged(f"tensors {sorted(set(tensors) ^ tensor_fields)} missing or unexpected")
+        if not all(isinstance(tensors[name], Tensor) for name in tensor_fields):
+            raise damaged("an entry of 'tensors' is not a tensor")
+        return Trajectory(
+            game=game_spec(str(meta["game"])).name,
+            pomdp=bool(meta["pomdp"]),
+            seeds=tuple(int(seed) for seed in meta["seeds"]),
+            greedy=bool(meta["greedy"]),
+            fact_names=tuple(str(name) for name in meta["fact_names"]),
+            **tensors,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise damaged(f"{type(error).__name__}: {error}") from None
