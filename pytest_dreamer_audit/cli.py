@@ -278,9 +278,7 @@ def write_index(
         for name in TrustMetrics.__dataclass_fields__
     )
     header = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
-    fact_table = fact_table_html(row.to_json() for row in fact_associations(e)) or (
-        "<p>No valid steps.</p>"
-    )
+    fact_table = fact_table_html(fact_associations(e)) or ("<p>No valid steps.</p>")
     figures = "\n".join(
         f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>{esc(name)}</figcaption>'
         "</figure>"

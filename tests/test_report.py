@@ -2,19 +2,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
+import pytest
+
+from pytest_dreamer_audit.report.artifacts import artifact_directory, write_artifacts
 from pytest_dreamer_audit.report.html import (
-    AuditRecord,
-    artifact_directory,
     checkpoint_summary_html,
     fact_table_html,
     html_extras,
     metrics_table,
-    record_metrics,
-    summary_lines,
-    write_artifacts,
 )
+from pytest_dreamer_audit.report.records import AuditRecord
+from pytest_dreamer_audit.report.terminal import summary_lines
+from pytest_dreamer_audit.results.values import FactAssociation, TrustMetrics
+from pytest_dreamer_audit.settings import AuditSettings
 
 
 def _record(tmp_path: Path, label: str = "agent<script>alert(1)</script>") -> AuditRecord:
@@ -25,21 +28,17 @@ def _record(tmp_path: Path, label: str = "agent<script>alert(1)</script>") -> Au
         label=label,
         key="k1",
         game="freeway",
-        settings={
-            "rank": 10,
-            "score": "activation",
-            "layout": "per_step",
-            "episodes": 16,
-            "steps": 50,
-        },
-        metrics=record_metrics({"relative_error": 0.25, "sanity_spearman": float("nan")}, 3.5),
+        settings=AuditSettings(checkpoint="a.pth", layout="per_step"),
+        metrics=TrustMetrics(relative_error=0.25, explained_variance=0.5, iterations=60),
+        mean_return=3.5,
         images=((str(image), "rollout 0"),),
     )
 
 
 def test_metrics_are_cleaned_and_escaped(tmp_path: Path) -> None:
     record = _record(tmp_path)
-    assert record.metrics == {"mean_return": 3.5, "relative_error": 0.25, "sanity_spearman": None}
+    assert record.to_json()["metrics"]["sanity_spearman"] is None
+    assert record.to_json()["metrics"]["mean_return"] == 3.5
     table = metrics_table(record)
     assert "<script>" not in table
     assert "agent&lt;script&gt;alert(1)&lt;/script&gt;" in table
@@ -47,7 +46,7 @@ def test_metrics_are_cleaned_and_escaped(tmp_path: Path) -> None:
     assert "<td>relative_error</td><td>0.25</td>" in table
     assert "<td>sanity_spearman</td><td>n/a</td>" in table
     assert table.index("stability_mean_cosine") < table.index("stability_min_cosine")
-    summary = checkpoint_summary_html([record.summary(), record.summary()])
+    summary = checkpoint_summary_html([record, record])
     assert summary.count("<tr>") == 2  # header + one deduplicated checkpoint
     assert "<script>" not in summary
 
@@ -57,7 +56,7 @@ def test_html_extras_embed_png_and_are_json_serializable(tmp_path: Path) -> None
     assert [e["format_type"] for e in extras] == ["html", "image"]
     assert extras[1]["content"] == "iVBORyBmYWtl"  # base64 of the file's bytes
     json.dumps(extras)
-    facts = ({"name": "collision", "kind": "event", "per_factor": [0.4], "base_rate": 0.1, "k": 5},)
+    facts = (FactAssociation("collision", "event", (0.4,), 0.1, 5),)
     with_facts = dataclasses.replace(_record(tmp_path), factor_facts=facts)
     extras = html_extras([with_facts])
     assert [e["format_type"] for e in extras] == ["html", "html", "image"]
@@ -71,21 +70,9 @@ def test_html_extras_embed_png_and_are_json_serializable(tmp_path: Path) -> None
 
 def test_fact_table_bolds_the_best_factor_only_where_it_beats_chance() -> None:
     rows = [
-        {
-            "name": "car<b>",
-            "kind": "event",
-            "per_factor": [0.2, 0.6, None],
-            "base_rate": 0.3,
-            "k": 5,
-        },
-        {"name": "rare", "kind": "event", "per_factor": [0.0, 0.0, 0.0], "base_rate": 0.0, "k": 5},
-        {
-            "name": "row",
-            "kind": "graded",
-            "per_factor": [0.1, -0.45, None],
-            "base_rate": None,
-            "k": 0,
-        },
+        FactAssociation("car<b>", "event", (0.2, 0.6, math.nan), 0.3, 5),
+        FactAssociation("rare", "event", (0.0, 0.0, 0.0), 0.0, 5),
+        FactAssociation("row", "graded", (0.1, -0.45, math.nan), math.nan, 0),
     ]
     table = fact_table_html(rows)
     assert "car&lt;b&gt;" in table
@@ -115,7 +102,31 @@ def test_artifacts_are_written_per_test(tmp_path: Path) -> None:
 
 def test_summary_lines_deduplicate_by_key(tmp_path: Path) -> None:
     record = _record(tmp_path, label="cp")
-    lines = summary_lines([record.summary(), record.summary()])
+    lines = summary_lines([record, record])
     assert lines == [
         "cp (freeway, activation score, per_step layout, rank 10, 16x50): return 3.5, rel. error 0.25, stability cosine mean n/a min n/a, confidence rho n/a, sanity rho n/a, deletion xn/a"
     ]
+
+
+def test_records_cross_the_json_edge_unchanged(tmp_path: Path) -> None:
+    # What an xdist worker sends is what the controller gets back (images stay on the worker).
+    facts = (
+        FactAssociation("collision", "event", (0.4, math.nan), 0.1, 5),
+        FactAssociation("chicken_row", "graded", (0.2, -0.3), math.nan, 0),
+    )
+    record = dataclasses.replace(_record(tmp_path), factor_facts=facts)
+    back = AuditRecord.from_json(json.loads(json.dumps(record.to_json())))
+    assert back == dataclasses.replace(record, images=())
+    assert math.isnan(back.metrics.sanity_spearman)
+    assert back.settings.layout == "per_step"
+
+
+def test_a_malformed_record_is_refused(tmp_path: Path) -> None:
+    data = _record(tmp_path).to_json()
+    data["metrics"]["iterations"] = "60"
+    with pytest.raises(TypeError, match="iterations must be an integer"):
+        AuditRecord.from_json(data)
+    data = _record(tmp_path).to_json()
+    data["metrics"]["forged"] = 1.0
+    with pytest.raises(ValueError, match="unknown metrics"):
+        AuditRecord.from_json(data)

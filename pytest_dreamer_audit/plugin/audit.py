@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -23,6 +22,7 @@ from ..model.devices import resolve_device
 from ..report.bundle import FACTORS_FILE, rollout_file, write_bundle
 from ..results.explanation import Explanation, load_explanation
 from ..results.semantics import fact_associations
+from ..results.values import FactAssociation
 from ..rollout.rollouts import Trajectory, load_trajectory, run_rollouts, save_trajectory
 from ..settings import AuditSettings
 from .cache import cached_directory, file_digest
@@ -50,10 +50,10 @@ class AuditResult:
     images: tuple[Path, ...]
 
     @cached_property
-    def factor_facts(self) -> tuple[dict[str, Any], ...]:
-        """Every game fact against every factor, as plain values
-        (``semantics.fact_associations``): computed once per explanation, not once per test."""
-        return tuple(row.to_json() for row in fact_associations(self.explanation))
+    def factor_facts(self) -> tuple[FactAssociation, ...]:
+        """Every game fact against every factor (``semantics.fact_associations``): computed once
+        per explanation, not once per test."""
+        return tuple(fact_associations(self.explanation))
 
 
 def _rollout_settings(settings: AuditSettings) -> AuditSettings:

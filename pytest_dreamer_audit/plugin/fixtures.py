@@ -6,7 +6,6 @@ Imported lazily by ``plugin.py`` (it pulls in the audit machinery).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ..report.html import AuditRecord, artifact_directory, record_metrics
+from ..report.artifacts import artifact_directory
+from ..report.records import AuditRecord
 from ..results import assertions
 from ..results.baseline import BaselineTolerances, check_baseline
 from ..results.explanation import Explanation
@@ -153,10 +153,9 @@ def make_audit(
         label=settings.label,
         key=result.key,
         game=explanation.game,
-        settings=dataclasses.asdict(settings),
-        metrics=record_metrics(
-            dataclasses.asdict(explanation.metrics), float(explanation.returns.mean())
-        ),
+        settings=settings,
+        metrics=explanation.metrics,
+        mean_return=float(explanation.returns.mean()),
         images=tuple((str(path), _caption(path)) for path in result.images),
         factor_facts=result.factor_facts,
     )

@@ -17,7 +17,9 @@ import pytest
 
 from ..errors import ConfigError, DreamerAuditError
 from ..files import ensure_writable
-from ..report.html import PROPERTY, AuditRecord, summary_lines, write_artifacts
+from ..report.artifacts import write_artifacts
+from ..report.records import PROPERTY, AuditRecord
+from ..report.terminal import summary_lines
 from ..settings import MARKER, OPTIONS, AuditSettings, parse_value
 
 if TYPE_CHECKING:
@@ -44,7 +46,7 @@ class PluginState:
     artifacts: Path
     cache_dir: Path
     baseline_dir: str
-    summaries: list[dict[str, Any]] = field(default_factory=list)
+    summaries: list[AuditRecord] = field(default_factory=list)
 
 
 STATE = pytest.StashKey[PluginState]()
@@ -285,7 +287,7 @@ def pytest_runtest_makereport(
     if not records or not shown:
         return report
     for record in records:
-        report.user_properties.append((PROPERTY, json.dumps(record.summary(), sort_keys=True)))
+        report.user_properties.append((PROPERTY, json.dumps(record.to_json(), sort_keys=True)))
     if item.config.pluginmanager.hasplugin("html"):
         from ..report.html import html_extras
 
@@ -304,7 +306,7 @@ class _Reporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == PROPERTY:
-                self.state.summaries.append(json.loads(str(value)))
+                self.state.summaries.append(AuditRecord.from_json(json.loads(str(value))))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = summary_lines(self.state.summaries)

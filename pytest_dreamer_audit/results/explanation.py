@@ -7,7 +7,6 @@ from disk (the cross-worker cache) without importing torch.
 from __future__ import annotations
 
 import json
-import math
 import os
 import zipfile
 from dataclasses import asdict, dataclass, fields
@@ -18,54 +17,14 @@ import numpy as np
 
 from ..errors import ConfigError, SavedDataError
 from ..files import atomic_text, atomic_write
-from ..jsonvalues import from_json_number, to_json_number
 from .config import LAYOUTS, SCORES, ExplainConfig
+from .values import TrustMetrics
 
 __all__ = ["LAYOUTS", "SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
 
 ARRAYS_FILE = "explanation.npz"
 SUMMARY_FILE = "summary.json"
 SUMMARY_VERSION = 1
-
-
-@dataclass(frozen=True)
-class TrustMetrics:
-    """How far to trust an explanation; each is a number an assertion can test.
-
-    Attributes:
-        relative_error: ``||X - A D||_F / ||X||_F`` (0 is a perfect fit).
-        explained_variance: ``1 - ||X - A D||_F^2 / ||X - column means||_F^2`` (1 is perfect).
-        iterations: NMF iterations run.
-        stability_mean_cosine, stability_min_cosine: prototypes of refits from random inits,
-            matched to the main fit's by the Hungarian algorithm on cosine similarity: mean and
-            minimum matched cosine (1 = the same factors). NaN when no refits were asked for.
-        stability_topk_jaccard: mean Jaccard overlap of the top-k observation sets (all
-            rollouts together) between the main fit and each refit.
-        confidence_spearman: Spearman correlation of the row scores with the rows' L2 norm
-            ``||p||_2`` (the categorical's confidence); near 1 means the score only restates
-            confidence.
-        sanity_spearman: Spearman correlation, over valid observations, of the observation scores
-            with those of the same architecture with random weights fed the same observations and
-            actions (Adebayo et al. 2018); should be well below the stability values. NaN without
-            an agent.
-        deletion_topk, deletion_random: mean total-variation change of the actor's action
-            distribution when an observation's posterior state is replaced by the prior's
-            (mode of each categorical), over the top-k observations and over all valid ones (the
-            expectation for k random ones). deletion_ratio = topk / random (> 1: the explanation
-            points at states the policy depends on). NaN without an agent.
-    """
-
-    relative_error: float
-    explained_variance: float
-    iterations: int
-    stability_mean_cosine: float = math.nan
-    stability_min_cosine: float = math.nan
-    stability_topk_jaccard: float = math.nan
-    confidence_spearman: float = math.nan
-    sanity_spearman: float = math.nan
-    deletion_topk: float = math.nan
-    deletion_random: float = math.nan
-    deletion_ratio: float = math.nan
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,7 +124,7 @@ class Explanation:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description: what was explained, the config and the metrics."""
-        metrics = {k: to_json_number(v) for k, v in asdict(self.metrics).items()}
+        metrics = self.metrics.to_json()
         return {
             "summary_version": SUMMARY_VERSION,
             "game": self.game,
@@ -232,9 +191,6 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
     if set(arrays) != expected:
         raise damaged(f"arrays {sorted(set(arrays) ^ expected)} missing or unexpected")
     try:
-        metrics: dict[str, Any] = {
-            k: v if type(v) is int else from_json_number(v) for k, v in summary["metrics"].items()
-        }
         return Explanation(
             game=str(summary["game"]),
             pomdp=bool(summary["pomdp"]),
@@ -242,7 +198,7 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
             action_names=tuple(str(name) for name in summary["action_names"]),
             fact_names=tuple(str(name) for name in summary["fact_names"]),
             config=ExplainConfig(**summary["config"]),
-            metrics=TrustMetrics(**metrics),
+            metrics=TrustMetrics.from_json(summary["metrics"]),
             **arrays,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:

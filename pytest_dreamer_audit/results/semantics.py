@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..jsonvalues import to_json_number
 from .explanation import Explanation
+from .values import FactAssociation
 
 __all__ = [
     "CATEGORICAL_FACTS",
@@ -153,52 +151,6 @@ def factor_fact_spearman(explanation: Explanation, fact: FactValues) -> np.ndarr
             continue
         result[j] = float(spearmanr(column, values).statistic)
     return result
-
-
-@dataclass(frozen=True)
-class FactAssociation:
-    """How one game fact relates to each factor.
-
-    Attributes:
-        name: the fact (``"collision"``), or one value of a categorical fact
-            (``"executed_action=up"``).
-        kind: ``"event"`` (a yes/no fact: ``per_factor`` is the precision of each factor's
-            top-``k`` observations) or ``"graded"`` (``per_factor`` is each factor's Spearman).
-        per_factor: ``[r]`` values, NaN where undefined.
-        base_rate: events: the fraction of valid steps where the event holds (what a factor
-            picking at random would reach); graded facts: NaN.
-        k: the number of observations per factor behind an event's precision (0 for graded).
-    """
-
-    name: str
-    kind: Literal["event", "graded"]
-    per_factor: tuple[float, ...]
-    base_rate: float
-    k: int
-
-    @property
-    def best_factor(self) -> int:
-        """The factor with the highest precision (events) or ``|rho|`` (graded); -1 if none."""
-        values = np.asarray(self.per_factor, dtype=np.float64)
-        if self.kind == "graded":
-            values = np.abs(values)
-        if np.isnan(values).all():
-            return -1
-        return int(np.nanargmax(values))
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain values, NaN written as None."""
-
-        def clean(value: float) -> float | None:
-            return to_json_number(float(value))
-
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "per_factor": [clean(v) for v in self.per_factor],
-            "base_rate": clean(self.base_rate),
-            "k": self.k,
-        }
 
 
 def fact_associations(explanation: Explanation, k: int | None = None) -> list[FactAssociation]:

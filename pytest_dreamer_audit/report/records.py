@@ -1,0 +1,111 @@
+"""What a report knows about one explanation a test used, typed, with its JSON form.
+
+Standard library only (the plugin's hooks import it on every pytest run). A record travels from
+an xdist worker to the controller as JSON in ``report.user_properties``: :meth:`AuditRecord.
+to_json` on the worker, :meth:`AuditRecord.from_json` on the controller, typed everywhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..jsonvalues import from_json_number, to_json_number
+from ..results.values import FactAssociation, TrustMetrics
+from ..settings import AuditSettings
+
+__all__ = ["HEADLINE", "PROPERTY", "AuditRecord"]
+
+PROPERTY = "dreamer_audit"
+"""Name of the user property that carries an audit's record to the controller."""
+
+HEADLINE = (
+    "mean_return",
+    "relative_error",
+    "explained_variance",
+    "stability_mean_cosine",
+    "stability_min_cosine",
+    "stability_topk_jaccard",
+    "confidence_spearman",
+    "sanity_spearman",
+    "deletion_ratio",
+)
+"""The metrics every report shows, in order (``mean_return`` and the trust metrics)."""
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One explanation a test used, as the reports show it.
+
+    Attributes:
+        checkpoint: path of the audited checkpoint. label: its short name.
+        key: the explanation's cache key (identifies checkpoint and settings).
+        game: the game. settings: the audit settings.
+        metrics: the trust metrics. mean_return: the rollouts' mean return.
+        images: PNG paths (in the cache entry) with a caption each.
+        factor_facts: each game fact against each factor (one row of the report's table each).
+    """
+
+    checkpoint: str
+    label: str
+    key: str
+    game: str
+    settings: AuditSettings
+    metrics: TrustMetrics
+    mean_return: float
+    images: tuple[tuple[str, str], ...]
+    factor_facts: tuple[FactAssociation, ...] = ()
+
+    def metric(self, name: str) -> float:
+        """A headline metric by name (``mean_return`` or a :class:`TrustMetrics` field)."""
+        if name == "mean_return":
+            return self.mean_return
+        return float(getattr(self.metrics, name))
+
+    @property
+    def settings_label(self) -> str:
+        """``activation score, pooled layout, rank 10, 16x50``."""
+        s = self.settings
+        return f"{s.score} score, {s.layout} layout, rank {s.rank}, {s.episodes}x{s.steps}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values (NaN as None), without the image paths: ``summary.json``'s entries."""
+        return {
+            "checkpoint": self.checkpoint,
+            "label": self.label,
+            "key": self.key,
+            "game": self.game,
+            "settings": dataclasses.asdict(self.settings),
+            "metrics": {"mean_return": to_json_number(self.mean_return), **self.metrics.to_json()},
+            "factor_facts": [row.to_json() for row in self.factor_facts],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditRecord:
+        """The inverse of :meth:`to_json` (no images); KeyError, TypeError or ValueError if
+        malformed."""
+        metrics = dict(data["metrics"])
+        mean_return = from_json_number(metrics.pop("mean_return"))
+        names = {f.name for f in dataclasses.fields(AuditSettings)}
+        settings = data["settings"]
+        if set(settings) != names:
+            raise ValueError(f"settings {sorted(set(settings) ^ names)} missing or unexpected")
+        return cls(
+            checkpoint=str(data["checkpoint"]),
+            label=str(data["label"]),
+            key=str(data["key"]),
+            game=str(data["game"]),
+            settings=AuditSettings(**settings),
+            metrics=TrustMetrics.from_json(metrics),
+            mean_return=mean_return,
+            images=(),
+            factor_facts=tuple(FactAssociation.from_json(row) for row in data["factor_facts"]),
+        )
+
+
+def format_number(value: float) -> str:
+    """``0.2512`` -> ``"0.2512"``; NaN -> ``"n/a"``."""
+    return "n/a" if math.isnan(value) else f"{value:.4g}"

@@ -1,0 +1,35 @@
+"""The terminal summary: one line per audited checkpoint and settings. Standard library only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .records import AuditRecord, format_number
+
+__all__ = ["distinct", "summary_lines"]
+
+
+def distinct(records: Iterable[AuditRecord]) -> list[AuditRecord]:
+    """The first record of each explanation (cache key), in order."""
+    seen: dict[str, AuditRecord] = {}
+    for record in records:
+        seen.setdefault(record.key, record)
+    return list(seen.values())
+
+
+def summary_lines(records: Iterable[AuditRecord]) -> list[str]:
+    """One terminal line per audited checkpoint and settings (deduplicated by cache key)."""
+    lines = []
+    for record in distinct(records):
+
+        def show(name: str, record: AuditRecord = record) -> str:
+            return format_number(record.metric(name))
+
+        lines.append(
+            f"{record.label} ({record.game}, {record.settings_label}): "
+            f"return {show('mean_return')}, rel. error {show('relative_error')}, stability cosine "
+            f"mean {show('stability_mean_cosine')} min {show('stability_min_cosine')}, "
+            f"confidence rho {show('confidence_spearman')}, sanity rho {show('sanity_spearman')}, "
+            f"deletion x{show('deletion_ratio')}"
+        )
+    return lines
