@@ -207,13 +207,13 @@ def test_assertion_messages_give_number_threshold_and_evidence(project: pytest.P
     project.makepyfile(
         """
         def test_return(dreamer_audit):
-            dreamer_audit.mean_return(at_least=5.0)
+            dreamer_audit.assert_mean_return(at_least=5.0)
 
         def test_event(dreamer_audit):
-            dreamer_audit.top_observations_coincide("chicken_row", min_precision=1.1)
+            dreamer_audit.assert_top_observations_coincide("chicken_row", min_precision=1.1)
 
         def test_factor(dreamer_audit):
-            dreamer_audit.some_factor_coincides("chicken_row", min_precision=1.1)
+            dreamer_audit.assert_some_factor_coincides("chicken_row", min_precision=1.1)
         """
     )
     result = project.runpytest("--dreamer-checkpoint", "tiny.pth")
@@ -306,7 +306,7 @@ def test_html_report_embeds_the_grids_for_passing_failing_and_setup_failures(
             pass
 
         def test_fail(dreamer_audit):
-            dreamer_audit.mean_return(at_least=1.0)
+            dreamer_audit.assert_mean_return(at_least=1.0)
 
         def test_setup(broken):
             pass

@@ -7,9 +7,11 @@ Imported lazily by ``plugin.py`` (it pulls in the audit machinery).
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,27 @@ from ..results.semantics import FactValues
 from .audit import AuditResult
 
 __all__ = ["DreamerAudit", "make_audit"]
+
+
+class _Deprecated:
+    """A method name before 0.2 (they read like getters): still works, warns on access."""
+
+    def __init__(self, new: str) -> None:
+        self.new = new
+        self.old = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.old = name
+
+    def __get__(self, audit: object, owner: type | None = None) -> Any:
+        if audit is None:
+            return self
+        warnings.warn(
+            f"DreamerAudit.{self.old}() is deprecated: it is an assertion, now named {self.new}()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(audit, self.new)
 
 
 @dataclass(frozen=True)
@@ -48,72 +71,102 @@ class DreamerAudit:
     def __repr__(self) -> str:
         return f"DreamerAudit({self.explanation!r}, evidence={str(self.evidence)!r})"
 
-    def top_observations_coincide(
+    def assert_top_observations_coincide(
         self, event: assertions.Event, *, min_precision: float, k: int | None = None
     ) -> float:
+        """Assert that each rollout's top-k observations hit ``event`` at least
+        ``min_precision`` of the time; returns the precision."""
         __tracebackhide__ = True
         return assertions.assert_top_observations_coincide(
             self.explanation, event, min_precision=min_precision, k=k, evidence=self.evidence
         )
 
-    def some_factor_coincides(
+    def assert_some_factor_coincides(
         self, event: assertions.Event, *, min_precision: float, k: int | None = None
     ) -> assertions.FactorMatch:
+        """Assert that some factor's k most exciting observations hit ``event`` at least
+        ``min_precision`` of the time; returns that factor and its precision."""
         __tracebackhide__ = True
         return assertions.assert_some_factor_coincides(
             self.explanation, event, min_precision=min_precision, k=k, evidence=self.evidence
         )
 
-    def some_factor_tracks(
+    def assert_some_factor_tracks(
         self, fact: FactValues, *, min_abs_spearman: float
     ) -> assertions.FactorMatch:
+        """Assert that some factor's activation has ``|Spearman| >= min_abs_spearman`` with
+        a graded fact; returns that factor and its correlation."""
         __tracebackhide__ = True
         return assertions.assert_some_factor_tracks(
             self.explanation, fact, min_abs_spearman=min_abs_spearman, evidence=self.evidence
         )
 
-    def factors_stable(self, **thresholds: float) -> None:
+    def assert_factors_stable(self, **thresholds: float) -> None:
+        """Assert the stability metrics across NMF refits (``min_cosine``,
+        ``min_mean_cosine``, ``min_topk_jaccard``)."""
         __tracebackhide__ = True
         assertions.assert_factors_stable(self.explanation, evidence=self.evidence, **thresholds)
 
-    def differs_from_random_weights(self, *, max_spearman: float) -> float:
+    def assert_differs_from_random_weights(self, *, max_spearman: float) -> float:
+        """Assert the sanity check: the scores' Spearman with randomized weights' scores is
+        at most ``max_spearman``; returns it."""
         __tracebackhide__ = True
         return assertions.assert_differs_from_random_weights(
             self.explanation, max_spearman=max_spearman, evidence=self.evidence
         )
 
-    def not_just_confidence(self, *, max_spearman: float) -> float:
+    def assert_not_just_confidence(self, *, max_spearman: float) -> float:
+        """Assert that the scores' Spearman with the categoricals' confidence ``||p||_2`` is
+        at most ``max_spearman``; returns it."""
         __tracebackhide__ = True
         return assertions.assert_not_just_confidence(
             self.explanation, max_spearman=max_spearman, evidence=self.evidence
         )
 
-    def reconstruction(self, **thresholds: float) -> None:
+    def assert_reconstruction(self, **thresholds: float) -> None:
+        """Assert the NMF fit (``max_relative_error``, ``min_explained_variance``)."""
         __tracebackhide__ = True
         assertions.assert_reconstruction(self.explanation, evidence=self.evidence, **thresholds)
 
-    def deletion_beats_random(self, *, min_ratio: float = 1.0) -> float:
+    def assert_deletion_beats_random(self, *, min_ratio: float = 1.0) -> float:
+        """Assert that deleting the top-k posteriors moves the policy at least ``min_ratio``
+        times as much as deleting random ones; returns the ratio."""
         __tracebackhide__ = True
         return assertions.assert_deletion_beats_random(
             self.explanation, min_ratio=min_ratio, evidence=self.evidence
         )
 
-    def mean_return(self, *, at_least: float) -> float:
+    def assert_mean_return(self, *, at_least: float) -> float:
+        """Assert that the rollouts' mean return is at least ``at_least``; returns it."""
         __tracebackhide__ = True
         return assertions.assert_mean_return(
             self.explanation, at_least=at_least, evidence=self.evidence
         )
 
-    def action_fractions(
+    def assert_action_fractions(
         self,
         *,
         at_least: Mapping[str, float] | None = None,
         at_most: Mapping[str, float] | None = None,
     ) -> dict[str, float]:
+        """Assert bounds on the fraction of executed actions by name; returns every action's
+        fraction."""
         __tracebackhide__ = True
         return assertions.assert_action_fractions(
             self.explanation, at_least=at_least, at_most=at_most, evidence=self.evidence
         )
+
+    # The names before 0.2 read like getters; they still work and warn.
+    top_observations_coincide = _Deprecated("assert_top_observations_coincide")
+    some_factor_coincides = _Deprecated("assert_some_factor_coincides")
+    some_factor_tracks = _Deprecated("assert_some_factor_tracks")
+    factors_stable = _Deprecated("assert_factors_stable")
+    differs_from_random_weights = _Deprecated("assert_differs_from_random_weights")
+    not_just_confidence = _Deprecated("assert_not_just_confidence")
+    reconstruction = _Deprecated("assert_reconstruction")
+    deletion_beats_random = _Deprecated("assert_deletion_beats_random")
+    mean_return = _Deprecated("assert_mean_return")
+    action_fractions = _Deprecated("assert_action_fractions")
 
     def check_baseline(self, **tolerances: float) -> None:
         """Compare with this test's stored baseline (written, and failing, when missing)."""

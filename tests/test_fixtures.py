@@ -1,0 +1,66 @@
+"""The ``dreamer_audit`` fixture's object: assertion methods bound to the evidence, old names."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_dreamer_audit import assertions as A
+from pytest_dreamer_audit.analysis.pipeline import explain
+from pytest_dreamer_audit.plugin.audit import AuditResult
+from pytest_dreamer_audit.plugin.fixtures import DreamerAudit
+from pytest_dreamer_audit.report.records import AuditRecord
+from pytest_dreamer_audit.results.explanation import ExplainConfig
+from pytest_dreamer_audit.rollout.rollouts import run_rollouts
+from pytest_dreamer_audit.settings import AuditSettings
+from pytest_dreamer_audit.testing import tiny_agent
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory: pytest.TempPathFactory) -> DreamerAudit:
+    agent = tiny_agent(seed=2)
+    trajectory = run_rollouts(agent, "freeway", episodes=3, steps=10, seed=4)
+    explanation = explain(trajectory, ExplainConfig(rank=3, top_k=2), agent=agent)
+    settings = AuditSettings(checkpoint="tiny.pth", rank=3, top_k=2, episodes=3, steps=10)
+    root = tmp_path_factory.mktemp("audit")
+    result = AuditResult(settings, "key", root, explanation, ())
+    record = AuditRecord(
+        "tiny.pth", "tiny", "key", "freeway", settings, explanation.metrics, 0.0, ()
+    )
+    return DreamerAudit(explanation, result, root / "evidence", root / "b.json", False, record)
+
+
+def test_bound_assertions_are_the_plain_functions_with_the_evidence(audit: DreamerAudit) -> None:
+    e = audit.explanation
+    ratio = A.assert_deletion_beats_random(e, min_ratio=0.0)
+    assert audit.assert_deletion_beats_random(min_ratio=0.0) == ratio
+    assert audit.assert_mean_return(at_least=-1.0) == float(e.returns.mean())
+    with pytest.raises(AssertionError, match=f"Evidence: {audit.evidence}"):
+        audit.assert_mean_return(at_least=1e9)
+
+
+@pytest.mark.parametrize(
+    ("old", "call"),
+    [
+        ("mean_return", lambda m: m(at_least=-1.0)),
+        ("deletion_beats_random", lambda m: m(min_ratio=0.0)),
+        ("action_fractions", lambda m: m()),
+    ],
+)
+def test_old_names_still_work_and_warn(audit: DreamerAudit, old: str, call: object) -> None:
+    new = getattr(audit, f"assert_{old}")
+    with pytest.warns(
+        DeprecationWarning, match=rf"DreamerAudit\.{old}\(\) is deprecated.*assert_{old}\(\)"
+    ):
+        method = getattr(audit, old)
+    assert callable(call)
+    assert call(method) == call(new)
+
+
+def test_every_old_name_has_its_assertion() -> None:
+    olds = [
+        name for name, value in vars(DreamerAudit).items() if type(value).__name__ == "_Deprecated"
+    ]
+    assert len(olds) == 10
+    for name in olds:
+        assert callable(getattr(DreamerAudit, f"assert_{name}"))
+        assert getattr(DreamerAudit, f"assert_{name}").__doc__.startswith("Assert")
