@@ -23,10 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import COMMAND_LINE, ConfigError, DreamerAuditError
-from .games import check_agent_fits
 from .report.bundle import FACTORS_FILE
 from .report.html import fact_table_html
-from .results.config import check_rank, layout_width
 from .results.explanation import TrustMetrics
 from .results.semantics import fact_associations
 from .settings import OPTIONS, AuditSettings, Option, _positive_int
@@ -175,7 +173,7 @@ def _explain(args: argparse.Namespace) -> int:
     from .analysis.pipeline import explain
     from .model.checkpoint import load_checkpoint
     from .report.bundle import write_bundle
-    from .rollout.rollouts import run_rollouts
+    from .rollout.rollouts import audit_rollouts
 
     settings = settings_from_args(args)
     config = settings.explain_config()
@@ -195,30 +193,11 @@ def _explain(args: argparse.Namespace) -> int:
             classes=args.classes,
             spelling=COMMAND_LINE,
         )
-        sizes = agent.sizes
-        check_rank(
-            settings.rank,
-            layout_width(settings.layout, sizes.categoricals, sizes.classes),
-            rank_name="--rank",
-            where=f"{args.checkpoint} in the {settings.layout} layout",
-        )
-        target = settings.target(agent.metadata.game, agent.metadata.pomdp, spelling=COMMAND_LINE)
-        check_agent_fits(
-            target,
-            sizes.channels,
-            sizes.actions,
-            source=str(args.checkpoint),
-            spelling=COMMAND_LINE,
+        target = settings.check_agent(
+            agent.sizes, agent.metadata.game, agent.metadata.pomdp, spelling=COMMAND_LINE
         )
         stages(f"rollouts ({settings.episodes} x {settings.steps})")
-        trajectory = run_rollouts(
-            agent,
-            target.spec.name,
-            pomdp=target.pomdp,
-            episodes=settings.episodes,
-            steps=settings.steps,
-            seed=settings.seed,
-        )
+        trajectory = audit_rollouts(agent, settings, target)
         explanation = explain(trajectory, config, agent=agent, progress=stages)
         try:
             written = write_bundle(explanation, out, rendered, progress=stages)

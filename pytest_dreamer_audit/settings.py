@@ -13,11 +13,11 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import PYTEST, ConfigError, Spelling
-from .games import GAMES, GameTarget, resolve_target
-from .results.config import LAYOUTS, SCORES, ExplainConfig, Layout, Score
+from .games import GAMES, GameTarget, check_agent_fits, resolve_target
+from .results.config import LAYOUTS, SCORES, ExplainConfig, Layout, Score, check_rank, layout_width
 
 __all__ = [
     "MARKER",
@@ -152,6 +152,19 @@ def parse_value(option: Option, text: str) -> Any:
         raise ConfigError(f"{option.flag} / {option.ini}: {error}") from None
 
 
+class AgentShape(Protocol):
+    """The sizes of an agent that decide whether it fits a game and a rank (``ModelSizes``)."""
+
+    @property
+    def categoricals(self) -> int: ...
+    @property
+    def classes(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
+    @property
+    def actions(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class AuditSettings:
     """What one audit computes: a checkpoint and everything that shapes its explanation."""
@@ -204,6 +217,33 @@ class AuditSettings:
             seed=self.seed,
             stability_refits=self.stability_refits,
         )
+
+    def check_agent(
+        self,
+        sizes: AgentShape,
+        recorded_game: str | None,
+        recorded_pomdp: bool | None,
+        *,
+        spelling: Spelling = PYTEST,
+    ) -> GameTarget:
+        """The game to play, after checking that the agent fits it and the rank fits the agent.
+
+        Raises:
+            ConfigError: a rank above the NMF row width, no game, or an agent whose channels or
+                actions do not match the game (the message spelled for ``spelling``'s edge).
+        """
+        check_rank(
+            self.rank,
+            layout_width(self.layout, sizes.categoricals, sizes.classes),
+            rank_name=spelling.name("rank").rstrip("="),
+            where=f"{self.checkpoint} in the {self.layout} layout ({sizes.categoricals} "
+            f"categoricals x {sizes.classes} classes)",
+        )
+        target = self.target(recorded_game, recorded_pomdp, spelling=spelling)
+        check_agent_fits(
+            target, sizes.channels, sizes.actions, source=self.checkpoint, spelling=spelling
+        )
+        return target
 
     def target(
         self,

@@ -23,7 +23,7 @@ from ..report.bundle import FACTORS_FILE, rollout_file, write_bundle
 from ..results.explanation import Explanation, load_explanation
 from ..results.semantics import fact_associations
 from ..results.values import FactAssociation
-from ..rollout.rollouts import Trajectory, load_trajectory, run_rollouts, save_trajectory
+from ..rollout.rollouts import Trajectory, audit_rollouts, load_trajectory, save_trajectory
 from ..settings import AuditSettings
 from .cache import cached_directory, file_digest
 
@@ -102,15 +102,10 @@ class AuditCache:
             agent = self.agent(settings)
 
             def build(directory: Path) -> None:
-                target = settings.target(agent.metadata.game, agent.metadata.pomdp)
-                trajectory = run_rollouts(
-                    agent,
-                    target.spec.name,
-                    pomdp=target.pomdp,
-                    episodes=settings.episodes,
-                    steps=settings.steps,
-                    seed=settings.seed,
+                target = settings.check_agent(
+                    agent.sizes, agent.metadata.game, agent.metadata.pomdp
                 )
+                trajectory = audit_rollouts(agent, settings, target)
                 save_trajectory(trajectory, directory / TRAJECTORY_FILE)
 
             entry = cached_directory(self.root, key, build)

@@ -9,7 +9,7 @@ figure). Here each column of a figure is composed in NumPy as one RGB image at t
 size (every row's block scaled by an integer factor and framed) and placed with one
 ``Figure.figimage``: no axes, no resampling. Each row's numbers are one text. Rows of all
 columns line up because every block of a figure has the same pixel pitch.
-``benchmarks/render_speed.py`` measures both approaches.
+``benchmarks/bench/render.py`` (``run_all.py --only render``) measures both approaches.
 """
 
 from __future__ import annotations

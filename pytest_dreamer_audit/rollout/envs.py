@@ -11,7 +11,15 @@ Every game has the transition facts ``executed_action`` (the minimal-set index t
 sticky actions repeat the previous one with probability 0.1) and ``sticky`` (1 when it differs
 from the chosen action). Freeway adds ``chicken_row`` (0 = top, 9 = start), ``move_ready`` (1 when
 the move timer is 0, so an up/down action takes effect this frame), ``car_adjacent`` (1 when a car
-is in the chicken's row within one column of it), ``scored`` and ``collision``.
+is in the chicken's row within one column of it), ``up_hits`` (below), ``scored`` and ``collision``.
+
+``up_hits`` is 1 when pressing UP in this frame would get the chicken hit by a car (sent back to
+the start without scoring), as MinAtar 1.0.15's ``freeway.Env.act`` plays the frame: the chicken
+first moves to row ``p = max(0, pos - 1)`` if ``move_timer == 0`` (else stays, ``p = pos``);
+reaching row 0 scores and resets it to row 9, where no car drives (so ``up_hits`` is 0); otherwise
+it is hit when some car in row ``p`` is in the chicken's column 4 now, or its timer is 0 (it moves
+this frame) and its next column, ``x + sign(speed)`` wrapped into 0..9, is 4. A finished episode
+has ``up_hits`` 0 (the game ignores actions).
 """
 
 from __future__ import annotations
@@ -30,10 +38,11 @@ from ..model.sampling import MAX_SEED
 __all__ = ["GameBatch", "StepResult", "fact_names", "make_env"]
 
 _GENERIC_TRANSITION_FACTS = ("executed_action", "sticky")
-_FREEWAY_OBSERVATION_FACTS = ("chicken_row", "move_ready", "car_adjacent")
+_FREEWAY_OBSERVATION_FACTS = ("chicken_row", "move_ready", "car_adjacent", "up_hits")
 _FREEWAY_TRANSITION_FACTS = ("scored", "collision")
 _FREEWAY_START_ROW = 9
 _FREEWAY_CHICKEN_COLUMN = 4
+_FREEWAY_COLUMNS = 10
 
 
 def fact_names(game: str) -> tuple[str, ...]:
@@ -80,6 +89,26 @@ def make_env(game: str, *, sticky_action_prob: float = 0.1) -> Any:
 def _game_logic(env: Any) -> Any:
     """MinAtar's ``Environment`` behind a gymnasium env (holds ``env``, ``last_action``)."""
     return env.unwrapped.game
+
+
+def _freeway_up_hits(logic: Any) -> bool:
+    """Would UP in this frame get the chicken hit? (MinAtar's ``freeway.Env``; module docstring.)
+
+    Read from the game state alone (``cars`` as ``[x, row, timer, speed]``, ``pos``,
+    ``move_timer``, ``terminal``), without stepping or copying the game.
+    """
+    if logic.terminal:
+        return False
+    row = max(0, int(logic.pos) - 1) if logic.move_timer == 0 else int(logic.pos)
+    if row == 0:  # scores; the chicken restarts in row 9, which has no cars
+        return False
+    for x, car_row, timer, speed in logic.cars:
+        if car_row != row:
+            continue
+        moved = (x + (1 if speed > 0 else -1)) % _FREEWAY_COLUMNS
+        if x == _FREEWAY_CHICKEN_COLUMN or (timer == 0 and moved == _FREEWAY_CHICKEN_COLUMN):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -142,7 +171,7 @@ class GameBatch:
         adjacent = any(
             car[1] == row and abs(car[0] - _FREEWAY_CHICKEN_COLUMN) <= 1 for car in logic.cars
         )
-        return [row, int(logic.move_timer == 0), int(adjacent)]
+        return [row, int(logic.move_timer == 0), int(adjacent), int(_freeway_up_hits(logic))]
 
     def reset(self, seeds: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Reset episode ``b`` with ``seeds[b]``.
@@ -170,9 +199,10 @@ class GameBatch:
         states: list[np.ndarray] = []
         reward = np.zeros(self.episodes, dtype=np.float32)
         terminal = np.zeros(self.episodes, dtype=bool)
-        n_transition = len(self.fact_names) - (3 if self._is_freeway else 0)
+        n_observation = len(_FREEWAY_OBSERVATION_FACTS) if self._is_freeway else 0
+        n_transition = len(self.fact_names) - n_observation
         transition = np.zeros((self.episodes, n_transition), dtype=np.int32)
-        observation = np.zeros((self.episodes, 3 if self._is_freeway else 0), dtype=np.int32)
+        observation = np.zeros((self.episodes, n_observation), dtype=np.int32)
         for b, env in enumerate(self.envs):
             if not active[b]:
                 states.append(np.zeros(shape[1:] + shape[:1], dtype=bool))

@@ -25,6 +25,7 @@ from ..games import GameTarget, check_agent_fits, game_spec, resolve_target
 from ..model.agent import DreamerAgent
 from ..model.devices import resolve_device
 from ..model.sampling import MAX_SEED, NoiseKeys
+from ..settings import AuditSettings
 from .envs import GameBatch
 
 __all__ = [
@@ -197,6 +198,19 @@ def run_rollouts(
             steps,
             greedy,
         )
+
+
+def audit_rollouts(agent: DreamerAgent, settings: AuditSettings, target: GameTarget) -> Trajectory:
+    """The rollouts an audit's settings ask for, on the game ``target`` (see
+    :meth:`AuditSettings.check_agent`)."""
+    return run_rollouts(
+        agent,
+        target.spec.name,
+        pomdp=target.pomdp,
+        episodes=settings.episodes,
+        steps=settings.steps,
+        seed=settings.seed,
+    )
 
 
 def _roll(
