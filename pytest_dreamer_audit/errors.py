@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "COMMAND_LINE",
+    "CacheEntryWarning",
     "PYTEST",
     "PYTHON",
     "SavedDataError",
@@ -76,6 +77,11 @@ class CheckpointValueError(CheckpointError):
 class SavedDataError(DreamerAuditError, ValueError):
     """A file this package saved (an explanation, a trajectory, a cache entry) is damaged, was
     changed after it was written, or was written by another version of the package."""
+
+
+class CacheEntryWarning(UserWarning):
+    """A cache entry failed its checks (damaged, tampered with, or from another version) and
+    was rebuilt instead of used."""
 
 
 class FactorizationError(DreamerAuditError, ValueError):

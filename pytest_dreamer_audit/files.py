@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,14 @@ from typing import BinaryIO
 
 from .errors import ConfigError
 
-__all__ = ["atomic_copy", "atomic_text", "atomic_write", "default_mode", "ensure_writable"]
+__all__ = [
+    "atomic_copy",
+    "atomic_text",
+    "atomic_write",
+    "default_mode",
+    "ensure_writable",
+    "open_regular",
+]
 
 
 def default_mode(directory: bool = False) -> int:
@@ -47,9 +55,22 @@ def atomic_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
 
 
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a regular file for reading, never through a symlink (``ConfigError`` otherwise):
+    what the package copies or embeds must be the file it wrote, not one a link points at."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as error:
+        raise ConfigError(f"{path} cannot be opened as a plain file ({error.strerror})") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise ConfigError(f"{path} is not a regular file")
+    return os.fdopen(descriptor, "rb")
+
+
 def atomic_copy(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
-    """Copy a file's bytes atomically."""
-    with open(source, "rb") as origin:
+    """Copy a regular file's bytes atomically (see :func:`open_regular`)."""
+    with open_regular(source) as origin:
         return atomic_write(path, lambda stream: shutil.copyfileobj(origin, stream))
 
 

@@ -262,8 +262,9 @@ class AuditSettings:
             spelling=spelling,
         )
 
-    def key(self, checkpoint_digest: str) -> str:
-        """Cache key: the checkpoint's content hash and every setting but the device.
+    def key(self, checkpoint_digest: str, code: str = "") -> str:
+        """Cache key: the checkpoint's content hash, every setting but the device, and ``code``
+        (the package's source digest, so that a changed package never reuses old results).
 
         The device is left out on purpose: CPU and GPU runs give the same explanation to float
         tolerance, and a cache shared between them is what a user expects.
@@ -271,7 +272,7 @@ class AuditSettings:
         values = dataclasses.asdict(self)
         values.pop("checkpoint")
         values.pop("device")
-        text = json.dumps({"checkpoint": checkpoint_digest, **values}, sort_keys=True)
+        text = json.dumps({"checkpoint": checkpoint_digest, "code": code, **values}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     @property

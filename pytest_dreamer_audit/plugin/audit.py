@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..analysis.pipeline import explain
+from ..errors import SavedDataError
 from ..model.agent import DreamerAgent
 from ..model.checkpoint import load_checkpoint
 from ..model.devices import resolve_device
@@ -25,7 +26,7 @@ from ..results.semantics import fact_associations
 from ..results.values import FactAssociation
 from ..rollout.rollouts import Trajectory, audit_rollouts, load_trajectory, save_trajectory
 from ..settings import AuditSettings
-from .cache import cached_directory, file_digest
+from .cache import cached, code_digest, file_digest
 
 __all__ = ["AuditCache", "AuditResult"]
 
@@ -97,7 +98,7 @@ class AuditCache:
 
     def trajectory(self, settings: AuditSettings) -> Trajectory:
         rollout = _rollout_settings(settings)
-        key = "rollouts-" + rollout.key(self.digest(settings.checkpoint))
+        key = "rollouts-" + rollout.key(self.digest(settings.checkpoint), code_digest())
         if key not in self._trajectories:
             agent = self.agent(settings)
 
@@ -108,13 +109,19 @@ class AuditCache:
                 trajectory = audit_rollouts(agent, settings, target)
                 save_trajectory(trajectory, directory / TRAJECTORY_FILE)
 
-            entry = cached_directory(self.root, key, build)
-            self._trajectories[key] = load_trajectory(entry / TRAJECTORY_FILE, agent.device)
+            def load(entry: Path) -> Trajectory:
+                trajectory = load_trajectory(entry / TRAJECTORY_FILE, agent.device)
+                _check_matches(trajectory.episodes, trajectory.steps, rollout)
+                return trajectory
+
+            _, self._trajectories[key] = cached(self.root, key, build, load)
         return self._trajectories[key]
 
     def explanation(self, settings: AuditSettings) -> AuditResult:
-        key = "explanation-" + settings.key(self.digest(settings.checkpoint))
+        key = "explanation-" + settings.key(self.digest(settings.checkpoint), code_digest())
         if key not in self._results:
+            rendered = min(settings.render_episodes, settings.episodes)
+            names = [*(rollout_file(episode) for episode in range(rendered)), FACTORS_FILE]
 
             def build(directory: Path) -> None:
                 agent = self.agent(settings)
@@ -124,14 +131,31 @@ class AuditCache:
                     json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n"
                 )
 
-            entry = cached_directory(self.root, key, build)
-            rendered = min(settings.render_episodes, settings.episodes)
-            images = [entry / rollout_file(episode) for episode in range(rendered)]
+            def load(entry: Path) -> Explanation:
+                explanation = load_explanation(entry)
+                _check_matches(explanation.episodes, explanation.steps, settings)
+                if explanation.config != settings.explain_config():
+                    raise SavedDataError("its explanation config is not the one its key stands for")
+                missing = [name for name in names if not (entry / name).is_file()]
+                if missing:
+                    raise SavedDataError(f"pictures {missing} are missing")
+                return explanation
+
+            entry, explanation = cached(self.root, key, build, load)
             self._results[key] = AuditResult(
                 settings=settings,
                 key=key,
                 directory=entry,
-                explanation=load_explanation(entry),
-                images=(*images, entry / FACTORS_FILE),
+                explanation=explanation,
+                images=tuple(entry / name for name in names),
             )
         return self._results[key]
+
+
+def _check_matches(episodes: int, steps: int, settings: AuditSettings) -> None:
+    """A cached result must have the size its key stands for."""
+    if (episodes, steps) != (settings.episodes, settings.steps):
+        raise SavedDataError(
+            f"it holds {episodes} x {steps} steps, but its key stands for "
+            f"{settings.episodes} x {settings.steps}"
+        )

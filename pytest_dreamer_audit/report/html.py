@@ -11,9 +11,9 @@ import base64
 import html
 import math
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
+from ..files import open_regular
 from ..results.values import FactAssociation
 from .records import HEADLINE, AuditRecord, format_number
 from .terminal import distinct
@@ -88,7 +88,8 @@ def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
                 )
             )
         for image, caption in record.images:
-            content = base64.b64encode(Path(image).read_bytes()).decode("ascii")
+            with open_regular(image) as stream:
+                content = base64.b64encode(stream.read()).decode("ascii")
             extras.append(pytest_html.extras.png(content, name=f"{record.label}: {caption}"))
     return extras
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ConfigError, SavedDataError
 from ..files import atomic_text, atomic_write
+from ..games import GAMES
 from .config import LAYOUTS, SCORES, ExplainConfig
 from .values import TrustMetrics
 
@@ -191,7 +192,7 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
     if set(arrays) != expected:
         raise damaged(f"arrays {sorted(set(arrays) ^ expected)} missing or unexpected")
     try:
-        return Explanation(
+        explanation = Explanation(
             game=str(summary["game"]),
             pomdp=bool(summary["pomdp"]),
             seeds=tuple(int(seed) for seed in summary["seeds"]),
@@ -203,3 +204,71 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise damaged(f"{SUMMARY_FILE}: {type(error).__name__}: {error}") from None
+    problem = _inconsistency(explanation)
+    if problem:
+        raise damaged(problem)
+    return explanation
+
+
+def _inconsistency(e: Explanation) -> str:
+    """What makes ``e`` something :func:`explain` cannot have written ("" when nothing)."""
+    if e.game not in GAMES:
+        return f"unknown game {e.game!r}"
+    spec = GAMES[e.game]
+    if e.action_names != spec.action_names:
+        return f"action names {e.action_names} are not {e.game}'s"
+    if e.valid.ndim != 2 or e.valid.dtype != np.bool_:
+        return "valid is not an [L, B] bool array"
+    steps, episodes = e.valid.shape
+    if len(e.seeds) != episodes:
+        return f"{len(e.seeds)} seeds for {episodes} episodes"
+    if e.posterior_probs.ndim != 4 or e.posterior_probs.shape[:2] != (steps, episodes):
+        return "posterior_probs is not [L, B, C, K]"
+    cats, classes = e.posterior_probs.shape[2:]
+    rank = e.prototypes.shape[0] if e.prototypes.ndim == 2 else -1
+    width = classes if e.config.layout == "pooled" else cats * classes
+    channels = len(spec.observed_channels(e.pomdp))
+    shapes: dict[str, tuple[int, ...]] = {
+        "observations": (steps, episodes, channels, 10, 10),
+        "stoch_classes": (steps, episodes, cats),
+        "actions": (steps, episodes),
+        "rewards": (steps, episodes),
+        "facts": (steps, episodes, len(e.fact_names)),
+        "prototypes": (e.config.rank, width),
+        "step_scores": (steps, episodes, cats),
+        "observation_scores": (steps, episodes),
+        "factor_activations": (steps, episodes, rank),
+    }
+    for name, shape in shapes.items():
+        if getattr(e, name).shape != shape:
+            return f"{name} has shape {getattr(e, name).shape}, expected {shape}"
+    rows = e.activations.shape[0] if e.activations.ndim == 2 else -1
+    for name in ("row_step", "row_episode", "row_categorical", "row_scores"):
+        if getattr(e, name).shape != (rows,):
+            return f"{name} does not have one entry per NMF row"
+    if e.activations.shape != (rows, rank):
+        return f"activations have shape {e.activations.shape}, expected ({rows}, {rank})"
+    if e.top_observations.ndim != 2 or e.top_observations.shape[0] != episodes:
+        return "top_observations is not [B, k]"
+    if e.factor_examples.ndim != 3 or e.factor_examples.shape[::2] != (rank, 2):
+        return "factor_examples is not [r, k, 2]"
+    integer = ("stoch_classes", "actions", "facts", "row_step", "row_episode", "row_categorical",
+               "top_observations", "factor_examples")  # fmt: skip
+    for name in integer:
+        if getattr(e, name).dtype.kind not in "iu":
+            return f"{name} is not an integer array"
+    if e.observations.dtype != np.bool_:
+        return "observations is not a bool array"
+    for name in ("posterior_probs", "prototypes", "activations", "row_scores", "step_scores",
+                 "observation_scores", "factor_activations", "rewards"):  # fmt: skip
+        values = getattr(e, name)
+        if values.dtype.kind != "f" or not np.isfinite(values).all():
+            return f"{name} is not an array of finite floats"
+    for name in ("posterior_probs", "prototypes", "activations", "factor_activations"):
+        if (getattr(e, name) < 0).any():
+            return f"{name} has negative values"
+    if ((e.actions < 0) | (e.actions >= spec.actions)).any():
+        return "actions outside the game's action set"
+    if ((e.top_observations < -1) | (e.top_observations >= steps)).any():
+        return "top_observations outside the rollout"
+    return ""

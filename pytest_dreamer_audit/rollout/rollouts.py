@@ -366,7 +366,7 @@ def load_trajectory(path: str | Path, device: str | torch.device = "cpu") -> Tra
             raise damaged(f"tensors {sorted(set(tensors) ^ tensor_fields)} missing or unexpected")
         if not all(isinstance(tensors[name], Tensor) for name in tensor_fields):
             raise damaged("an entry of 'tensors' is not a tensor")
-        return Trajectory(
+        trajectory = Trajectory(
             game=game_spec(str(meta["game"])).name,
             pomdp=bool(meta["pomdp"]),
             seeds=tuple(int(seed) for seed in meta["seeds"]),
@@ -376,3 +376,42 @@ def load_trajectory(path: str | Path, device: str | torch.device = "cpu") -> Tra
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise damaged(f"{type(error).__name__}: {error}") from None
+    problem = _inconsistency(trajectory)
+    if problem:
+        raise damaged(problem)
+    return trajectory
+
+
+def _inconsistency(t: Trajectory) -> str:
+    """What makes ``t`` something :func:`run_rollouts` cannot have written ("" when nothing)."""
+    spec = game_spec(t.game)
+    if t.valid.dim() != 2 or t.valid.dtype != torch.bool:
+        return "valid is not an [L, B] bool tensor"
+    steps, episodes = t.valid.shape
+    if len(t.seeds) != episodes:
+        return f"{len(t.seeds)} seeds for {episodes} episodes"
+    if t.posterior_logits.dim() != 4:
+        return "posterior_logits is not [L, B, C, K]"
+    latent = (steps, episodes, *t.posterior_logits.shape[2:])
+    channels = len(spec.observed_channels(t.pomdp))
+    expected: dict[str, tuple[tuple[int, ...], tuple[torch.dtype, ...]]] = {
+        "observations": ((steps, episodes, channels, 10, 10), (torch.bool,)),
+        "prior_logits": (latent, (torch.float32,)),
+        "posterior_logits": (latent, (torch.float32,)),
+        "stoch": (latent, (torch.float32,)),
+        "deter": ((steps, episodes, t.deter.shape[-1]), (torch.float32,)),
+        "actions": ((steps, episodes), (torch.int64,)),
+        "rewards": ((steps, episodes), (torch.float32,)),
+        "terminals": ((steps, episodes), (torch.bool,)),
+        "facts": ((steps, episodes, len(t.fact_names)), (torch.int32,)),
+    }
+    for name, (shape, dtypes) in expected.items():
+        value = getattr(t, name)
+        if tuple(value.shape) != shape or value.dtype not in dtypes:
+            return f"{name} is {value.dtype} {tuple(value.shape)}, expected {dtypes[0]} {shape}"
+    for name in ("prior_logits", "posterior_logits", "stoch", "deter", "rewards"):
+        if not bool(torch.isfinite(getattr(t, name)).all()):
+            return f"{name} holds NaN or infinity"
+    if bool(((t.actions < 0) | (t.actions >= spec.actions)).any()):
+        return "actions outside the game's action set"
+    return ""
