@@ -36,15 +36,11 @@ Differences from the reference trainer, all deliberate:
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
-import itertools
 import math
 import os
 import platform
 import sys
-import textwrap
 import time
 import typing
 from collections import deque
@@ -77,123 +73,148 @@ _POSITIVE_FIELDS = (
 
 
 # ------------------------------------------------------------------------------------------------
-# Arguments
+# Arguments: one dataclass field per option, its help text in the field's metadata
 # ------------------------------------------------------------------------------------------------
+T = typing.TypeVar("T")
+
+
+def option(default: T, help_text: str) -> T:
+    """An ``Args`` field: its default and the ``--help`` line of its command-line option."""
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
 @dataclass(frozen=True)
 class Args:
     """Hyperparameters; defaults are the reference MinAtar DreamerV2 values unless noted."""
 
-    game: str = "freeway"
-    """MinAtar game (asterix, breakout, freeway, seaquest, space_invaders)."""
-    pomdp: bool = True
-    """Observe only the POMDP channel subset (Freeway: chicken and cars)."""
-    seed: int = 0
-    """Seed of the weights, torch's sampling, the exploration and the env seeds."""
-    device: str = "cpu"
-    """Torch device of the learner and the actor."""
-    threads: int = 1
-    """torch.set_num_threads; 1 leaves the other core of a 2-core machine free."""
-    total_env_steps: int = 1_000_000
-    """Env steps (summed over envs, prefill included) after which training stops."""
-    num_envs: int = 16
-    """Envs stepped in lockstep; the actor runs once per lockstep on the whole batch."""
-    sticky_action_prob: float = 0.1
-    """MinAtar's sticky-action probability (the reference used MinAtar's default 0.1)."""
-    prefill_steps: int = 40_000
-    """Env steps of scripted play that fill the replay before learning (reference: 2000 random)."""
-    prefill_up_probability: float = 0.5
-    """Prefill plays UP with this probability, else a uniform action. Random Freeway play scores
-    ~0.3 per episode; 0.5 gives ~11 (0.7: ~20, always UP: ~17), enough reward to learn from.
-    Ignored by games without an 'up' action."""
-    train_every: int = 25
-    """Env steps (summed over envs) between training phases (reference: 25)."""
-    train_steps: int = 5
-    """Gradient steps per training phase (reference 'collect_intervals': 5)."""
-    batch_size: int = 50
-    """Sequences per gradient step."""
-    seq_len: int = 50
-    """Length of each sequence."""
-    replay_capacity: int = 200_000
-    """Transitions the replay keeps (the oldest are overwritten)."""
-    model_lr: float = 2e-4
-    """Adam learning rate of the world model (encoder, RSSM, decoder, reward and discount heads)."""
-    actor_lr: float = 4e-5
-    """Adam learning rate of the actor."""
-    critic_lr: float = 1e-4
-    """Adam learning rate of the critic."""
-    grad_clip: float = 100.0
-    """Gradient-norm clipping of each of the three optimizers."""
-    kl_scale: float = 0.1
-    """Weight of the KL term in the world-model loss."""
-    kl_balance: float = 0.8
-    """KL balancing alpha: share of the KL gradient that trains the prior (vs. the posterior)."""
-    reward_scale: float = 1.0
-    """Weight of the reward head's Gaussian negative log-likelihood."""
-    discount_scale: float = 5.0
-    """Weight of the discount head's Bernoulli negative log-likelihood."""
-    horizon: int = 10
-    """Imagination horizon of the actor-critic."""
-    discount: float = 0.99
-    """Discount factor gamma."""
-    return_lambda: float = 0.95
-    """Lambda of the lambda-returns."""
-    actor_entropy_scale: float = 1e-3
-    """Weight of the actor's entropy bonus."""
-    slow_target_update: int = 100
-    """Gradient steps between updates of the slow target critic."""
-    slow_target_fraction: float = 1.0
-    """Polyak fraction of each target update (1.0: copy the critic, as the reference does)."""
-    expl_start: float = 0.4
-    """Epsilon-greedy epsilon when the agent starts acting (reference 'train_noise')."""
-    expl_min: float = 0.05
-    """Final epsilon (reference 'expl_min')."""
-    expl_decay: float = 7000.0
-    """epsilon = max(expl_min, expl_start - agent_env_steps / expl_decay): the reference's linear
-    decay, which reaches expl_min after 2450 agent env steps."""
-    deter: int = 200
-    """Size of the GRU state."""
-    categoricals: int = 20
-    """Categoricals in the stochastic state."""
-    classes: int = 20
-    """Classes per categorical."""
-    embedding: int = 200
-    """Size of the observation embedding."""
-    node: int = 200
-    """Hidden width of the prior and posterior networks."""
-    depth: int = 16
-    """Channels of the first convolution."""
-    hidden: int = 100
-    """Hidden width of the actor and of the reward, value and discount heads."""
-    layers: int = 3
-    """Hidden layers of the actor and of the heads."""
-    checkpoint: str = "examples/checkpoints/freeway_pomdp.pth"
-    """Where the agent is saved; the resumable trainer state goes next to it (.resume.pt)."""
-    save_interval_s: float = 600.0
-    """Seconds between periodic saves (a final save always happens)."""
-    resume: bool = False
-    """Continue from the checkpoint and its .resume.pt file when they exist."""
-    init_from: str = ""
-    """Warm start when there is nothing to resume: the weights of this checkpoint (world model,
-    actor, critic), fresh optimizers, its env and gradient step counts. The machine may be replaced
-    at any time, so a run is restarted from committed weights with this option."""
-    reset_actor: bool = False
-    """With init_from: a freshly initialised actor (leaves a collapsed policy behind; the world
-    model and the critic are kept), and the scripted prefill instead of the agent's own play."""
-    imagine_starts: int = 0
-    """Imagination start states per gradient step, drawn at random from the batch's L x B
-    posteriors (0: all of them, as the reference does)."""
-    eval_interval_s: float = 900.0
-    """Seconds between evaluations on the selection seeds (the best save is kept by them)."""
-    eval_episodes: int = 16
-    """Full episodes per evaluation (sampled and greedy each)."""
-    eval_seed: int = 900_000
-    """First selection seed; keep the final evaluation's seeds elsewhere."""
-    max_resume_mb: float = 30.0
-    """The replay is saved in the resume file only if the whole file stays under this size."""
-    log_interval: int = 10_000
-    """Env steps between scalar log lines."""
-    progress: bool = True
-    """Show a tqdm progress bar (on stderr)."""
+    game: str = option(
+        "freeway", "MinAtar game (asterix, breakout, freeway, seaquest, space_invaders)."
+    )
+    pomdp: bool = option(True, "Observe only the POMDP channel subset (Freeway: chicken and cars).")
+    seed: int = option(
+        0, "Seed of the weights, torch's sampling, the exploration and the env seeds."
+    )
+    device: str = option("cpu", "Torch device of the learner and the actor.")
+    threads: int = option(
+        1, "torch.set_num_threads; 1 leaves the other core of a 2-core machine free."
+    )
+    total_env_steps: int = option(
+        1_000_000, "Env steps (summed over envs, prefill included) after which training stops."
+    )
+    num_envs: int = option(
+        16, "Envs stepped in lockstep; the actor runs once per lockstep on the whole batch."
+    )
+    sticky_action_prob: float = option(
+        0.1, "MinAtar's sticky-action probability (the reference used MinAtar's default 0.1)."
+    )
+    prefill_steps: int = option(
+        40_000,
+        "Env steps of scripted play that fill the replay before learning (reference: 2000 random).",
+    )
+    prefill_up_probability: float = option(
+        0.5,
+        "Prefill plays UP with this probability, else a uniform action. Random Freeway play "
+        "scores ~0.3 per episode; 0.5 gives ~11 (0.7: ~20, always UP: ~17), enough reward to "
+        "learn from. Ignored by games without an 'up' action.",
+    )
+    train_every: int = option(
+        25, "Env steps (summed over envs) between training phases (reference: 25)."
+    )
+    train_steps: int = option(
+        5, "Gradient steps per training phase (reference 'collect_intervals': 5)."
+    )
+    batch_size: int = option(50, "Sequences per gradient step.")
+    seq_len: int = option(50, "Length of each sequence.")
+    replay_capacity: int = option(
+        200_000, "Transitions the replay keeps (the oldest are overwritten)."
+    )
+    model_lr: float = option(
+        2e-4,
+        "Adam learning rate of the world model "
+        "(encoder, RSSM, decoder, reward and discount heads).",
+    )
+    actor_lr: float = option(4e-5, "Adam learning rate of the actor.")
+    critic_lr: float = option(1e-4, "Adam learning rate of the critic.")
+    grad_clip: float = option(100.0, "Gradient-norm clipping of each of the three optimizers.")
+    kl_scale: float = option(0.1, "Weight of the KL term in the world-model loss.")
+    kl_balance: float = option(
+        0.8,
+        "KL balancing alpha: share of the KL gradient that trains the prior (vs. the posterior).",
+    )
+    reward_scale: float = option(
+        1.0, "Weight of the reward head's Gaussian negative log-likelihood."
+    )
+    discount_scale: float = option(
+        5.0, "Weight of the discount head's Bernoulli negative log-likelihood."
+    )
+    horizon: int = option(10, "Imagination horizon of the actor-critic.")
+    discount: float = option(0.99, "Discount factor gamma.")
+    return_lambda: float = option(0.95, "Lambda of the lambda-returns.")
+    actor_entropy_scale: float = option(1e-3, "Weight of the actor's entropy bonus.")
+    slow_target_update: int = option(
+        100, "Gradient steps between updates of the slow target critic."
+    )
+    slow_target_fraction: float = option(
+        1.0, "Polyak fraction of each target update (1.0: copy the critic, as the reference does)."
+    )
+    expl_start: float = option(
+        0.4, "Epsilon-greedy epsilon when the agent starts acting (reference 'train_noise')."
+    )
+    expl_min: float = option(0.05, "Final epsilon (reference 'expl_min').")
+    expl_decay: float = option(
+        7000.0,
+        "epsilon = max(expl_min, expl_start - agent_env_steps / expl_decay): the reference's "
+        "linear decay, which reaches expl_min after 2450 agent env steps.",
+    )
+    deter: int = option(200, "Size of the GRU state.")
+    categoricals: int = option(20, "Categoricals in the stochastic state.")
+    classes: int = option(20, "Classes per categorical.")
+    embedding: int = option(200, "Size of the observation embedding.")
+    node: int = option(200, "Hidden width of the prior and posterior networks.")
+    depth: int = option(16, "Channels of the first convolution.")
+    hidden: int = option(
+        100, "Hidden width of the actor and of the reward, value and discount heads."
+    )
+    layers: int = option(3, "Hidden layers of the actor and of the heads.")
+    checkpoint: str = option(
+        "examples/checkpoints/freeway_pomdp.pth",
+        "Where the agent is saved; the resumable trainer state goes next to it (.resume.pt).",
+    )
+    save_interval_s: float = option(
+        600.0, "Seconds between periodic saves (a final save always happens)."
+    )
+    resume: bool = option(
+        False, "Continue from the checkpoint and its .resume.pt file when they exist."
+    )
+    init_from: str = option(
+        "",
+        "Warm start when there is nothing to resume: the weights of this checkpoint (world model, "
+        "actor, critic), fresh optimizers, its env and gradient step counts. The machine may be "
+        "replaced at any time, so a run is restarted from committed weights with this option.",
+    )
+    reset_actor: bool = option(
+        False,
+        "With init_from: a freshly initialised actor (leaves a collapsed policy behind; the "
+        "world model and the critic are kept), and the scripted prefill instead of the agent's "
+        "own play.",
+    )
+    imagine_starts: int = option(
+        0,
+        "Imagination start states per gradient step, drawn at random from the batch's L x B "
+        "posteriors (0: all of them, as the reference does).",
+    )
+    eval_interval_s: float = option(
+        900.0, "Seconds between evaluations on the selection seeds (the best save is kept by them)."
+    )
+    eval_episodes: int = option(16, "Full episodes per evaluation (sampled and greedy each).")
+    eval_seed: int = option(
+        900_000, "First selection seed; keep the final evaluation's seeds elsewhere."
+    )
+    max_resume_mb: float = option(
+        30.0, "The replay is saved in the resume file only if the whole file stays under this size."
+    )
+    log_interval: int = option(10_000, "Env steps between scalar log lines.")
+    progress: bool = option(True, "Show a tqdm progress bar (on stderr).")
 
     def __post_init__(self) -> None:
         game_spec(self.game)  # raises UnknownGameError listing the games
@@ -252,37 +273,26 @@ class Args:
         return Path(self.checkpoint).with_suffix(".best.pth")
 
 
-def _field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each dataclass field (what tyro shows as help)."""
-    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, after in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(after, ast.Expr)
-            and isinstance(after.value, ast.Constant)
-            and isinstance(after.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(after.value.value.split())
-    return docs
+def argument_parser() -> argparse.ArgumentParser:
+    """One ``--kebab-case`` option per ``Args`` field (``--x/--no-x`` for booleans), its type,
+    default and help taken from the field."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    hints = typing.get_type_hints(Args)  # the annotations are strings (``from __future__``)
+    for field in dataclasses.fields(Args):
+        kind = hints[field.name]
+        flag = "--" + field.name.replace("_", "-")
+        help_text = f"{field.metadata['help']} (default: {field.default})"
+        if kind is bool:
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=field.default, help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, default=field.default, help=help_text)
+    return parser
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    """``Args`` from the command line: one ``--kebab-case`` option per field."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    hints, docs = typing.get_type_hints(Args), _field_docs(Args)
-    for field in dataclasses.fields(Args):
-        kind = hints[field.name]
-        help_text = f"{docs.get(field.name, '')} (default: {field.default})"
-        flag = "--" + field.name.replace("_", "-")
-        if kind is bool:
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text
-            )
-        else:
-            parser.add_argument(flag, type=kind, default=field.default, help=help_text)
-    return Args(**vars(parser.parse_args(argv)))
+    """``Args`` from the command line (``sys.argv[1:]`` by default)."""
+    return Args(**vars(argument_parser().parse_args(argv)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -702,31 +712,31 @@ class Learner:
 
 
 # ------------------------------------------------------------------------------------------------
-# Acting: the batched posterior filter and the epsilon-greedy actor
+# Acting: the batched posterior filter and the epsilon-greedy actor (state in, state out)
 # ------------------------------------------------------------------------------------------------
-class Actor:
-    """Carries the latent state of every env between locksteps."""
+@torch.inference_mode()
+def act(
+    agent: DreamerAgent,
+    state: LatentState,
+    rows: Rows,
+    epsilon: float,
+    rng: np.random.Generator,
+) -> tuple[LatentState, np.ndarray]:
+    """Filter one lockstep of observations and act epsilon-greedily on the posterior.
 
-    def __init__(self, agent: DreamerAgent, num_envs: int) -> None:
-        self.agent = agent
-        with torch.inference_mode():
-            self.state = agent.initial_state(num_envs)
-
-    @torch.inference_mode()
-    def __call__(self, rows: Rows, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-        device = self.agent.device
-        first = torch.from_numpy(rows.first).to(device, torch.float32)
-        obs = torch.from_numpy(rows.obs).to(device, torch.float32)
-        prev = (
-            self.agent.one_hot_actions(torch.from_numpy(rows.action).to(device))
-            * (1.0 - first)[:, None]
-        )
-        _, self.state = self.agent.observe(self.state, obs, prev, 1.0 - first)
-        actions = self.agent.act(self.state).cpu().numpy()
-        explore = rng.random(len(actions)) < epsilon
-        return np.where(
-            explore, rng.integers(0, self.agent.sizes.actions, size=len(actions)), actions
-        )
+    ``state`` is the latent state of every env after the previous lockstep (the agent's
+    ``initial_state(num_envs)`` before the first); where ``rows.first`` it is reset. Returns the
+    new state and the actions ``[num_envs]``.
+    """
+    device = agent.device
+    first = torch.from_numpy(rows.first).to(device, torch.float32)
+    obs = torch.from_numpy(rows.obs).to(device, torch.float32)
+    prev = agent.one_hot_actions(torch.from_numpy(rows.action).to(device)) * (1.0 - first)[:, None]
+    _, state = agent.observe(state, obs, prev, 1.0 - first)
+    actions = agent.act(state).cpu().numpy()
+    explore = rng.random(len(actions)) < epsilon
+    random_actions = rng.integers(0, agent.sizes.actions, size=len(actions))
+    return state, np.where(explore, random_actions, actions)
 
 
 def prefill_actions(args: Args, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -909,17 +919,14 @@ class Selection(NamedTuple):
 def evaluate_selection(agent: DreamerAgent, args: Args) -> Selection:
     """Full episodes on the selection seeds (never trained on: training seeds are random draws)."""
     evaluation = _evaluate_module()
+    policy = evaluation.agent_policy
     seeds = list(range(args.eval_seed, args.eval_seed + args.eval_episodes))
     batch = GameBatch(args.game, pomdp=args.pomdp, episodes=len(seeds))
     was_training = agent.training
     agent.eval()
     try:
         means = [
-            float(
-                np.mean(
-                    evaluation.play(batch, seeds, evaluation.agent_policy(agent, seeds, greedy=g))
-                )
-            )
+            float(np.mean(evaluation.play(batch, seeds, policy(agent, seeds, greedy=g)).returns))
             for g in (False, True)
         ]
     finally:
@@ -1018,7 +1025,8 @@ def train(args: Args, *, log: Any = None) -> TrainResult:
     last_eval = time.perf_counter()
 
     envs = Envs(args, rng)  # envs cannot be saved: a resumed run starts new episodes
-    actor = Actor(agent, args.num_envs)
+    with torch.inference_mode():
+        actor_state = agent.initial_state(args.num_envs)  # advanced only when the agent acts
     rows = envs.rows
     # A fresh run (or a resume without replay) fills the replay first: scripted play when fresh,
     # the agent's own policy when resuming.
@@ -1047,7 +1055,8 @@ def train(args: Args, *, log: Any = None) -> TrainResult:
         if prefilling and scripted_prefill:
             actions = prefill_actions(args, args.num_envs, rng)
         else:
-            actions = actor(rows, epsilon(args, counters.agent_env_steps), rng)
+            eps = epsilon(args, counters.agent_env_steps)
+            actor_state, actions = act(agent, actor_state, rows, eps, rng)
         rows, stepped, finished = envs.step(actions)
         counters.env_steps += stepped
         counters.agent_env_steps += 0 if prefilling else stepped

@@ -7,7 +7,9 @@ gets the permissions a plain ``open(path, "w")`` would give (0666 minus the umas
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -22,6 +24,7 @@ __all__ = [
     "atomic_text",
     "atomic_write",
     "default_mode",
+    "distinct_name",
     "ensure_writable",
     "open_regular",
 ]
@@ -92,3 +95,13 @@ def ensure_writable(path: str | os.PathLike[str], what: str, option: str) -> Pat
             "a writable directory"
         ) from None
     return directory
+
+
+def distinct_name(readable: str, identity: str, *, limit: int = 60) -> str:
+    """A file name that is safe, bounded and distinct: ``readable`` reduced to ASCII letters,
+    digits, ``.``, ``_`` and ``-`` (at most ``limit`` characters), then ``-`` and 12 hex digits
+    of the SHA-256 of ``identity``. Two identities never share a name (up to a 48-bit hash),
+    however alike their readable parts are (``a/b``, ``a_b``, ``a b``, non-ASCII text)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", readable).strip("._-")[:limit].rstrip("._-")
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{safe or 'test'}-{digest}"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 
@@ -91,6 +92,63 @@ def test_car_adjacent_matches_the_car_channel() -> None:
             assert facts[b, 2] == int(cars.any())
         result = batch.step(np.ones(4, dtype=np.int64), np.ones(4, dtype=bool))
         obs, facts = result.obs, result.observation_facts
+
+
+def test_up_hits_says_whether_up_ends_in_a_collision() -> None:
+    """Whenever UP really ran (sticky actions on: the executed action counts), the step ended in
+    a collision exactly when the frame before said ``up_hits``."""
+    names = fact_names("freeway")
+    up_hits, ready = names.index("up_hits"), names.index("move_ready")
+    episodes = 8
+    batch = GameBatch("freeway", pomdp=True, episodes=episodes)
+    _, facts = batch.reset(list(range(100, 100 + episodes)))
+    # Transition facts follow the observation facts in fact_names.
+    executed_at = names.index("executed_action") - facts.shape[1]
+    collision_at = names.index("collision") - facts.shape[1]
+    rng = np.random.default_rng(3)
+    active = np.ones(episodes, dtype=bool)
+    counts = {"hit": 0, "safe": 0, "hit_waiting": 0, "up_ran": 0}
+    for _ in range(500):  # 4000 steps
+        actions = np.where(rng.random(episodes) < 0.7, 1, rng.integers(0, 3, episodes))
+        result = batch.step(actions, active)
+        ran_up = result.transition_facts[:, executed_at] == 1
+        collision = result.transition_facts[:, collision_at]
+        predicted = facts[:, up_hits]
+        assert np.array_equal(collision[ran_up], predicted[ran_up]), (
+            f"UP ran with up_hits {predicted[ran_up].tolist()}, "
+            f"collisions {collision[ran_up].tolist()}"
+        )
+        counts["up_ran"] += int(ran_up.sum())
+        counts["hit"] += int((ran_up & (predicted == 1)).sum())
+        counts["safe"] += int((ran_up & (predicted == 0)).sum())
+        counts["hit_waiting"] += int((ran_up & (predicted == 1) & (facts[:, ready] == 0)).sum())
+        facts = result.observation_facts
+    assert counts["up_ran"] > 2500, counts
+    # Both outcomes occur, also hits while the move timer holds the chicken in its row.
+    assert counts["hit"] >= 20, counts
+    assert counts["safe"] >= 1000, counts
+    assert counts["hit_waiting"] >= 5, counts
+
+
+def test_up_hits_matches_pressing_up_in_a_copy_of_every_frame() -> None:
+    """The counterfactual on every frame, whatever ran: a deep copy of the game plays UP."""
+    up_hits = fact_names("freeway").index("up_hits")
+    batch = GameBatch("freeway", pomdp=True, episodes=2)
+    _, facts = batch.reset([7, 8])
+    rng = np.random.default_rng(4)
+    outcomes: set[tuple[int, int]] = set()
+    for _ in range(800):
+        for b, env in enumerate(batch.envs):
+            game = copy.deepcopy(env.unwrapped.game.env)  # MinAtar's freeway.Env
+            row, timer = game.pos, game.move_timer
+            reward, _ = game.act(game.action_map.index("u"))
+            target = max(0, row - 1) if timer == 0 else row
+            hit = int(reward == 0 and game.pos == 9 and target != 9)
+            assert facts[b, up_hits] == hit, (b, row, timer, game.cars)
+            outcomes.add((hit, int(timer == 0)))
+        actions = rng.choice(3, size=2, p=[0.4, 0.3, 0.3])
+        facts = batch.step(actions, np.ones(2, dtype=bool)).observation_facts
+    assert outcomes == {(0, 0), (0, 1), (1, 0), (1, 1)}, outcomes
 
 
 def test_inactive_episodes_are_not_stepped() -> None:

@@ -92,7 +92,7 @@ def test_fact_table_bolds_the_best_factor_only_where_it_beats_chance() -> None:
 
 def test_artifacts_are_written_per_test(tmp_path: Path) -> None:
     directory = artifact_directory(tmp_path / "art", "tests/test_x.py::test_y[cp/1]")
-    assert directory.name == "tests_test_x.py_test_y_cp_1"
+    assert directory.name.startswith("test_x.py_test_y_cp_1-")
     write_artifacts(directory, "tests/test_x.py::test_y[cp/1]", [_record(tmp_path, label="cp")])
     assert sorted(p.name for p in directory.iterdir()) == ["0-cp-rollout-0.png", "summary.json"]
     summary = json.loads((directory / "summary.json").read_text())
@@ -130,3 +130,22 @@ def test_a_malformed_record_is_refused(tmp_path: Path) -> None:
     data["metrics"]["forged"] = 1.0
     with pytest.raises(ValueError, match="unknown metrics"):
         AuditRecord.from_json(data)
+
+
+def test_artifact_names_never_collide_and_stay_short(tmp_path: Path) -> None:
+    # Ids that one sanitising rule maps to the same text, non-ASCII ids, and very long ids.
+    ids = [
+        "t.py::test[a/b]",
+        "t.py::test[a_b]",
+        "t.py::test[a b]",
+        "t.py::test[\u00e9t\u00e9]",
+        "t.py::test[\u590f]",
+        "t.py::test[" + "x" * 240 + "]",
+        "t.py::test[" + "x" * 239 + "y]",
+    ]
+    names = [artifact_directory(tmp_path, nodeid).name for nodeid in ids]
+    assert len(set(names)) == len(ids)
+    assert max(len(name) for name in names) <= 60 + 13
+    for name in names:
+        (tmp_path / name).mkdir()  # every one is a valid directory name here
+    assert artifact_directory(tmp_path, ids[0]) == tmp_path / names[0]  # stable

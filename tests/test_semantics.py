@@ -156,6 +156,7 @@ def test_fact_associations_apply_the_measure_that_fits_each_fact(
         "chicken_row",
         "move_ready",
         "car_adjacent",
+        "up_hits",
         *ran,
         "sticky",
         "scored",

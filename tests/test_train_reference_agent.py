@@ -124,9 +124,64 @@ def test_replay_windows_are_consecutive_after_the_ring_wraps(
 def test_parse_args_builds_args_from_kebab_case_options(trainer: ModuleType) -> None:
     args = trainer.parse_args(["--batch-size", "8", "--no-pomdp", "--model-lr", "1e-3"])
     assert (args.batch_size, args.pomdp, args.model_lr) == (8, False, 1e-3)
+    assert trainer.parse_args([]) == trainer.Args()
     assert trainer.Args().model_lr == 2e-4  # the reference default
-    docs = trainer._field_docs(trainer.Args)
-    assert set(docs) == {field.name for field in dataclasses.fields(trainer.Args)}
+    warm = trainer.parse_args(["--init-from", "a.pth", "--reset-actor", "--imagine-starts", "400"])
+    assert (warm.init_from, warm.reset_actor, warm.imagine_starts) == ("a.pth", True, 400)
+    evaluated = trainer.parse_args(["--eval-interval-s", "5", "--eval-episodes", "3"])
+    assert (evaluated.eval_interval_s, evaluated.eval_episodes) == (5.0, 3)
+    flags = trainer.parse_args(["--no-progress", "--resume", "--eval-seed", "7"])
+    assert (flags.progress, flags.resume, flags.eval_seed) == (False, True, 7)
+    assert trainer.parse_args(["--no-reset-actor", "--pomdp"]).reset_actor is False
+    with pytest.raises(SystemExit):
+        trainer.parse_args(["--batch-size", "eight"])
+
+
+def test_every_field_has_an_option_with_its_help_text(trainer: ModuleType) -> None:
+    actions = {a.dest: a for a in trainer.argument_parser()._actions if a.dest != "help"}
+    fields = {field.name: field for field in dataclasses.fields(trainer.Args)}
+    assert set(actions) == set(fields)
+    for name, field in fields.items():
+        assert actions[name].option_strings[0] == "--" + name.replace("_", "-")
+        assert actions[name].help == f"{field.metadata['help']} (default: {field.default})"
+        assert len(field.metadata["help"]) > 10, name
+    assert actions["pomdp"].option_strings == ["--pomdp", "--no-pomdp"]
+    assert actions["batch_size"].type is int
+    assert actions["model_lr"].type is float
+
+
+def test_act_takes_the_latent_state_in_and_returns_it(trainer: ModuleType, tmp_path: Path) -> None:
+    args = tiny_args(trainer, tmp_path)
+    agent = trainer.build_agent(args.model_sizes(), seed=0)
+    envs = trainer.Envs(args, np.random.default_rng(0))
+    rows = envs.rows  # every env starts an episode: the state passed in is reset
+    with torch.inference_mode():
+        initial = agent.initial_state(args.num_envs)
+    stale = trainer.LatentState(*(torch.randn_like(part) for part in initial))
+    outputs = []
+    for state_in in (initial, stale):
+        torch.manual_seed(5)
+        outputs.append(trainer.act(agent, state_in, rows, 0.0, np.random.default_rng(1)))
+    (fresh_state, fresh_actions), (stale_state, stale_actions) = outputs
+    assert np.array_equal(fresh_actions, stale_actions)
+    assert all(torch.equal(a, b) for a, b in zip(fresh_state, stale_state, strict=True))
+    assert fresh_state.deter.shape == (args.num_envs, args.deter)
+    assert not torch.equal(fresh_state.deter, initial.deter)  # a new state, the input untouched
+    assert torch.count_nonzero(initial.deter).item() == 0
+
+    # Mid-episode the state carries over: the same rows from another state act on it.
+    later = trainer.Rows(rows.obs, rows.action, rows.reward, rows.terminal, ~rows.first)
+    torch.manual_seed(5)
+    carried, _ = trainer.act(agent, fresh_state, later, 0.0, np.random.default_rng(1))
+    torch.manual_seed(5)
+    restarted, _ = trainer.act(agent, initial, later, 0.0, np.random.default_rng(1))
+    assert not torch.equal(carried.deter, restarted.deter)
+
+    # epsilon = 1: every action is the generator's uniform draw, after its explore draw.
+    _, explored = trainer.act(agent, fresh_state, later, 1.0, np.random.default_rng(2))
+    expected = np.random.default_rng(2)
+    expected.random(args.num_envs)
+    assert np.array_equal(explored, expected.integers(0, 3, size=args.num_envs))
 
 
 def test_train_saves_a_loadable_checkpoint_and_resumes(trainer: ModuleType, tmp_path: Path) -> None:

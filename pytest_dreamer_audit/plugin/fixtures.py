@@ -6,7 +6,6 @@ Imported lazily by ``plugin.py`` (it pulls in the audit machinery).
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ..files import distinct_name
 from ..report.artifacts import artifact_directory
 from ..report.records import AuditRecord
 from ..results import assertions
@@ -181,14 +181,13 @@ class DreamerAudit:
 
 
 def _baseline_path(request: pytest.FixtureRequest, baseline_dir: str, label: str) -> Path:
+    """``<dir>/<module>/<test name>-<hash>.json``: the hash covers the module (with its folder's
+    name), the test's full name (parameters included) and the checkpoint, so that no two tests
+    share a baseline; it does not depend on the rootdir, so a baseline is found from anywhere."""
     module = Path(str(request.node.path))
     root = Path(baseline_dir) if baseline_dir else module.parent / "dreamer_baselines"
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", request.node.name).strip("._")
-    return (
-        root / module.stem / f"{name}.json"
-        if label in name
-        else root / module.stem / f"{name}-{label}.json"
-    )
+    identity = f"{module.parent.name}/{module.name}::{request.node.name}::{label}"
+    return root / module.stem / f"{distinct_name(request.node.name, identity)}.json"
 
 
 def make_audit(

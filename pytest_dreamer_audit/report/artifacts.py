@@ -7,20 +7,20 @@ leave a half-written file.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..files import atomic_copy, atomic_text
+from ..files import atomic_copy, atomic_text, distinct_name
 from .records import AuditRecord
 
 __all__ = ["artifact_directory", "write_artifacts"]
 
 
 def artifact_directory(root: Path, nodeid: str) -> Path:
-    """A filesystem-safe directory name for a test id."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("._")[:150]
-    return root / safe
+    """The test's own folder: a readable prefix of its id and a hash of the whole id, so that no
+    two tests share one (:func:`~pytest_dreamer_audit.files.distinct_name`)."""
+    path, _, rest = nodeid.partition("::")
+    return root / distinct_name(f"{Path(path).name}::{rest}" if rest else nodeid, nodeid)
 
 
 def write_artifacts(directory: Path, nodeid: str, records: Iterable[AuditRecord]) -> Path:
