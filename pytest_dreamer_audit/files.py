@@ -26,6 +26,7 @@ __all__ = [
     "default_mode",
     "distinct_name",
     "ensure_writable",
+    "regular_file",
     "open_regular",
 ]
 
@@ -105,3 +106,28 @@ def distinct_name(readable: str, identity: str, *, limit: int = 60) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", readable).strip("._-")[:limit].rstrip("._-")
     digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"{safe or 'test'}-{digest}"
+
+
+def regular_file(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` if it names a readable regular file, without opening it for long.
+
+    Raises:
+        ConfigError: ``"<what> <path>: ..."`` saying whether it is missing, a directory, some
+            other kind of file (a FIFO or device would hang whoever reads it), or unreadable.
+    """
+    target = Path(path)
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{what} {target}: no such file (relative paths start at {Path.cwd()})"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{what} {target}: {error.strerror or error}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{what} {target} is a directory; pass the .pth file inside it")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{what} {target} is not a regular file (a FIFO or device?)")
+    if not os.access(target, os.R_OK):
+        raise ConfigError(f"{what} {target} is not readable")
+    return target

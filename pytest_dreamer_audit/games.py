@@ -10,7 +10,19 @@ from dataclasses import dataclass
 
 from .errors import PYTHON, ConfigError, Spelling, UnknownGameError
 
-__all__ = ["GAMES", "GameSpec", "GameTarget", "check_agent_fits", "game_spec", "resolve_target"]
+__all__ = [
+    "MAX_SEED",
+    "GAMES",
+    "GameSpec",
+    "GameTarget",
+    "check_agent_fits",
+    "game_spec",
+    "resolve_target",
+]
+
+
+MAX_SEED = 2**32 - 1
+"""MinAtar seeds its games with 32-bit integers: every episode seed is in ``[0, MAX_SEED]``."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import PYTEST, ConfigError, Spelling
-from .games import GAMES, GameTarget, check_agent_fits, resolve_target
+from .games import GAMES, MAX_SEED, GameTarget, check_agent_fits, resolve_target
 from .results.config import LAYOUTS, SCORES, ExplainConfig, Layout, Score, check_rank, layout_width
 
 __all__ = [
@@ -53,7 +53,7 @@ class Option:
         return "dreamer_" + self.field
 
 
-def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
+def _int_at_least(minimum: int, what: str, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -61,6 +61,8 @@ def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
             raise ConfigError(f"expected {what}, got {text!r}") from None
         if value < minimum:
             raise ConfigError(f"expected {what}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"expected at most {maximum:,}, got {value:,} (the up-front limit)")
         return value
 
     return parse
@@ -68,6 +70,17 @@ def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
 
 _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
+
+# Up-front limits: far above any audit's needs, low enough that a typo cannot run for hours or
+# exhaust memory. Memory is estimated and bounded against the checkpoint's sizes in
+# :meth:`AuditSettings.check_agent` (``MAX_MEMORY_BYTES``).
+MAX_EPISODES = 4096
+MAX_STEPS = 100_000
+MAX_TOP_K = 1000
+MAX_REFITS = 20
+MAX_RENDERED = 64
+MAX_MEMORY_BYTES = 8 << 30
+"""Largest estimated memory of one audit's rollouts and explanation (8 GiB)."""
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
@@ -108,17 +121,37 @@ OPTIONS: tuple[Option, ...] = (
         "auto",
     ),
     Option("device", "auto (CUDA when present), cpu, cuda or cuda:N", _device, "auto"),
-    Option("episodes", "rollout episodes B", _positive_int, "16"),
-    Option("steps", "rollout steps L", _positive_int, "50"),
+    Option(
+        "episodes", "rollout episodes B", _int_at_least(1, "a positive integer", MAX_EPISODES), "16"
+    ),
+    Option("steps", "rollout steps L", _int_at_least(1, "a positive integer", MAX_STEPS), "50"),
     Option("rank", "NMF rank r", _positive_int, "10"),
     Option("score", f"importance score: {', '.join(SCORES)}", _choice(SCORES), "activation"),
     Option("layout", "NMF layout: pooled or per_step", _choice(LAYOUTS), "pooled"),
     Option(
-        "top_k", "observations highlighted per rollout and examples per factor", _positive_int, "5"
+        "top_k",
+        "observations highlighted per rollout and examples per factor",
+        _int_at_least(1, "a positive integer", MAX_TOP_K),
+        "5",
     ),
-    Option("seed", "seed of the first episode (episode b uses seed + b)", _non_negative_int, "0"),
-    Option("stability_refits", "extra NMF fits for the stability metrics", _non_negative_int, "2"),
-    Option("render_episodes", "rollout grids rendered per explanation", _non_negative_int, "4"),
+    Option(
+        "seed",
+        "seed of the first episode (episode b uses seed + b)",
+        _int_at_least(0, "an integer >= 0", MAX_SEED),
+        "0",
+    ),
+    Option(
+        "stability_refits",
+        "extra NMF fits for the stability metrics",
+        _int_at_least(0, "an integer >= 0", MAX_REFITS),
+        "2",
+    ),
+    Option(
+        "render_episodes",
+        "rollout grids rendered per explanation",
+        _int_at_least(0, "an integer >= 0", MAX_RENDERED),
+        "4",
+    ),
     Option(
         "artifacts",
         "directory for PNGs and JSON per test",
@@ -183,6 +216,24 @@ class AuditSettings:
     stability_refits: int = 2
     render_episodes: int = 4
 
+    def __post_init__(self) -> None:
+        last = self.seed + self.episodes - 1
+        if last > MAX_SEED:
+            raise ConfigError(
+                f"episode seeds run from {self.seed} to {last}, past MinAtar's largest seed "
+                f"{MAX_SEED}; lower the seed to at most {MAX_SEED - self.episodes + 1}"
+            )
+
+    def estimated_bytes(self, sizes: AgentShape, deter: int) -> int:
+        """Memory of the rollouts and the explanation, estimated per episode-step: the latents
+        (prior and posterior logits, samples, probabilities, scores: ~5 x C x K floats), the
+        deterministic state, the observation, and the NMF rows with their activations."""
+        latent = sizes.categoricals * sizes.classes
+        per_step = 4 * (5 * latent + deter + sizes.categoricals * (self.rank + 4) + self.rank)
+        per_step += 100 * sizes.channels
+        refits = 1 + self.stability_refits + 1  # the fit, the refits, the sanity fit
+        return self.episodes * self.steps * per_step * (1 + refits // 2)
+
     def with_overrides(self, overrides: Mapping[str, Any]) -> AuditSettings:
         """Apply a marker's keyword overrides, validated like the options."""
         known = {f.name for f in dataclasses.fields(self)}
@@ -199,7 +250,10 @@ class AuditSettings:
             elif isinstance(value, bool) and name == "pomdp":
                 parsed[name] = "true" if value else "false"
             else:
-                parsed[name] = parse_value(by_field[name], str(value))
+                try:
+                    parsed[name] = by_field[name].parse(str(value))
+                except ConfigError as error:
+                    raise ConfigError(f"@pytest.mark.{MARKER}({name}={value!r}): {error}") from None
         return dataclasses.replace(self, **parsed)
 
     @property
@@ -232,6 +286,14 @@ class AuditSettings:
             ConfigError: a rank above the NMF row width, no game, or an agent whose channels or
                 actions do not match the game (the message spelled for ``spelling``'s edge).
         """
+        needed = self.estimated_bytes(sizes, getattr(sizes, "deter", 200))
+        if needed > MAX_MEMORY_BYTES:
+            raise ConfigError(
+                f"{self.episodes} episodes x {self.steps} steps of {self.checkpoint} would need "
+                f"about {needed / 2**30:.1f} GiB (~{needed // (self.episodes * self.steps):,} "
+                f"bytes per episode-step), over the {MAX_MEMORY_BYTES / 2**30:.0f} GiB limit; "
+                "audit fewer episodes or steps"
+            )
         check_rank(
             self.rank,
             layout_width(self.layout, sizes.categoricals, sizes.classes),

@@ -48,8 +48,39 @@ def test_marker_overrides_are_validated() -> None:
     )
     with pytest.raises(ConfigError, match=r"unknown settings \['epochs'\]"):
         settings.with_overrides({"epochs": 1})
-    with pytest.raises(ConfigError, match="expected a positive integer, got 0"):
+    with pytest.raises(
+        ConfigError, match=r"mark.dreamer_audit\(rank=0\): expected a positive integer, got 0"
+    ):
         settings.with_overrides({"rank": 0})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"episodes": 4097}, "expected at most 4,096, got 4,097"),
+        ({"steps": 100_001}, "expected at most 100,000"),
+        ({"stability_refits": 1_000_000}, "expected at most 20"),
+        ({"top_k": 10**9}, "expected at most 1,000"),
+        ({"seed": 4294967296}, "expected at most 4,294,967,295"),
+        ({"seed": 4294967295}, "episode seeds run from 4294967295 to 4294967310"),
+    ],
+)
+def test_sizes_and_seeds_are_bounded_up_front(values: dict[str, int], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        AuditSettings(checkpoint="a.pth").with_overrides(values)
+
+
+def test_memory_is_estimated_against_the_agent() -> None:
+    class Reference:
+        categoricals, classes, channels, actions, deter = 20, 20, 2, 3, 200
+
+    settings = AuditSettings(checkpoint="a.pth")
+    per_step = settings.estimated_bytes(Reference, 200) // (16 * 50)
+    assert 20_000 < per_step < 40_000  # ~5 x 400 latent floats, NMF rows, refits
+    big = settings.with_overrides({"episodes": 4096, "steps": 100_000})
+    with pytest.raises(ConfigError, match=r"would need about .* GiB .* over the 8 GiB limit"):
+        big.check_agent(Reference, "freeway", True)
+    assert settings.check_agent(Reference, "freeway", True).spec.name == "freeway"
 
 
 def test_cache_key_depends_on_content_and_settings_but_not_device() -> None:

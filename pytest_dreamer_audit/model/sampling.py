@@ -22,10 +22,10 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
+from ..games import MAX_SEED
 
 __all__ = ["MAX_SEED", "DrawnNoise", "NoiseKeys", "NoiseSource", "gumbel_argmax"]
 
-MAX_SEED = 2**32 - 1
 """Seeds are 32-bit, as NumPy's ``RandomState`` (which MinAtar uses) requires."""
 
 _MASK = 0xFFFFFFFF

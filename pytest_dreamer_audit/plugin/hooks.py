@@ -7,6 +7,7 @@ imports neither torch nor the heavy modules: fixtures import them when a test fi
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from ..errors import ConfigError, DreamerAuditError
-from ..files import ensure_writable
+from ..files import ensure_writable, regular_file
 from ..report.artifacts import write_artifacts
 from ..report.records import PROPERTY, AuditRecord
 from ..report.terminal import summary_lines
@@ -100,25 +101,21 @@ def _check_writable(path: Path, what: str, flag: str) -> None:
 
 def _state(config: pytest.Config) -> PluginState:
     values = {}
+    checkpoints = [str(p) for p in _value(config, CHECKPOINT_INI)]
     try:
         for option in OPTIONS:
             values[option.field] = parse_value(option, str(_value(config, option.ini)))
+        for path in checkpoints:
+            regular_file(path, CHECKPOINT_FLAG)
+        artifacts = Path(values.pop("artifacts"))
+        cache_dir = values.pop("cache_dir")
+        baseline_dir = values.pop("baseline_dir")
+        template = AuditSettings(checkpoint="", **values)
     except DreamerAuditError as error:
         raise pytest.UsageError(f"dreamer-audit: {error}") from None
-    checkpoints = [str(p) for p in _value(config, CHECKPOINT_INI)]
-    for path in checkpoints:
-        if not Path(path).is_file():
-            raise pytest.UsageError(
-                f"dreamer-audit: {CHECKPOINT_FLAG} {path}: no such file (relative paths start at "
-                f"{Path.cwd()})"
-            )
-    artifacts = Path(values.pop("artifacts"))
-    cache_dir = values.pop("cache_dir")
-    baseline_dir = values.pop("baseline_dir")
     cache = (
         Path(cache_dir) if cache_dir else config.rootpath / ".pytest_cache" / "d" / "dreamer-audit"
     )
-    template = AuditSettings(checkpoint="", **values)
     if template.device.startswith("cuda"):
         from ..model.devices import resolve_device  # imports torch: only when CUDA is asked for
 
@@ -164,6 +161,46 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Reporter(state), "dreamer-audit-reporter")
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(_HtmlSummary(state), "dreamer-audit-html")
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Check every ``dreamer_audit`` marker before any test runs, as the options are checked:
+    keywords (with a "did you mean"), values, and marker checkpoints (file, format, fit)."""
+    state = config.stash[STATE]
+    checked: set[AuditSettings] = set()
+    for item in items:
+        marker = item.get_closest_marker(MARKER)
+        if marker is None:
+            continue
+        try:
+            settings = _marker_settings(state.template, marker)
+            path = marker.kwargs.get("checkpoint")
+            if path is not None:
+                regular_file(str(path), f"@pytest.mark.{MARKER}(checkpoint=...)")
+            paths = [str(path)] if path is not None else state.checkpoints
+            for audited in (dataclasses.replace(settings, checkpoint=p) for p in paths):
+                if audited not in checked:
+                    checked.add(audited)
+                    from .preflight import check_checkpoint  # imports torch: only when auditing
+
+                    check_checkpoint(audited)
+        except DreamerAuditError as error:
+            raise pytest.UsageError(f"dreamer-audit: {item.nodeid}: {error}") from None
+
+
+def _marker_settings(template: AuditSettings, marker: pytest.Mark) -> AuditSettings:
+    """The template with a marker's keywords applied; typed errors for anything else."""
+    if marker.args:
+        raise ConfigError(f"@pytest.mark.{MARKER} takes keyword arguments only, got {marker.args}")
+    known = [f.name for f in dataclasses.fields(AuditSettings)]
+    for name in marker.kwargs:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(known)}"
+            raise ConfigError(f"@pytest.mark.{MARKER} got an unknown setting {name!r}{hint}")
+    return template.with_overrides(marker.kwargs)
 
 
 def _labels(paths: list[str]) -> list[str]:
@@ -219,12 +256,8 @@ def dreamer_settings(request: pytest.FixtureRequest, dreamer_checkpoint: Path) -
     marker = request.node.get_closest_marker(MARKER)
     if marker is None:
         return settings
-    if marker.args:
-        pytest.fail(
-            f"dreamer-audit: @pytest.mark.{MARKER} takes keyword arguments only", pytrace=False
-        )
     try:
-        return settings.with_overrides(marker.kwargs)
+        return _marker_settings(settings, marker)
     except DreamerAuditError as error:
         problem = str(error)
     pytest.fail(f"dreamer-audit: {problem}", pytrace=False)
@@ -286,14 +319,30 @@ def pytest_runtest_makereport(
     shown = report.when == "call" or (report.when == "setup" and report.failed)
     if not records or not shown:
         return report
-    for record in records:
-        report.user_properties.append((PROPERTY, json.dumps(record.to_json(), sort_keys=True)))
+    # A report hook must never raise into pytest (that aborts the session with INTERNALERROR):
+    # whatever goes wrong becomes a visible line in the report instead.
+    try:
+        for record in records:
+            report.user_properties.append((PROPERTY, json.dumps(record.to_json(), sort_keys=True)))
+    except Exception as error:
+        report.sections.append(("dreamer-audit", f"summary not recorded: {_describe(error)}"))
     if item.config.pluginmanager.hasplugin("html"):
-        from ..report.html import html_extras
+        from ..report.html import html_extras, problem_extra
 
-        extras = [*getattr(report, "extras", []), *html_extras(records)]
-        report.extras = extras  # type: ignore[attr-defined]
+        try:
+            added = html_extras(records)
+        except Exception as error:
+            added = [
+                problem_extra(
+                    f"the pictures of this test could not be attached: {_describe(error)}"
+                )
+            ]
+        report.extras = [*getattr(report, "extras", []), *added]  # type: ignore[attr-defined]
     return report
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 class _Reporter:

@@ -18,7 +18,13 @@ from ..results.values import FactAssociation
 from .records import HEADLINE, AuditRecord, format_number
 from .terminal import distinct
 
-__all__ = ["checkpoint_summary_html", "fact_table_html", "html_extras", "metrics_table"]
+__all__ = [
+    "checkpoint_summary_html",
+    "fact_table_html",
+    "html_extras",
+    "metrics_table",
+    "problem_extra",
+]
 
 
 def metrics_table(record: AuditRecord) -> str:
@@ -68,6 +74,16 @@ def fact_table_html(associations: Iterable[FactAssociation]) -> str:
     return (
         '<table class="dreamer-audit-facts"><tr><th>fact</th><th>measure</th>'
         f"<th>chance</th>{header}</tr>{''.join(lines)}</table>"
+    )
+
+
+def problem_extra(message: str) -> dict[str, Any]:
+    """A pytest-html extra that shows a problem with the report itself, escaped."""
+    import pytest_html
+
+    return pytest_html.extras.html(
+        f'<div class="dreamer-audit"><p><b>dreamer-audit warning:</b> {html.escape(message)}</p>'
+        "</div>"
     )
 
 
