@@ -25,6 +25,7 @@ from . import __version__
 from .errors import COMMAND_LINE, ConfigError, DreamerAuditError
 from .report.bundle import FACTORS_FILE
 from .report.html import fact_table_html
+from .report.terminal import printable
 from .results.explanation import TrustMetrics
 from .results.semantics import fact_associations
 from .settings import OPTIONS, AuditSettings, Option, _positive_int
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the .pth checkpoint (reference or native format)",
     )
     add("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
+    add(
+        "--force",
+        action="store_true",
+        help="write into an --out folder that holds other files (never over the checkpoint)",
+    )
     for option in OPTIONS:
         if option.command_line:
             add(
@@ -129,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.run(args)
     except DreamerAuditError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {printable(str(error))}", file=sys.stderr)
         return EXIT_ERROR
     return status
 
@@ -178,8 +184,7 @@ def _explain(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     config = settings.explain_config()
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder; pass a folder path")
+    previous = prepare_out(out, Path(args.checkpoint), force=args.force)
     rendered = min(settings.render_episodes, settings.episodes)
     stages = _Stages(
         5 + config.stability_refits + rendered + 2, disable=args.no_progress
@@ -203,12 +208,63 @@ def _explain(args: argparse.Namespace) -> int:
             written = write_bundle(explanation, out, rendered, progress=stages)
             images = [path.name for path in written[:-1]]
             write_index(out, explanation, images, checkpoint=str(args.checkpoint))
+            finish_out(out, {path.name for path in written} | OWN_FILES, previous)
         except OSError as error:
             raise ConfigError(f"cannot write into --out {out}: {error}") from None
     finally:
         stages.close()
     print(f"wrote {out / INDEX_FILE}", file=sys.stderr)
     return 0
+
+
+OUT_MARKER = ".dreamer-audit-out"
+"""Lists what the command wrote into an --out folder (one name a line), so that a rerun knows
+the folder is its own and which of its older outputs are stale."""
+OWN_FILES = frozenset({"explanation.npz", "summary.json", INDEX_FILE})
+
+
+def prepare_out(out: Path, checkpoint: Path, *, force: bool) -> set[str]:
+    """Check that the command may write into ``out``; the names it wrote there before.
+
+    Raises:
+        ConfigError: ``out`` is not a folder; it holds files this command did not write and
+            ``--force`` is absent; or the checkpoint itself sits in ``out`` under a name the
+            command writes (it never overwrites its input, ``--force`` or not).
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ConfigError(f"--out {out} exists and is not a folder; pass a folder path")
+    if not out.exists():
+        return set()
+    marker = out / OUT_MARKER
+    previous = set()
+    if marker.is_file() and not marker.is_symlink():
+        previous = {line for line in marker.read_text().splitlines() if "/" not in line and line}
+    ours = previous | {OUT_MARKER}
+    if checkpoint.resolve().parent == out.resolve():
+        name = checkpoint.name
+        if name in OWN_FILES | {OUT_MARKER, FACTORS_FILE} or name.startswith("rollout-"):
+            raise ConfigError(
+                f"the checkpoint {checkpoint} is inside --out {out} under a name this command "
+                "writes; pass another --out folder (the input is never overwritten)"
+            )
+    foreign = sorted(child.name for child in out.iterdir() if child.name not in ours)
+    if foreign and not marker.is_file() and not force:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ConfigError(
+            f"--out {out} already holds files this command did not write ({shown}); pass an "
+            "empty or new folder, or --force to write into it anyway"
+        )
+    return previous
+
+
+def finish_out(out: Path, written: set[str], previous: set[str]) -> None:
+    """Remove what an earlier run wrote and this one did not (stale rollout figures), then
+    record what this run wrote."""
+    for name in sorted(previous - written):
+        stale = out / name
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink()
+    (out / OUT_MARKER).write_text("".join(f"{name}\n" for name in sorted(written)))
 
 
 def _format(value: Any) -> str:

@@ -36,6 +36,7 @@ def audit(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_explain_writes_every_file(audit: Path) -> None:
     names = sorted(p.name for p in audit.iterdir())
     assert names == [
+        ".dreamer-audit-out",
         "explanation.npz",
         "factors.png",
         "index.html",
@@ -196,3 +197,37 @@ def test_options_come_from_the_settings_table() -> None:
             assert getattr(args, option.field) == option.parse(option.default), option.field
     assert not hasattr(args, "cache_dir")
     assert parser.parse_args(["explain", "x.pth", "--out", "o", "--top-k", "7"]).top_k == 7
+
+
+def _fast_args(checkpoint: Path, out: Path, *extra: str) -> list[str]:
+    args = ["explain", str(checkpoint), "--out", str(out), *FAST, *extra]
+    args[args.index("--stability-refits") + 1] = "0"
+    return args
+
+
+def test_out_holding_other_files_needs_force(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(_fast_args(checkpoint, tmp_path)) == 2
+    assert "already holds files this command did not write (notes.txt)" in capsys.readouterr().err
+    assert not (tmp_path / "index.html").exists()
+    assert main(_fast_args(checkpoint, tmp_path, "--force")) == 0
+    assert (tmp_path / "notes.txt").read_text() == "mine"  # untouched
+    assert (tmp_path / "index.html").is_file()
+    assert main(_fast_args(checkpoint, tmp_path)) == 0  # now the folder is its own
+
+
+def test_the_input_is_never_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    victim = write_tiny_checkpoint(tmp_path / "factors.png", "freeway")
+    before = victim.read_bytes()
+    assert main(_fast_args(victim, tmp_path, "--force")) == 2
+    assert "is inside --out" in capsys.readouterr().err
+    assert victim.read_bytes() == before
+
+
+def test_stale_outputs_of_an_earlier_run_are_removed(checkpoint: Path, tmp_path: Path) -> None:
+    assert main(_fast_args(checkpoint, tmp_path, "--render-episodes", "3")) == 0
+    assert len(list(tmp_path.glob("rollout-*.png"))) == 3
+    assert main(_fast_args(checkpoint, tmp_path, "--render-episodes", "1")) == 0
+    assert sorted(p.name for p in tmp_path.glob("rollout-*.png")) == ["rollout-0.png"]

@@ -149,3 +149,11 @@ def test_artifact_names_never_collide_and_stay_short(tmp_path: Path) -> None:
     for name in names:
         (tmp_path / name).mkdir()  # every one is a valid directory name here
     assert artifact_directory(tmp_path, ids[0]) == tmp_path / names[0]  # stable
+
+
+def test_terminal_lines_escape_control_characters(tmp_path: Path) -> None:
+    record = _record(tmp_path, label="evil\x1b[2J\rname")
+    (line,) = summary_lines([record])
+    assert "\x1b" not in line
+    assert "\r" not in line
+    assert line.startswith("evil\\x1b[2J\\rname (freeway")

@@ -20,7 +20,7 @@ from ..errors import ConfigError, DreamerAuditError
 from ..files import ensure_writable, regular_file
 from ..report.artifacts import write_artifacts
 from ..report.records import PROPERTY, AuditRecord
-from ..report.terminal import summary_lines
+from ..report.terminal import printable, summary_lines
 from ..settings import MARKER, OPTIONS, AuditSettings, parse_value
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def pytest_collection_modifyitems(
 
                     check_checkpoint(audited)
         except DreamerAuditError as error:
-            raise pytest.UsageError(f"dreamer-audit: {item.nodeid}: {error}") from None
+            raise pytest.UsageError(printable(f"dreamer-audit: {item.nodeid}: {error}")) from None
 
 
 def _marker_settings(template: AuditSettings, marker: pytest.Mark) -> AuditSettings:

@@ -6,7 +6,16 @@ from collections.abc import Iterable
 
 from .records import AuditRecord, format_number
 
-__all__ = ["distinct", "summary_lines"]
+__all__ = ["distinct", "printable", "summary_lines"]
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (ESC, CR, ...) shown as escapes, so that a hostile name
+    cannot move the cursor, rewrite earlier lines or change colours in the user's terminal."""
+    return "".join(
+        char if char.isprintable() or char == " " else char.encode("unicode_escape").decode()
+        for char in text
+    )
 
 
 def distinct(records: Iterable[AuditRecord]) -> list[AuditRecord]:
@@ -26,10 +35,14 @@ def summary_lines(records: Iterable[AuditRecord]) -> list[str]:
             return format_number(record.metric(name))
 
         lines.append(
-            f"{record.label} ({record.game}, {record.settings_label}): "
-            f"return {show('mean_return')}, rel. error {show('relative_error')}, stability cosine "
-            f"mean {show('stability_mean_cosine')} min {show('stability_min_cosine')}, "
-            f"confidence rho {show('confidence_spearman')}, sanity rho {show('sanity_spearman')}, "
-            f"deletion x{show('deletion_ratio')}"
+            printable(
+                f"{record.label} ({record.game}, {record.settings_label}): "
+                f"return {show('mean_return')}, rel. error {show('relative_error')}, "
+                f"stability cosine mean {show('stability_mean_cosine')} "
+                f"min {show('stability_min_cosine')}, "
+                f"confidence rho {show('confidence_spearman')}, "
+                f"sanity rho {show('sanity_spearman')}, "
+                f"deletion x{show('deletion_ratio')}"
+            )
         )
     return lines
