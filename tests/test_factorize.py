@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -233,3 +234,14 @@ def test_fit_on_cuda_matches_the_cpu_fit(solver: Solver) -> None:
     assert float(matched_cosines(cpu.prototypes, gpu.prototypes.cpu()).min()) > 0.99
     reconstruction = (gpu.activations @ gpu.prototypes).cpu()
     torch.testing.assert_close(reconstruction, cpu.activations @ cpu.prototypes, atol=1e-2, rtol=0)
+
+
+def test_explained_variance_is_undefined_for_rows_that_do_not_vary() -> None:
+    # All-zero weights give exactly uniform posteriors: nothing varies, so nothing is explained
+    # (the ratio of float rounding to float rounding read 0.7 before).
+    uniform = torch.full((64, 20), 1 / 20)
+    fit = fit_nmf(uniform, NMFConfig(rank=3, max_iter=20))
+    assert math.isnan(fit.explained_variance)
+    assert fit.relative_error < 1e-3
+    varied = torch.rand(64, 20, generator=torch.Generator().manual_seed(0))
+    assert 0 < fit_nmf(varied, NMFConfig(rank=3, max_iter=20)).explained_variance < 1

@@ -285,6 +285,15 @@ def _fit_mu(matrix: Tensor, activations: Tensor, prototypes: Tensor, config: NMF
     return iterations
 
 
+def _explained_variance(error_sq: float, variance_sq: float, total_sq: float) -> float:
+    """``1 - error / variance``; NaN where the rows barely vary (below float32 rounding of the
+    data, e.g. the exactly uniform posteriors of all-zero weights): a ratio of rounding noise to
+    rounding noise means nothing."""
+    if variance_sq <= 1e-10 * total_sq:
+        return math.nan
+    return 1.0 - error_sq / variance_sq
+
+
 def fit_nmf(matrix: Tensor, config: NMFConfig) -> Factorization:
     """Factorize a non-negative ``[N, M]`` matrix; prototypes come back with unit-norm rows.
 
@@ -324,5 +333,5 @@ def fit_nmf(matrix: Tensor, config: NMFConfig) -> Factorization:
         prototypes=d,
         iterations=iterations,
         relative_error=math.sqrt(error_sq / total_sq),
-        explained_variance=1.0 - error_sq / variance_sq if variance_sq > 0 else 1.0,
+        explained_variance=_explained_variance(error_sq, variance_sq, total_sq),
     )

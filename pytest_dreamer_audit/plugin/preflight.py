@@ -8,6 +8,7 @@ stops the run with one line before any test starts, instead of failing every tes
 from __future__ import annotations
 
 from ..model.checkpoint import load_checkpoint
+from ..model.devices import resolve_device
 from ..settings import AuditSettings
 
 __all__ = ["check_checkpoint"]
@@ -15,5 +16,7 @@ __all__ = ["check_checkpoint"]
 
 def check_checkpoint(settings: AuditSettings) -> None:
     """Raise a :class:`~pytest_dreamer_audit.errors.DreamerAuditError` if the audit cannot run."""
+    if settings.device not in ("auto", "cpu"):
+        resolve_device(settings.device)  # cuda:N that this machine lacks fails here, cache or not
     agent = load_checkpoint(settings.checkpoint)
     settings.check_agent(agent.sizes, agent.metadata.game, agent.metadata.pomdp)

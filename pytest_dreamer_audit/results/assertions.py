@@ -215,7 +215,11 @@ def assert_differs_from_random_weights(
     """Sanity check: scores of the trained agent are not those of random weights."""
     __tracebackhide__ = True
     value = _metric(
-        explanation, "sanity_spearman", "the explanation was made without the agent", evidence
+        explanation,
+        "sanity_spearman",
+        "the explanation was made without the agent, or the scores of the trained or the "
+        "randomized agent are constant (a Spearman correlation is undefined then)",
+        evidence,
     )
     if value > max_spearman:
         _fail(
