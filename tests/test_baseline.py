@@ -73,3 +73,32 @@ def test_changed_settings_and_unreadable_files(tmp_path: Path, explanation: Expl
     path.write_text(json.dumps({"baseline_version": 99}))
     with pytest.raises(AssertionError, match="another format version"):
         check_baseline(explanation, path)
+
+
+def test_a_new_baseline_says_rerun_and_only_names_the_flag_when_it_was_given(
+    explanation: Explanation, tmp_path: Path
+) -> None:
+    with pytest.raises(AssertionError, match=r"created at .*; review and commit it, then rerun$"):
+        check_baseline(explanation, tmp_path / "new.json")
+    with pytest.raises(AssertionError, match="then rerun without --dreamer-update-baselines"):
+        check_baseline(explanation, tmp_path / "new.json", update=True)
+
+
+def test_an_unwritable_baseline_folder_is_an_assertion_with_a_fix(
+    explanation: Explanation, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(AssertionError, match="cannot write the baseline .*--dreamer-baseline-dir"):
+        check_baseline(explanation, blocker / "sub" / "b.json")
+
+
+def test_a_malformed_baseline_is_an_assertion_with_a_fix(
+    explanation: Explanation, tmp_path: Path
+) -> None:
+    path = tmp_path / "b.json"
+    data = snapshot(explanation)
+    del data["score_mean"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(AssertionError, match="is malformed .*KeyError.*--dreamer-update-baselines"):
+        check_baseline(explanation, path)

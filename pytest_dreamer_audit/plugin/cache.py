@@ -233,7 +233,13 @@ def cached(
     if isinstance(problem, tuple):
         return problem
     ensure_writable(root, "cache directory", "--dreamer-cache-dir")
-    with FileLock(str(root / f"{key}.lock")):
+    lock = root / f"{key}.lock"
+    if lock.is_symlink() or (lock.exists() and not lock.is_file()):
+        raise ConfigError(
+            f"the cache lock {lock} is not a plain file; remove it (nothing else in the cache "
+            "directory may use that name)"
+        )
+    with FileLock(str(lock)):
         problem = _usable(entry, key, load)  # another worker may have built it meanwhile
         if isinstance(problem, tuple):
             return problem

@@ -190,6 +190,10 @@ def _baseline_path(request: pytest.FixtureRequest, baseline_dir: str, label: str
     return root / module.stem / f"{distinct_name(request.node.name, identity)}.json"
 
 
+_CLAIMED: dict[Path, str] = {}
+"""Which test writes each artifacts folder and baseline in this process: two never share one."""
+
+
 def make_audit(
     result: AuditResult,
     request: pytest.FixtureRequest,
@@ -211,11 +215,21 @@ def make_audit(
         images=tuple((str(path), _caption(path)) for path in result.images),
         factor_facts=result.factor_facts,
     )
+    evidence = artifact_directory(artifacts.resolve(), request.node.nodeid)
+    baseline = _baseline_path(request, baseline_dir, settings.label)
+    for path in (evidence, baseline.resolve()):
+        owner = _CLAIMED.setdefault(path, request.node.nodeid)
+        if owner != request.node.nodeid:
+            pytest.fail(
+                f"dreamer-audit: {request.node.nodeid} and {owner} would both write {path}; "
+                "rename one of the tests",
+                pytrace=False,
+            )
     return DreamerAudit(
         explanation=explanation,
         result=result,
-        evidence=artifact_directory(artifacts.resolve(), request.node.nodeid),
-        baseline_path=_baseline_path(request, baseline_dir, settings.label),
+        evidence=evidence,
+        baseline_path=baseline,
         update_baselines=update_baselines,
         record=record,
     )

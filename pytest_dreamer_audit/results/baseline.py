@@ -133,11 +133,17 @@ def check_baseline(
     where = f"\nEvidence: {os.fspath(evidence)}" if evidence is not None else ""
     existed = target.exists()
     if update or not existed:
-        _write(target, current)
+        try:
+            _write(target, current)
+        except OSError as error:
+            raise AssertionError(
+                f"dreamer-audit: cannot write the baseline {target} ({error.strerror or error}); "
+                "make its folder writable or point --dreamer-baseline-dir elsewhere"
+            ) from None
+        then = "then rerun without --dreamer-update-baselines" if update else "then rerun"
         verb = "updated" if existed else "created"
         raise AssertionError(
-            f"dreamer-audit: baseline {verb} at {target}; review and commit it, then rerun "
-            f"without --dreamer-update-baselines{where}"
+            f"dreamer-audit: baseline {verb} at {target}; review and commit it, {then}{where}"
         )
     try:
         stored = json.loads(target.read_text())
@@ -151,7 +157,13 @@ def check_baseline(
             f"dreamer-audit: baseline {target} has another format version; rewrite it with "
             "--dreamer-update-baselines"
         )
-    problems = _differences(current, stored, tolerances or BaselineTolerances())
+    try:
+        problems = _differences(current, stored, tolerances or BaselineTolerances())
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise AssertionError(
+            f"dreamer-audit: baseline {target} is malformed ({type(error).__name__}: {error}); "
+            "rewrite it with --dreamer-update-baselines"
+        ) from None
     if problems:
         raise AssertionError(
             f"dreamer-audit: explanation drifted from the baseline {target}:\n  - "
