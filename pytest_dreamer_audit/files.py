@@ -63,7 +63,9 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """Open a regular file for reading, never through a symlink (``ConfigError`` otherwise):
     what the package copies or embeds must be the file it wrote, not one a link points at."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer (it is refused below).
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        descriptor = os.open(path, flags)
     except OSError as error:
         raise ConfigError(f"{path} cannot be opened as a plain file ({error.strerror})") from None
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):

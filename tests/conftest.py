@@ -3,6 +3,8 @@ from __future__ import annotations
 # pytester's in-process runs drop modules first imported during a run from sys.modules, and some
 # extension modules (numpy.fft, scipy's) cannot be imported twice in one process: import every
 # module an audit touches up front.
+from pathlib import Path
+
 import matplotlib.backends.backend_agg
 import pytest
 import scipy.optimize
@@ -13,8 +15,16 @@ import pytest_dreamer_audit.plugin.audit
 import pytest_dreamer_audit.plugin.fixtures
 import pytest_dreamer_audit.report.render
 from pytest_dreamer_audit.analysis.factorize import _import_torchnmf
+from pytest_dreamer_audit.cli import main
 from pytest_dreamer_audit.model.agent import DreamerAgent
-from pytest_dreamer_audit.testing import tiny_agent
+from pytest_dreamer_audit.testing import (
+    FAST_INI,
+    ID_PAYLOAD,
+    LABEL_PAYLOAD,
+    MESSAGE_PAYLOAD,
+    tiny_agent,
+    write_tiny_checkpoint,
+)
 
 pytest_plugins = ["pytester"]
 _PRELOADED = (
@@ -45,3 +55,55 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def freeway_agent() -> DreamerAgent:
     """A tiny Freeway POMDP agent with seeded random weights."""
     return tiny_agent("freeway", pomdp=True, seed=3)
+
+
+# --- projects and CLI outputs whose names and messages carry markup (test_injection, test_browser)
+
+EVIL_TESTS = f"""
+import pytest
+
+ID = {ID_PAYLOAD!r}
+
+
+@pytest.mark.parametrize("value", [1], ids=[ID])
+def test_plain(value):
+    pass
+
+
+def test_audited(dreamer_explanation):
+    pass
+
+
+@pytest.mark.parametrize("value", [1], ids=[ID])
+def test_audited_failing(dreamer_audit, value):
+    assert value == 2, {MESSAGE_PAYLOAD!r}
+"""
+FAST_CLI = ["--episodes", "2", "--steps", "8", "--rank", "2", "--top-k", "2"]
+FAST_CLI += ["--stability-refits", "0", "--render-episodes", "1", "--device", "cpu"]
+FAST_CLI += ["--no-progress"]
+
+
+@pytest.fixture
+def evil_project_report(pytester: pytest.Pytester) -> Path:
+    """The self-contained pytest-html report of a project whose checkpoint label and parameter
+    ids carry payloads (a plain test, an audited one and a failing audited one)."""
+    checkpoint = write_tiny_checkpoint(pytester.path / f"{LABEL_PAYLOAD}.pth", seed=1)
+    pytester.makeini(FAST_INI)
+    pytester.makepyfile(test_evil=EVIL_TESTS)
+    result = pytester.runpytest(
+        "--dreamer-checkpoint", str(checkpoint), "--html=report.html", "--self-contained-html"
+    )
+    result.assert_outcomes(passed=2, failed=1)
+    return pytester.path / "report.html"
+
+
+@pytest.fixture(scope="session")
+def evil_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder (index.html and the PNGs) of ``dreamer-audit explain`` of a checkpoint
+    whose path carries a payload. Shared: copy it before changing anything in it."""
+    folder = tmp_path_factory.mktemp("cli") / LABEL_PAYLOAD
+    folder.mkdir()
+    checkpoint = write_tiny_checkpoint(folder / "model<script>.pth", seed=2)
+    out = folder.parent / "out"
+    assert main(["explain", str(checkpoint), "--out", str(out), *FAST_CLI]) == 0
+    return out

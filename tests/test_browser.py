@@ -24,15 +24,12 @@ import pytest
 from matplotlib.image import imread
 
 from pytest_dreamer_audit.cli import INDEX_FILE
-
-from .test_injection import (
+from pytest_dreamer_audit.testing import (
     ID_PAYLOAD,
     LABEL_PAYLOAD,
     markup_offences,
-    parse,
+    parse_html,
     report_blob,
-    run_evil_cli,
-    run_evil_project,
 )
 
 CHROMIUM = next(
@@ -157,7 +154,7 @@ def decoded_images(page: Path, profile: Path) -> list[dict[str, object]]:
         copy.unlink()
     found = re.search(r'<pre id="image-check">(.*?)</pre>', dom, re.DOTALL)
     assert found, "the image check did not run"
-    results: list[dict[str, object]] = json.loads(parse(found.group(1)).text[0])
+    results: list[dict[str, object]] = json.loads(parse_html(found.group(1)).text[0])
     return results
 
 
@@ -187,13 +184,13 @@ def test_unescaped_payload_runs_in_this_browser(tmp_path: Path) -> None:
 
 
 def test_pytest_html_report_renders_images_and_runs_no_injected_markup(
-    pytester: pytest.Pytester, tmp_path: Path
+    evil_project_report: Path, tmp_path: Path
 ) -> None:
-    report = run_evil_project(pytester)
+    report = evil_project_report
     profile = tmp_path / "profile"
     dom = dump_dom(report, profile)
     assert_nothing_ran(dom)
-    shown = "".join(parse(dom).text)
+    shown = "".join(parse_html(dom).text)
     assert f"test_plain[{ID_PAYLOAD}]" in shown  # rendered by the report's script, as text
     assert f"test_audited[{LABEL_PAYLOAD}]" in shown
     assert "Audited checkpoints" in shown
@@ -219,11 +216,6 @@ def test_pytest_html_report_renders_images_and_runs_no_injected_markup(
     screenshot(report, profile, tmp_path / "pytest-html-report.png")
 
 
-@pytest.fixture(scope="module")
-def evil_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return run_evil_cli(tmp_path_factory.mktemp("cli"))
-
-
 def test_cli_index_renders_images_and_runs_no_injected_markup(
     evil_cli: Path, tmp_path: Path
 ) -> None:
@@ -233,7 +225,7 @@ def test_cli_index_renders_images_and_runs_no_injected_markup(
     profile = tmp_path / "profile"
     dom = dump_dom(index, profile)
     assert_nothing_ran(dom)
-    assert LABEL_PAYLOAD in "".join(parse(dom).text)
+    assert LABEL_PAYLOAD in "".join(parse_html(dom).text)
 
     pngs = sorted(p.name for p in out.glob("*.png"))
     decoded = decoded_images(index, profile)

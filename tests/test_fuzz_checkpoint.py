@@ -5,7 +5,10 @@ byte-flipped, with missing, extra or renamed modules and parameters, wrong shape
 non-finite weights, non-tensor objects where tensors or state_dicts belong, corrupted metadata,
 exotic tensors and containers, and pickles that would run code. Every case must end in a
 :class:`CheckpointError` subclass (:class:`ConfigError` for bad arguments) or load an agent that
-runs; no other exception, no slow case, and no pickle payload ever runs.
+runs; no other exception, no slow case, and no pickle payload ever runs. Where the check that
+catches a mutation is known (a required module removed, a parameter renamed, a shape
+contradicted, a dtype changed, a metadata field broken), the exact error class is asserted
+(section "mutations with a known outcome").
 
 Scale and report (nothing is registered in pyproject):
 
@@ -51,7 +54,7 @@ from pytest_dreamer_audit.errors import (
     UnsafeCheckpointError,
 )
 from pytest_dreamer_audit.games import GAMES
-from pytest_dreamer_audit.model.agent import CHECKPOINT_MODULES, DreamerAgent
+from pytest_dreamer_audit.model.agent import CHECKPOINT_MODULES, AgentMetadata, DreamerAgent
 from pytest_dreamer_audit.model.checkpoint import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -972,6 +975,307 @@ def test_deeply_nested_objects(seeds: Seeds, depth: int, place: str) -> None:
         CheckpointFormatError.__name__,
         CheckpointKeyError.__name__,
     }
+
+
+# --- mutations with a known outcome -----------------------------------------------------------
+# The fuzz cases above only require that nothing untyped escapes. For these mutations the check
+# that catches them is known, so the exact class is asserted (not a subclass, not a sibling),
+# over every module or every parameter of the tiny agent. Parameter sweeps use the reference
+# format: a native file differs only by its metadata entry, which they leave alone.
+
+REQUIRED = ("RSSM", "ObsEncoder", "ActionModel")
+"""The modules a checkpoint cannot do without (encoder, world model, actor)."""
+OPTIONAL = tuple(key for key in CHECKPOINT_MODULES if key not in REQUIRED)
+MODULES = tuple(dict.fromkeys(key for key, _name in PARAMS))
+DOTTED = tuple(f"{key}.{name}" for key, name in PARAMS)
+"""Every parameter as messages name it: ``"RSSM.rnn.bias_ih"``."""
+REFUSED_DTYPES = [torch.int64, torch.int32, torch.uint8, torch.bool, torch.complex64]
+LOADABLE_DTYPES = [torch.float16, torch.bfloat16, torch.float64]
+
+
+Outcome = tuple[type[CheckpointError] | None, str, DreamerAgent | None]
+"""``(the error's exact class, its problem, None)`` of a refusal, ``(None, "", agent)`` of a load."""
+
+
+def _known(kind: str, path: Path, **options: Any) -> Outcome:
+    """Load ``path``; its :data:`Outcome`."""
+    failure: CheckpointError | None = None
+    try:
+        agent = load_checkpoint(path, **options)
+    except CheckpointError as error:
+        failure = error
+    if failure is None:
+        _exercise(agent)
+        OUTCOMES[f"known/{kind}"]["loaded"] += 1
+        return None, "", agent
+    assert failure.path == str(path)
+    OUTCOMES[f"known/{kind}"][type(failure).__name__] += 1
+    return type(failure), failure.problem, None
+
+
+def _sweep(
+    seeds: Seeds, kind: str, mutate: Callable[[dict[str, Any], str, str], None]
+) -> dict[str, Outcome]:
+    """``mutate(payload, key, name)`` applied to each parameter of a fresh reference payload in
+    turn; the outcome of loading each, keyed ``"key.name"``."""
+    outcomes: dict[str, Outcome] = {}
+    for key, name in PARAMS:
+        payload = seeds.payload("reference")
+        mutate(payload, key, name)
+        outcomes[f"{key}.{name}"] = _known(kind, seeds.write(payload), **SPLIT)
+    return outcomes
+
+
+def _classes(outcomes: Mapping[str, Outcome]) -> dict[str, type[CheckpointError] | None]:
+    return {where: outcome[0] for where, outcome in outcomes.items()}
+
+
+def _every(error: type[CheckpointError] | None) -> dict[str, type[CheckpointError] | None]:
+    return dict.fromkeys(DOTTED, error)
+
+
+@pytest.mark.parametrize("module", REQUIRED)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_known_a_removed_required_module_is_a_key_error(
+    seeds: Seeds, fmt: str, module: str
+) -> None:
+    payload = seeds.payload(fmt)
+    del payload[module]
+    error, problem, _ = _known("remove required module", seeds.write(payload), **SPLIT)
+    assert error is CheckpointKeyError
+    assert problem.startswith(f"missing modules [{module!r}]; a DreamerV2 checkpoint has")
+
+
+@pytest.mark.parametrize("module", OPTIONAL)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_known_a_removed_optional_module_loads_without_it(
+    seeds: Seeds, fmt: str, module: str
+) -> None:
+    payload = seeds.payload(fmt)
+    del payload[module]
+    error, _, agent = _known("remove optional module", seeds.write(payload), **SPLIT)
+    assert error is None
+    assert agent is not None
+    assert set(agent.present_modules()) == set(CHECKPOINT_MODULES) - {module}
+
+
+@pytest.mark.parametrize("rename", ["lower", "prefix", "space"])
+@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_known_a_renamed_module_is_a_key_error_naming_both_names(
+    seeds: Seeds, fmt: str, module: str, rename: str
+) -> None:
+    new = {"lower": module.lower(), "prefix": f"module.{module}", "space": f"{module} "}[rename]
+    payload = seeds.payload(fmt)
+    payload[new] = payload.pop(module)
+    error, problem, _ = _known(f"rename module/{rename}", seeds.write(payload), **SPLIT)
+    assert error is CheckpointKeyError
+    assert f"unexpected modules [{new!r}]" in problem
+    assert (f"missing modules [{module!r}]" in problem) == (module in REQUIRED)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_known_a_non_string_module_key_is_a_key_error(seeds: Seeds, fmt: str) -> None:
+    payload = seeds.payload(fmt)
+    payload[7] = payload.pop("RSSM")
+    outcome = _known("non-string module key", seeds.write(payload), **SPLIT)
+    assert outcome[:2] == (CheckpointKeyError, "has non-string top-level keys 7")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [([1, 2], "list"), (torch.zeros(3), "Tensor"), ("RSSM", "str")]
+)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_known_a_module_that_is_not_a_state_dict_is_a_format_error(
+    seeds: Seeds, fmt: str, value: object, shown: str
+) -> None:
+    payload = seeds.payload(fmt)
+    payload["ActionModel"] = value
+    outcome = _known("module not a dict", seeds.write(payload), **SPLIT)
+    assert outcome[:2] == (
+        CheckpointFormatError,
+        f"ActionModel holds a {shown}, expected a state_dict of tensors",
+    )
+
+
+@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_known_a_prefixed_state_dict_is_a_key_error(seeds: Seeds, fmt: str, module: str) -> None:
+    """What ``DataParallel`` (``module.``) leaves in a state_dict."""
+    payload = seeds.payload(fmt)
+    payload[module] = {f"module.{name}": tensor for name, tensor in payload[module].items()}
+    error, problem, _ = _known("prefixed parameters", seeds.write(payload), **SPLIT)
+    assert error is CheckpointKeyError
+    assert module in problem
+
+
+# fc_1 is the encoder's optional projection: without its weight, the encoder's output is the
+# 256 convolution features, which contradicts the RSSM's posterior input (16 + 24): a shape error.
+WITHOUT_FC_1 = (
+    "shapes contradict the sizes inferred from the other tensors: "
+    "RSSM.fc_posterior.0.weight is (16, 40), expected (16, 272)"
+)
+
+
+@pytest.mark.parametrize("operation", ["remove", "rename"])
+def test_known_a_removed_or_renamed_parameter_is_a_key_error_naming_it(
+    seeds: Seeds, operation: str
+) -> None:
+    def mutate(payload: dict[str, Any], key: str, name: str) -> None:
+        tensor = payload[key].pop(name)
+        if operation == "rename":
+            payload[key][f"{name}_renamed"] = tensor
+
+    outcomes = _sweep(seeds, f"{operation} parameter", mutate)
+    assert _classes(outcomes) == {
+        **_every(CheckpointKeyError),
+        "ObsEncoder.fc_1.weight": CheckpointShapeError,
+    }
+    assert outcomes["ObsEncoder.fc_1.weight"][1] == WITHOUT_FC_1
+    unnamed = [
+        where
+        for where, (error, problem, _) in outcomes.items()
+        if error is CheckpointKeyError and repr(where.split(".", 1)[1]) not in problem
+    ]
+    assert unnamed == []
+
+
+def test_known_an_extra_dimension_is_a_shape_error_naming_the_tensor(seeds: Seeds) -> None:
+    def mutate(payload: dict[str, Any], key: str, name: str) -> None:
+        payload[key][name] = payload[key][name].unsqueeze(0)
+
+    outcomes = _sweep(seeds, "extra dimension", mutate)
+    assert _classes(outcomes) == _every(CheckpointShapeError)
+    assert [where for where, outcome in outcomes.items() if where not in outcome[1]] == []
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_known_a_contradicted_size_is_a_shape_error(seeds: Seeds, axis: int) -> None:
+    """One more unit along the first or last axis of any one tensor: the others disagree."""
+
+    def mutate(payload: dict[str, Any], key: str, name: str) -> None:
+        shape = list(payload[key][name].shape)
+        shape[axis] += 1
+        payload[key][name] = _small_tensor(shape, seed=0)
+
+    outcomes = _sweep(seeds, f"grow axis {axis}", mutate)
+    assert _classes(outcomes) == _every(CheckpointShapeError)
+
+
+def test_known_a_non_floating_dtype_is_a_value_error_naming_tensor_and_dtype(
+    seeds: Seeds,
+) -> None:
+    """Each parameter gets one of the refused dtypes in turn (every dtype covers ~11)."""
+    dtypes = {where: REFUSED_DTYPES[i % len(REFUSED_DTYPES)] for i, where in enumerate(DOTTED)}
+
+    def mutate(payload: dict[str, Any], key: str, name: str) -> None:
+        payload[key][name] = payload[key][name].to(dtypes[f"{key}.{name}"])
+
+    outcomes = _sweep(seeds, "non-floating dtype", mutate)
+    assert _classes(outcomes) == _every(CheckpointValueError)
+    assert {where: outcome[1] for where, outcome in outcomes.items()} == {
+        where: f"{where} has dtype {dtype}; weights must be floating point"
+        for where, dtype in dtypes.items()
+    }
+
+
+def test_known_half_and_double_precision_weights_load_as_their_float32_values(
+    seeds: Seeds,
+) -> None:
+    dtypes = {where: LOADABLE_DTYPES[i % len(LOADABLE_DTYPES)] for i, where in enumerate(DOTTED)}
+    pristine = seeds.payload("reference")
+
+    def mutate(payload: dict[str, Any], key: str, name: str) -> None:
+        payload[key][name] = payload[key][name].to(dtypes[f"{key}.{name}"])
+
+    outcomes = _sweep(seeds, "floating dtype", mutate)
+    assert _classes(outcomes) == _every(None)
+    mismatched = []
+    for key, name in PARAMS:
+        agent = outcomes[f"{key}.{name}"][2]
+        assert agent is not None
+        loaded = agent.present_modules()[key].state_dict()[name]
+        expected = pristine[key][name].to(dtypes[f"{key}.{name}"]).to(torch.float32)
+        if loaded.dtype != torch.float32 or not torch.equal(loaded, expected):
+            mismatched.append(f"{key}.{name}")
+    assert mismatched == []
+
+
+METADATA_REFUSALS: list[tuple[str, object, type[CheckpointError], str]] = [
+    ("game", "pong", CheckpointFormatError, "names game 'pong', not one of"),
+    ("game", "Freeway", CheckpointFormatError, "names game 'Freeway', not one of"),
+    ("format", "other", CheckpointFormatError, "declares format 'other' version 1"),
+    ("format_version", 2, CheckpointFormatError, f"declares format {FORMAT_NAME!r} version 2"),
+    (
+        "format_version",
+        "1",
+        CheckpointFormatError,
+        f"declares format {FORMAT_NAME!r} version '1'",
+    ),
+    ("pomdp", "yes", CheckpointFormatError, "has pomdp='yes', expected true, false or none"),
+    ("pomdp", 1, CheckpointFormatError, "has pomdp=1, expected true, false or none"),
+    (
+        "categoricals",
+        0,
+        CheckpointFormatError,
+        "has categoricals=0, classes=5; expected positive",
+    ),
+    ("categoricals", 4.0, CheckpointFormatError, "has categoricals=4.0, classes=5; expected"),
+    ("classes", True, CheckpointFormatError, "has categoricals=4, classes=True; expected"),
+    ("training", [1], CheckpointFormatError, "has a 'training' value that is not a dict"),
+    ("training", {1: 2}, CheckpointFormatError, "has a 'training' value that is not a dict"),
+    ("categoricals", 3, CheckpointShapeError, "3 categoricals x 5 classes = 15, but the"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error", "fragment"),
+    METADATA_REFUSALS,
+    ids=[f"{field}={value!r}" for field, value, _e, _f in METADATA_REFUSALS],
+)
+def test_known_a_bad_metadata_value_is_refused_with_its_class(
+    seeds: Seeds, field: str, value: object, error: type[CheckpointError], fragment: str
+) -> None:
+    payload = seeds.payload("native")
+    payload[METADATA_KEY][field] = value
+    outcome = _known("metadata value", seeds.write(payload))
+    assert outcome[0] is error
+    assert fragment in outcome[1]
+
+
+@pytest.mark.parametrize(
+    ("field", "error"),
+    [
+        ("format", CheckpointFormatError),
+        ("format_version", CheckpointFormatError),
+        ("categoricals", CheckpointFormatError),
+        ("classes", CheckpointFormatError),
+        ("game", None),
+        ("pomdp", None),
+        ("training", None),
+    ],
+)
+def test_known_a_removed_metadata_field(
+    seeds: Seeds, field: str, error: type[CheckpointError] | None
+) -> None:
+    """The format, its version and the split are required; the rest defaults to unknown."""
+    payload = seeds.payload("native")
+    del payload[METADATA_KEY][field]
+    outcome, _problem, agent = _known("metadata field removed", seeds.write(payload))
+    assert outcome is error
+    assert (agent is None) == (error is not None)
+    if agent is not None:  # a loaded agent's missing field is the default: unknown
+        assert getattr(agent.metadata, field) == getattr(AgentMetadata(), field)
+
+
+def test_known_a_metadata_split_that_fits_the_shapes_is_used(seeds: Seeds) -> None:
+    payload = seeds.payload("native")
+    payload[METADATA_KEY].update(categoricals=2, classes=10, comment="an extra field is ignored")
+    outcome, _problem, agent = _known("metadata split", seeds.write(payload))
+    assert outcome is None
+    assert agent is not None
+    assert (agent.sizes.categoricals, agent.sizes.classes) == (2, 10)
+    assert agent.initial_state(1).logits.shape == (1, 2, 10)
 
 
 # --- regressions: cases the fuzzer found ------------------------------------------------------

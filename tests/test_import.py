@@ -31,7 +31,9 @@ def test_lazy_names_resolve_and_unknown_names_raise() -> None:
 
 def _imported_after(module: str) -> set[str]:
     """Top-level packages that importing ``module`` in a fresh interpreter pulls in."""
-    code = f"import sys, {module}\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    code = (
+        f"import sys, {module}\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return set(done.stdout.split())
 

@@ -11,18 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dreamer_audit.testing import write_tiny_checkpoint
-
-FAST_INI = """
-[pytest]
-dreamer_episodes = 2
-dreamer_steps = 6
-dreamer_rank = 3
-dreamer_top_k = 2
-dreamer_stability_refits = 1
-dreamer_render_episodes = 1
-dreamer_device = cpu
-"""
+from pytest_dreamer_audit.testing import FAST_INI, write_tiny_checkpoint
 
 
 @pytest.fixture
@@ -167,22 +156,59 @@ def test_without_a_checkpoint_the_fixtures_say_how_to_give_one(project: pytest.P
 
 def test_marker_checkpoint_and_unknown_marker_settings(project: pytest.Pytester) -> None:
     project.makepyfile(
-        """
+        test_good="""
         import pytest
 
         @pytest.mark.dreamer_audit(checkpoint="tiny.pth")
         def test_marker_checkpoint(dreamer_rollouts):
             assert dreamer_rollouts.steps == 6
+        """
+    )
+    project.runpytest().assert_outcomes(passed=1)
+    # A typo in a marker stops the whole run at start-up, naming the test and the likely word.
+    project.makepyfile(
+        test_typo="""
+        import pytest
 
-        @pytest.mark.dreamer_audit(checkpoint="tiny.pth", epochs=3)
+        @pytest.mark.dreamer_audit(checkpoint="tiny.pth", episdoes=3)
         def test_unknown(dreamer_settings):
             pass
         """
     )
     result = project.runpytest()
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*got unknown settings ?'epochs'?; valid: *"])
-    assert "During handling" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*test_typo.py::test_unknown: @pytest.mark.dreamer_audit got an unknown setting "
+         "'episdoes'; did you mean 'episodes'?"]
+    )  # fmt: skip
+    assert "During handling" not in result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        ("rank=0", "@pytest.mark.dreamer_audit(rank=0): expected a positive integer, got 0"),
+        ('checkpoint="missing.pth"', "(checkpoint=...) missing.pth: no such file"),
+        ('checkpoint="."', "(checkpoint=...) . is a directory"),
+        ("rank=400", "rank 400 is larger than the 5 columns"),
+        ("episodes=4096, steps=100000", "over the 8 GiB limit"),
+    ],
+)
+def test_bad_markers_stop_the_run_at_start_up(
+    project: pytest.Pytester, marker: str, message: str
+) -> None:
+    project.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.dreamer_audit({marker})
+        def test_x(dreamer_settings):
+            pass
+        """
+    )
+    result = project.runpytest("--dreamer-checkpoint", "tiny.pth")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
 
 
 def test_explanations_are_computed_once_and_reused_across_runs(project: pytest.Pytester) -> None:
@@ -252,14 +278,10 @@ def test_baseline_workflow_fail_pass_change_update(project: pytest.Pytester) -> 
     args = ("--dreamer-checkpoint", "tiny.pth")
     created = project.runpytest(*args)
     created.assert_outcomes(failed=1)
-    created.stdout.fnmatch_lines(["*baseline created at *test_regression_tiny.json*"])
-    baseline = (
-        project.path
-        / "dreamer_baselines"
-        / "test_baseline_workflow_fail_pass_change_update"
-        / "test_regression_tiny.json"
-    )
-    assert baseline.is_file()
+    created.stdout.fnmatch_lines(["*baseline created at *test_regression_tiny-*.json*"])
+    folder = project.path / "dreamer_baselines" / "test_baseline_workflow_fail_pass_change_update"
+    (baseline,) = folder.glob("test_regression_tiny-*.json")
+    assert len(baseline.stem.rsplit("-", 1)[1]) == 12
     project.runpytest(*args).assert_outcomes(passed=1)
     stored = json.loads(baseline.read_text())
     stored["score_mean"] += 0.5
@@ -364,3 +386,30 @@ def test_a_pytest_run_without_audits_never_imports_torch(pytester: pytest.Pytest
     pytester.makepyfile("def test_a(): pass")
     result = pytester.runpytest_subprocess("-s", "-p", "no:randomly")
     result.stdout.fnmatch_lines(["*TORCH False*"])
+
+
+@pytest.mark.parametrize("html", [False, True])
+def test_a_broken_report_extra_never_aborts_the_session(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, html: bool
+) -> None:
+    # pytest-html is installed here, so the extras are made with or without --html; whatever
+    # fails there becomes a warning in the report, not an INTERNALERROR.
+    import pytest_dreamer_audit.report.html as report_html
+
+    def broken(records: object) -> list[object]:
+        raise OSError("factors.png vanished")
+
+    monkeypatch.setattr(report_html, "html_extras", broken)
+    project.makepyfile("def test_a(dreamer_explanation):\n    pass\n")
+    args = ["--dreamer-checkpoint", "tiny.pth", "-p", "no:cacheprovider"]
+    if html:
+        args += ["--html", "report.html", "--self-contained-html"]
+    result = project.runpytest_inprocess(*args)
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1)
+    assert "INTERNALERROR" not in result.stdout.str()
+    if html:
+        page = (project.path / "report.html").read_text()
+        assert "the pictures of this test could not be attached: OSError: factors.png vanished" in (
+            page.replace("&#x27;", "'")
+        )

@@ -10,91 +10,13 @@ import pytest
 from matplotlib.image import imread
 
 from pytest_dreamer_audit.errors import ConfigError
-from pytest_dreamer_audit.games import game_spec
 from pytest_dreamer_audit.report.render import (
     action_label,
     observation_rgb,
     render_factor_gallery,
     render_rollout,
 )
-from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation, TrustMetrics
-from pytest_dreamer_audit.rollout.envs import fact_names
-
-
-def fake_explanation(
-    *,
-    game: str = "freeway",
-    pomdp: bool = True,
-    steps: int = 12,
-    episodes: int = 3,
-    categoricals: int = 4,
-    classes: int = 5,
-    rank: int = 3,
-    top_k: int = 3,
-    layout: str = "pooled",
-    lengths: list[int] | None = None,
-    seed: int = 0,
-) -> Explanation:
-    """An Explanation of random arrays with the documented shapes (no agent, no NMF).
-
-    ``lengths[b]`` valid steps per episode (default: all ``steps``); rows after are padding.
-    """
-    rng = np.random.default_rng(seed)
-    spec = game_spec(game)
-    channels = len(spec.observed_channels(pomdp))
-    lengths = lengths or [steps] * episodes
-    valid = np.arange(steps)[:, None] < np.asarray(lengths)[None, :]  # [L, B]
-    logits = rng.normal(size=(steps, episodes, categoricals, classes)) * 3
-    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
-    width = classes if layout == "pooled" else categoricals * classes
-    prototypes = rng.random((rank, width))
-    prototypes /= np.linalg.norm(prototypes, axis=1, keepdims=True)
-    t, b, c = np.nonzero(np.broadcast_to(valid[..., None], (steps, episodes, categoricals)))
-    if layout == "per_step":
-        t, b = np.nonzero(valid)
-        c = np.full_like(t, -1)
-    rows = len(t)
-    step_scores = rng.random((steps, episodes, categoricals)) * valid[..., None]
-    obs_scores = rng.random((steps, episodes)) * valid
-    obs_scores /= obs_scores.max()
-    top = np.argsort(-obs_scores, axis=0)[:top_k].T.copy()  # [B, k]
-    top[~valid[top, np.arange(episodes)[:, None]]] = -1
-    factor_activations = rng.random((steps, episodes, rank)) * valid[..., None]
-    flat = factor_activations.reshape(-1, rank).T
-    best = np.argsort(-flat, axis=1)[:, :top_k]
-    examples = np.stack([best // episodes, best % episodes], axis=-1)
-    facts = np.zeros((steps, episodes, len(fact_names(game))), dtype=np.int32)
-    names = fact_names(game)
-    if "move_ready" in names:
-        facts[..., names.index("move_ready")] = rng.integers(0, 2, (steps, episodes))
-    facts[..., names.index("sticky")] = rng.random((steps, episodes)) < 0.1
-    return Explanation(
-        game=game,
-        pomdp=pomdp,
-        seeds=tuple(range(episodes)),
-        action_names=spec.action_names,
-        fact_names=names,
-        config=ExplainConfig(rank=rank, layout=layout, top_k=top_k),  # type: ignore[arg-type]
-        metrics=TrustMetrics(relative_error=0.1, explained_variance=0.9, iterations=50),
-        prototypes=prototypes.astype(np.float32),
-        activations=rng.random((rows, rank)).astype(np.float32),
-        row_step=t,
-        row_episode=b,
-        row_categorical=c,
-        row_scores=rng.random(rows).astype(np.float32),
-        step_scores=step_scores.astype(np.float32),
-        observation_scores=obs_scores.astype(np.float32),
-        top_observations=top,
-        factor_activations=factor_activations.astype(np.float32),
-        factor_examples=examples,
-        observations=rng.random((steps, episodes, channels, 10, 10)) < 0.1,
-        posterior_probs=probs.astype(np.float32),
-        stoch_classes=probs.argmax(-1).astype(np.int16),
-        actions=rng.integers(0, spec.actions, (steps, episodes)),
-        rewards=(rng.random((steps, episodes)) < 0.05).astype(np.float32),
-        valid=valid,
-        facts=facts,
-    )
+from pytest_dreamer_audit.testing import fake_explanation
 
 
 def decode(png: bytes) -> np.ndarray:
@@ -210,9 +132,9 @@ def test_importing_render_does_not_import_matplotlib() -> None:
 
 def test_render_leaves_pyplot_unimported() -> None:
     code = (
-        "import sys; from tests.test_render import fake_explanation; "
+        "import sys; from pytest_dreamer_audit.testing import fake_explanation; "
         "from pytest_dreamer_audit.report.render import render_rollout, render_factor_gallery; "
         "e = fake_explanation(); render_rollout(e, 0); render_factor_gallery(e); "
         "assert 'matplotlib.pyplot' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,169 @@
+"""The trust metrics' building blocks (``analysis/trust.py``) on inputs with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pytest_dreamer_audit.analysis.trust import (
+    deletion_effects,
+    matched_cosines,
+    spearman,
+    topk_jaccard,
+)
+from pytest_dreamer_audit.model.agent import DreamerAgent
+
+# --- spearman ---------------------------------------------------------------------------------
+
+
+def test_spearman_of_a_monotone_relation_is_one_whatever_its_shape() -> None:
+    x = torch.tensor([0.1, 0.5, 2.0, 3.0, 10.0])
+    assert spearman(x, x.exp()) == pytest.approx(1.0, abs=1e-12)
+    assert spearman(x, -(x**3)) == pytest.approx(-1.0, abs=1e-12)
+
+
+def test_spearman_with_ties_is_pearson_of_average_ranks() -> None:
+    # ranks of y: 1, 2, 3.5, 5, 3.5; Pearson with 1..5 is 8 / sqrt(10 * 9.5)
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    y = torch.tensor([5.0, 6.0, 7.0, 8.0, 7.0])
+    assert spearman(x, y) == pytest.approx(8 / math.sqrt(95), abs=1e-12)
+
+
+def test_spearman_accepts_integer_tensors_and_tensors_that_need_grad() -> None:
+    x = torch.tensor([3, 1, 2])
+    y = torch.tensor([30.0, 10.0, 20.0], requires_grad=True)
+    assert spearman(x, y) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("x", "y"),
+    [
+        ([1.0, 2.0, 3.0], [4.0, 4.0, 4.0]),  # constant second vector
+        ([2.0, 2.0, 2.0], [1.0, 2.0, 3.0]),  # constant first vector
+        ([1.0], [2.0]),  # a single pair
+        ([], []),
+    ],
+    ids=["constant-y", "constant-x", "one-pair", "empty"],
+)
+def test_spearman_is_nan_where_no_ranking_exists(x: list[float], y: list[float]) -> None:
+    assert math.isnan(spearman(torch.tensor(x), torch.tensor(y)))
+
+
+# --- matched_cosines --------------------------------------------------------------------------
+
+
+def test_matched_cosines_of_a_permuted_rescaled_copy_are_one() -> None:
+    reference = torch.rand(5, 7, generator=torch.Generator().manual_seed(0)) + 0.01
+    scales = torch.tensor([[2.0], [0.5], [10.0], [1.0], [3.0]])
+    other = (reference * scales)[torch.tensor([3, 0, 4, 1, 2])]
+    cosines = matched_cosines(reference, other)
+    assert cosines.dtype == torch.float64
+    assert cosines.shape == (5,)
+    torch.testing.assert_close(cosines, torch.ones(5, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def _at(degrees: float) -> list[float]:
+    return [math.cos(math.radians(degrees)), math.sin(math.radians(degrees))]
+
+
+def test_matched_cosines_maximise_the_total_not_each_row_greedily() -> None:
+    """Greedy matching pairs reference 0 with other 0 (cos 10 deg), leaving reference 1 with
+    other 1 at 90 deg (total 0.98); the optimal matching crosses over: cos 40 deg twice (1.53)."""
+    reference = torch.tensor([_at(0), _at(50)])
+    other = torch.tensor([_at(10), _at(-40)])
+    cosines = matched_cosines(reference, other)
+    expected = math.cos(math.radians(40))
+    assert cosines.tolist() == pytest.approx([expected, expected], abs=1e-6)
+
+
+def test_matched_cosines_follow_the_reference_order_and_allow_extra_rows() -> None:
+    reference = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    other = torch.tensor([[0.0, 0.0, 1.0], [0.0, 3.0, 0.0], [1.0, 1.0, 0.0]])
+    # reference 0 can only reach [1, 1, 0] (cos 1/sqrt 2); reference 1 takes [0, 3, 0] (cos 1)
+    cosines = matched_cosines(reference, other)
+    assert cosines.tolist() == pytest.approx([1 / math.sqrt(2), 1.0], abs=1e-12)
+
+
+def test_matched_cosines_of_orthogonal_or_zero_rows_are_zero_not_nan() -> None:
+    reference = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    other = torch.tensor([[0.0, 2.0], [0.0, 0.0]])
+    assert matched_cosines(reference, other).tolist() == [0.0, 0.0]
+
+
+# --- topk_jaccard -----------------------------------------------------------------------------
+
+
+def test_topk_jaccard_of_a_table_with_itself_is_one_in_any_order() -> None:
+    table = torch.tensor([[4, 1, 7], [0, 2, -1]])
+    assert topk_jaccard(table, table) == 1.0
+    assert topk_jaccard(table, table.flip(1)) == 1.0
+
+
+def test_topk_jaccard_of_disjoint_tables_is_zero() -> None:
+    assert topk_jaccard(torch.tensor([[0, 1], [2, 3]]), torch.tensor([[5, 6], [7, 8]])) == 0.0
+
+
+def test_topk_jaccard_counts_pairs_not_steps() -> None:
+    """Step 3 of episode 0 and step 3 of episode 1 are different observations."""
+    assert topk_jaccard(torch.tensor([[3], [-1]]), torch.tensor([[-1], [3]])) == 0.0
+
+
+def test_topk_jaccard_of_a_partial_overlap_ignores_padding() -> None:
+    # {(0,0), (0,1), (1,2)} and {(0,1), (0,5), (1,2), (1,3)}: 2 shared of 5
+    first = torch.tensor([[0, 1], [2, -1]])
+    second = torch.tensor([[1, 5], [2, 3]])
+    assert topk_jaccard(first, second) == pytest.approx(0.4)
+
+
+def test_topk_jaccard_of_two_empty_tables_is_nan() -> None:
+    empty = torch.full((2, 3), -1)
+    assert math.isnan(topk_jaccard(empty, empty))
+
+
+# --- deletion_effects -------------------------------------------------------------------------
+
+
+def _logits(freeway_agent: DreamerAgent, steps: int, episodes: int, seed: int) -> torch.Tensor:
+    s = freeway_agent.sizes
+    generator = torch.Generator().manual_seed(seed)
+    return 3 * torch.randn(steps, episodes, s.categoricals, s.classes, generator=generator)
+
+
+def _policy(agent: DreamerAgent, deter: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The actor's probabilities for ``cat[deter, one-hot of each categorical's argmax]``."""
+    one_hot = torch.eye(agent.sizes.classes)[logits.argmax(-1)]
+    features = torch.cat([deter, one_hot.flatten(start_dim=1)], dim=-1)
+    with torch.no_grad():
+        return torch.softmax(agent.action_model(features), dim=-1)
+
+
+def test_deletion_effect_is_the_total_variation_between_the_two_policies(
+    freeway_agent: DreamerAgent,
+) -> None:
+    steps, episodes = 3, 2
+    deter = torch.randn(steps, episodes, freeway_agent.sizes.deter)
+    posterior = _logits(freeway_agent, steps, episodes, seed=1)
+    prior = _logits(freeway_agent, steps, episodes, seed=2)
+    effects = deletion_effects(freeway_agent, deter, posterior, prior)
+    assert effects.shape == (steps, episodes)
+    for t in range(steps):
+        for b in range(episodes):
+            kept = _policy(freeway_agent, deter[t, b][None], posterior[t, b][None])
+            deleted = _policy(freeway_agent, deter[t, b][None], prior[t, b][None])
+            expected = 0.5 * float((kept - deleted).abs().sum())
+            assert float(effects[t, b]) == pytest.approx(expected, abs=1e-6), (t, b)
+    assert bool(((effects >= 0) & (effects <= 1)).all())
+    assert float(effects.max()) > 0  # random modes differ: the check above saw real changes
+
+
+def test_deleting_a_posterior_with_the_priors_modes_changes_nothing(
+    freeway_agent: DreamerAgent,
+) -> None:
+    """Only the modes reach the actor: a posterior that is the prior sharpened (same argmax
+    in every categorical) has no effect at all."""
+    deter = torch.randn(4, 3, freeway_agent.sizes.deter)
+    prior = _logits(freeway_agent, 4, 3, seed=5)
+    effects = deletion_effects(freeway_agent, deter, 7 * prior, prior)
+    assert effects.tolist() == torch.zeros(4, 3).tolist()
