@@ -315,48 +315,51 @@ def _number(value: float, digits: int = 2) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-def markdown_table(results: Sequence[PolicyResult]) -> str:
-    lines = [
-        "| policy | mean return | std | min | max | episodes | seconds |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.policy} | {r.mean:.2f} | {r.std:.2f} | {min(r.returns):.0f} | "
-            f"{max(r.returns):.0f} | {len(r.returns)} | {r.seconds:.1f} |"
-        )
+def _markdown(header: Sequence[str], align: str, rows: Sequence[Sequence[object]]) -> str:
+    """A markdown table; ``align`` has one letter per column (``l`` left, ``r`` right)."""
+    rule = "|".join("---" if a == "l" else "---:" for a in align)
+    lines = ["| " + " | ".join(header) + " |", f"|{rule}|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def markdown_table(results: Sequence[PolicyResult]) -> str:
+    return _markdown(
+        ("policy", "mean return", "std", "min", "max", "episodes", "seconds"),
+        "lrrrrrr",
+        [
+            (r.policy, f"{r.mean:.2f}", f"{r.std:.2f}", f"{min(r.returns):.0f}",
+             f"{max(r.returns):.0f}", len(r.returns), f"{r.seconds:.1f}")
+            for r in results
+        ],
+    )  # fmt: skip
 
 
 def differences_table(differences: Sequence[PairedDifference]) -> str:
-    lines = [
-        "| policy | minus baseline | mean difference | SE | episodes |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for d in differences:
-        lines.append(
-            f"| {d.policy} | {d.baseline} | {d.mean:+.2f} | {_number(d.standard_error)} | "
-            f"{len(d.differences)} |"
-        )
-    return "\n".join(lines)
+    return _markdown(
+        ("policy", "minus baseline", "mean difference", "SE", "episodes"),
+        "llrrr",
+        [
+            (d.policy, d.baseline, f"{d.mean:+.2f}", _number(d.standard_error),
+             len(d.differences))
+            for d in differences
+        ],
+    )  # fmt: skip
 
 
 def reaction_table(results: Sequence[PolicyResult]) -> str:
     """Rows for the results with a reaction (none for games without ``up_hits``)."""
-    lines = [
-        "| policy | P(noop or down \\| up_hits = 1) | frames | P(noop or down \\| up_hits = 0) "
-        "| frames |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        if r.reaction is None:
-            continue
-        x = r.reaction
-        lines.append(
-            f"| {r.policy} | {_number(x.rate_in_danger, 3)} | {x.danger_steps} | "
-            f"{_number(x.rate_when_safe, 3)} | {x.safe_steps} |"
-        )
-    return "\n".join(lines)
+    return _markdown(
+        ("policy", "P(noop or down \\| up_hits = 1)", "frames",
+         "P(noop or down \\| up_hits = 0)", "frames"),
+        "lrrrr",
+        [
+            (r.policy, _number(r.reaction.rate_in_danger, 3), r.reaction.danger_steps,
+             _number(r.reaction.rate_when_safe, 3), r.reaction.safe_steps)
+            for r in results
+            if r.reaction is not None
+        ],
+    )  # fmt: skip
 
 
 def report(evaluation: Evaluation) -> str:

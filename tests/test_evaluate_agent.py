@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +16,7 @@ import torch
 
 from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.rollout.envs import GameBatch
-from pytest_dreamer_audit.testing import tiny_agent
+from pytest_dreamer_audit.testing import import_example, tiny_agent
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "evaluate_agent.py"
 EPISODE_STEPS = 2501  # MinAtar Freeway: the time limit of 2500 frames ends on step 2501
@@ -27,14 +25,8 @@ SEEDS = [0, 1]
 
 @pytest.fixture(scope="module")
 def evaluation_script() -> ModuleType:
-    """The evaluation script, imported from its path (it is an example, not a package module)."""
-    spec = importlib.util.spec_from_file_location("evaluate_agent", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve string annotations through it
-    spec.loader.exec_module(module)
-    return module
+    """The example script, imported from its path."""
+    return import_example("evaluate_agent")
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +14,7 @@ import pytest
 import torch
 
 from pytest_dreamer_audit.model.checkpoint import load_checkpoint
+from pytest_dreamer_audit.testing import import_example
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "train_reference_agent.py"
 CPU = torch.device("cpu")
@@ -23,14 +22,8 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def trainer() -> ModuleType:
-    """The training script, imported from its path (it is an example, not a package module)."""
-    spec = importlib.util.spec_from_file_location("train_reference_agent", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve string annotations through it
-    spec.loader.exec_module(module)
-    return module
+    """The example script, imported from its path."""
+    return import_example("train_reference_agent")
 
 
 @pytest.fixture(autouse=True)
