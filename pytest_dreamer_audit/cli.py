@@ -143,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def settings_from_args(args: argparse.Namespace) -> AuditSettings:
     """The audit settings the command line asks for."""
     values = {
-        option.field: getattr(args, option.field) for option in OPTIONS if option.command_line
+        option.field: getattr(args, option.field)
+        for option in OPTIONS
+        if option.command_line and option.audit_setting
     }
     if args.mdp:
         if values["pomdp"] not in ("auto", "false"):
@@ -178,11 +180,13 @@ class _Stages:
 def _explain(args: argparse.Namespace) -> int:
     from .analysis.pipeline import explain
     from .model.checkpoint import load_checkpoint
+    from .model.devices import apply_threads
     from .report.bundle import write_bundle
     from .rollout.rollouts import audit_rollouts
 
     settings = settings_from_args(args)
     config = settings.explain_config()
+    apply_threads(args.threads)
     out: Path = args.out
     previous = prepare_out(out, Path(args.checkpoint), force=args.force)
     rendered = min(settings.render_episodes, settings.episodes)

@@ -413,3 +413,29 @@ def test_a_broken_report_extra_never_aborts_the_session(
         assert "the pictures of this test could not be attached: OSError: factors.png vanished" in (
             page.replace("&#x27;", "'")
         )
+
+
+@pytest.mark.parametrize(("value", "expected"), [("auto", 1), ("2", 2)])
+def test_the_thread_policy_is_applied_per_process(
+    project: pytest.Pytester, value: str, expected: int
+) -> None:
+    project.makepyfile(
+        f"""
+        import torch
+
+        def test_threads(dreamer_cache):
+            assert torch.get_num_threads() == {expected}
+        """
+    )
+    result = project.runpytest_subprocess(
+        "--dreamer-checkpoint", "tiny.pth", "--dreamer-threads", value
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_a_bad_thread_count_stops_the_run(project: pytest.Pytester) -> None:
+    result = project.runpytest("--dreamer-threads", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--dreamer-threads / dreamer_threads: expected auto or a positive integer, got 0" in (
+        result.stderr.str()
+    )

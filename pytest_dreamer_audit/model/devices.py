@@ -6,7 +6,7 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["resolve_device"]
+__all__ = ["apply_threads", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -33,3 +33,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     elif resolved.type != "cpu":
         raise ConfigError(f"device {device!r} is not supported; use 'auto', 'cpu' or 'cuda[:N]'")
     return resolved
+
+
+def apply_threads(threads: int) -> None:
+    """Use ``threads`` torch threads for intra-op work in this process (``--dreamer-threads``)."""
+    if threads < 1:
+        raise ConfigError(f"threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)

@@ -47,6 +47,7 @@ class PluginState:
     artifacts: Path
     cache_dir: Path
     baseline_dir: str
+    threads: int = 1
     summaries: list[AuditRecord] = field(default_factory=list)
 
 
@@ -110,6 +111,7 @@ def _state(config: pytest.Config) -> PluginState:
         artifacts = Path(values.pop("artifacts"))
         cache_dir = values.pop("cache_dir")
         baseline_dir = values.pop("baseline_dir")
+        threads = values.pop("threads")
         template = AuditSettings(checkpoint="", **values)
     except DreamerAuditError as error:
         raise pytest.UsageError(f"dreamer-audit: {error}") from None
@@ -146,6 +148,7 @@ def _state(config: pytest.Config) -> PluginState:
         artifacts=artifacts,
         cache_dir=cache,
         baseline_dir=baseline_dir,
+        threads=threads,
     )
 
 
@@ -227,9 +230,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def dreamer_cache(pytestconfig: pytest.Config) -> AuditCache:
     """The session's audit cache (in memory, over the on-disk cache shared by xdist workers)."""
+    from ..model.devices import apply_threads
     from .audit import AuditCache
 
-    return AuditCache(pytestconfig.stash[STATE].cache_dir)
+    state = pytestconfig.stash[STATE]
+    apply_threads(state.threads)  # per process: each xdist worker sets its own
+    return AuditCache(state.cache_dir)
 
 
 @pytest.fixture
