@@ -348,6 +348,15 @@ def test_html_report_embeds_the_grids_for_passing_failing_and_setup_failures(
     assert "Audited checkpoints" in text
     assert text.count("dreamer-audit:") >= 3
     assert text.count("dreamer-audit-facts") == 3  # the fact table, once per audited test
+    # The Links column points each audited test at its artifacts folder, relative to the report.
+    import html as html_module
+    import re
+
+    links = re.findall(
+        r'href=\\?"(dreamer-audit-artifacts/[^"\\]+/)\\?"', html_module.unescape(text)
+    )
+    assert len(set(links)) == 3
+    assert all((project.path / link / "summary.json").is_file() for link in set(links))
 
 
 def test_without_pytest_html_nothing_breaks(project: pytest.Pytester) -> None:

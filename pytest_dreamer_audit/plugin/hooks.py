@@ -53,6 +53,7 @@ class PluginState:
 
 STATE = pytest.StashKey[PluginState]()
 RECORDS = pytest.StashKey[list[AuditRecord]]()
+EVIDENCE = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -301,6 +302,7 @@ def dreamer_audit(
     result = _computed(lambda: dreamer_cache.explanation(dreamer_settings))
     audit = make_audit(result, request, state.artifacts, state.baseline_dir, state.update_baselines)
     request.node.stash.setdefault(RECORDS, []).append(audit.record)
+    request.node.stash[EVIDENCE] = audit.evidence
     write_artifacts(audit.evidence, request.node.nodeid, request.node.stash[RECORDS])
     return audit
 
@@ -333,10 +335,13 @@ def pytest_runtest_makereport(
     except Exception as error:
         report.sections.append(("dreamer-audit", f"summary not recorded: {_describe(error)}"))
     if item.config.pluginmanager.hasplugin("html"):
-        from ..report.html import html_extras, problem_extra
+        from ..report.html import artifacts_link, html_extras, problem_extra
 
         try:
             added = html_extras(records)
+            evidence = item.stash.get(EVIDENCE, None)
+            if evidence is not None:
+                added.append(artifacts_link(evidence, item.config.getoption("htmlpath", None)))
         except Exception as error:
             added = [
                 problem_extra(

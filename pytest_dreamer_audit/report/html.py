@@ -11,6 +11,7 @@ import base64
 import html
 import math
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from ..files import open_regular
@@ -19,6 +20,7 @@ from .records import HEADLINE, AuditRecord, format_number
 from .terminal import distinct
 
 __all__ = [
+    "artifacts_link",
     "checkpoint_summary_html",
     "fact_table_html",
     "html_extras",
@@ -75,6 +77,22 @@ def fact_table_html(associations: Iterable[FactAssociation]) -> str:
         '<table class="dreamer-audit-facts"><tr><th>fact</th><th>measure</th>'
         f"<th>chance</th>{header}</tr>{''.join(lines)}</table>"
     )
+
+
+def artifacts_link(evidence: Path, report_path: str | None) -> dict[str, Any]:
+    """A pytest-html link (the Links column) to the test's artifacts folder: relative to the
+    report when it is written to a file, so the two can be moved together."""
+    import os
+
+    import pytest_html
+
+    target = evidence.resolve()
+    if report_path:
+        relative = os.path.relpath(target, Path(report_path).resolve().parent)
+        href = Path(relative).as_posix() + "/"
+    else:
+        href = target.as_uri() + "/"
+    return pytest_html.extras.url(href, name="artifacts")
 
 
 def problem_extra(message: str) -> dict[str, Any]:
