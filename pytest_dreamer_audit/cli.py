@@ -28,7 +28,7 @@ from .report.html import fact_table_html
 from .report.terminal import printable
 from .results.explanation import TrustMetrics
 from .results.semantics import fact_associations
-from .settings import OPTIONS, AuditSettings, Option, _positive_int
+from .settings import OPTIONS, AuditSettings, _positive_int
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -56,23 +56,20 @@ METRIC_NOTES: dict[str, str] = {
 }
 
 
-def _argparse_type(option: Option) -> Callable[[str], Any]:
-    """The option's own parser, its error reported the argparse way (exit 2 with usage)."""
+def _argparse_type(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """A settings parser whose error is reported the argparse way (exit 2 with usage)."""
 
-    def parse(text: str) -> Any:
+    def adapted(text: str) -> Any:
         try:
-            return option.parse(text)
+            return parse(text)
         except ConfigError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
 
-    parse.__name__ = option.field  # argparse names the type in "invalid <name> value"
-    return parse
+    adapted.__name__ = name  # argparse names the type in "invalid <name> value"
+    return adapted
 
 
-def _positive(text: str) -> int:
-    value = _argparse_type(Option("N", "", _positive_int, "1"))(text)
-    assert isinstance(value, int)
-    return value
+_positive = _argparse_type(_positive_int, "N")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
             add(
                 COMMAND_LINE.name(option.field),
                 dest=option.field,
-                type=_argparse_type(option),
+                type=_argparse_type(option.parse, option.field),
                 default=option.parse(option.default),
                 metavar=option.field.upper(),
                 help=f"{option.help} (default: {option.default or 'none'})",

@@ -223,6 +223,8 @@ class AgentShape(Protocol):
     def channels(self) -> int: ...
     @property
     def actions(self) -> int: ...
+    @property
+    def deter(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -251,12 +253,12 @@ class AuditSettings:
                 f"{MAX_SEED}; lower the seed to at most {MAX_SEED - self.episodes + 1}"
             )
 
-    def estimated_bytes(self, sizes: AgentShape, deter: int) -> int:
+    def estimated_bytes(self, sizes: AgentShape) -> int:
         """Memory of the rollouts and the explanation, estimated per episode-step: the latents
         (prior and posterior logits, samples, probabilities, scores: ~5 x C x K floats), the
         deterministic state, the observation, and the NMF rows with their activations."""
         latent = sizes.categoricals * sizes.classes
-        per_step = 4 * (5 * latent + deter + sizes.categoricals * (self.rank + 4) + self.rank)
+        per_step = 4 * (5 * latent + sizes.deter + sizes.categoricals * (self.rank + 4) + self.rank)
         per_step += 100 * sizes.channels
         refits = 1 + self.stability_refits + 1  # the fit, the refits, the sanity fit
         return self.episodes * self.steps * per_step * (1 + refits // 2)
@@ -313,7 +315,7 @@ class AuditSettings:
             ConfigError: a rank above the NMF row width, no game, or an agent whose channels or
                 actions do not match the game (the message spelled for ``spelling``'s edge).
         """
-        needed = self.estimated_bytes(sizes, getattr(sizes, "deter", 200))
+        needed = self.estimated_bytes(sizes)
         if needed > MAX_MEMORY_BYTES:
             raise ConfigError(
                 f"{self.episodes} episodes x {self.steps} steps of {self.checkpoint} would need "

@@ -75,7 +75,7 @@ def test_memory_is_estimated_against_the_agent() -> None:
         categoricals, classes, channels, actions, deter = 20, 20, 2, 3, 200
 
     settings = AuditSettings(checkpoint="a.pth")
-    per_step = settings.estimated_bytes(Reference, 200) // (16 * 50)
+    per_step = settings.estimated_bytes(Reference) // (16 * 50)
     assert 20_000 < per_step < 40_000  # ~5 x 400 latent floats, NMF rows, refits
     big = settings.with_overrides({"episodes": 4096, "steps": 100_000})
     with pytest.raises(ConfigError, match=r"would need about .* GiB .* over the 8 GiB limit"):

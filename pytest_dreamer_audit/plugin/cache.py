@@ -45,12 +45,12 @@ import warnings
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from filelock import FileLock
 
 from ..errors import CacheEntryWarning, ConfigError, SavedDataError
-from ..files import default_mode, ensure_writable
+from ..files import default_mode, ensure_writable, open_regular
 
 __all__ = [
     "CACHE_SCHEMA",
@@ -105,13 +105,17 @@ def file_digest(path: str | os.PathLike[str], *, limit: int = MAX_DIGEST_BYTES) 
                 f"{source} is {info.st_size / 2**30:.1f} GiB, more than the {limit / 2**30:.0f} "
                 "GiB a DreamerV2 checkpoint could need; pass the right file"
             )
-        digest = hashlib.sha256()
         with os.fdopen(descriptor, "rb", closefd=False) as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+            return _hash(stream)
     finally:
         os.close(descriptor)
+
+
+def _hash(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
 
 
 @cache
@@ -148,12 +152,12 @@ def _regular_files(directory: Path) -> dict[str, os.stat_result]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(descriptor, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """SHA-256 of a file of an entry, never through a symlink."""
+    try:
+        with open_regular(path) as stream:
+            return _hash(stream)
+    except ConfigError as error:
+        raise SavedDataError(str(error)) from None
 
 
 def write_manifest(directory: Path, key: str) -> None:
@@ -266,8 +270,7 @@ def cached(
             raise
         with open(root / LEDGER, "a") as ledger:
             ledger.write(f"{key} {os.getpid()}\n")
-    try:
-        verify_entry(entry, key)
+    try:  # just written under the lock: loading validates it, re-hashing would add nothing
         return entry, load(entry)
     except SavedDataError as error:
         raise SavedDataError(
@@ -279,8 +282,7 @@ def _usable(entry: Path, key: str, load: Callable[[Path], T]) -> tuple[Path, T] 
     """``(entry, loaded)`` when the entry verifies and loads; else what is wrong (None: absent)."""
     if not entry.exists() and not entry.is_symlink():
         return None
-    try:
-        verify_entry(entry, key)
+    try:  # just written under the lock: loading validates it, re-hashing would add nothing
         return entry, load(entry)
     except SavedDataError as error:
         return str(error)

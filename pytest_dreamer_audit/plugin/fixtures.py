@@ -190,18 +190,16 @@ def _baseline_path(request: pytest.FixtureRequest, baseline_dir: str, label: str
     return root / module.stem / f"{distinct_name(request.node.name, identity)}.json"
 
 
-_CLAIMED: dict[Path, str] = {}
-"""Which test writes each artifacts folder and baseline in this process: two never share one."""
-
-
 def make_audit(
     result: AuditResult,
     request: pytest.FixtureRequest,
     artifacts: Path,
     baseline_dir: str,
     update_baselines: bool,
+    claimed: dict[Path, str],
 ) -> DreamerAudit:
-    """Bind an audit result to the requesting test."""
+    """Bind an audit result to the requesting test. ``claimed`` maps each artifacts folder and
+    baseline written in this process to its test, so that two tests never share one."""
     explanation = result.explanation
     settings = result.settings
     record = AuditRecord(
@@ -218,7 +216,7 @@ def make_audit(
     evidence = artifact_directory(artifacts.resolve(), request.node.nodeid)
     baseline = _baseline_path(request, baseline_dir, settings.label)
     for path in (evidence, baseline.resolve()):
-        owner = _CLAIMED.setdefault(path, request.node.nodeid)
+        owner = claimed.setdefault(path, request.node.nodeid)
         if owner != request.node.nodeid:
             pytest.fail(
                 f"dreamer-audit: {request.node.nodeid} and {owner} would both write {path}; "

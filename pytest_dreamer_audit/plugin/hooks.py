@@ -49,6 +49,8 @@ class PluginState:
     baseline_dir: str
     threads: int = 1
     summaries: list[AuditRecord] = field(default_factory=list)
+    claimed: dict[Path, str] = field(default_factory=dict)
+    """Which test writes each artifacts folder and baseline in this process."""
 
 
 STATE = pytest.StashKey[PluginState]()
@@ -300,7 +302,9 @@ def dreamer_audit(
 
     state = request.config.stash[STATE]
     result = _computed(lambda: dreamer_cache.explanation(dreamer_settings))
-    audit = make_audit(result, request, state.artifacts, state.baseline_dir, state.update_baselines)
+    audit = make_audit(
+        result, request, state.artifacts, state.baseline_dir, state.update_baselines, state.claimed
+    )
     request.node.stash.setdefault(RECORDS, []).append(audit.record)
     request.node.stash[EVIDENCE] = audit.evidence
     write_artifacts(audit.evidence, request.node.nodeid, request.node.stash[RECORDS])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,6 @@ def fact_table_html(associations: Iterable[FactAssociation]) -> str:
 def artifacts_link(evidence: Path, report_path: str | None) -> dict[str, Any]:
     """A pytest-html link (the Links column) to the test's artifacts folder: relative to the
     report when it is written to a file, so the two can be moved together."""
-    import os
-
     import pytest_html
 
     target = evidence.resolve()
