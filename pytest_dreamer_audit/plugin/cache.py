@@ -282,7 +282,8 @@ def _usable(entry: Path, key: str, load: Callable[[Path], T]) -> tuple[Path, T] 
     """``(entry, loaded)`` when the entry verifies and loads; else what is wrong (None: absent)."""
     if not entry.exists() and not entry.is_symlink():
         return None
-    try:  # just written under the lock: loading validates it, re-hashing would add nothing
+    try:  # the manifest first: a loader must never read an unverified file (or a FIFO)
+        verify_entry(entry, key)
         return entry, load(entry)
     except SavedDataError as error:
         return str(error)
