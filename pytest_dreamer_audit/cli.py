@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .errors import COMMAND_LINE, ConfigError, DreamerAuditError
 from .report.bundle import FACTORS_FILE
-from .report.html import fact_table_html
+from .report.html import fact_table_html, factor_status_html, score_table_html
 from .report.terminal import printable
 from .results.explanation import TrustMetrics
-from .results.semantics import fact_associations
+from .results.semantics import claims_table
 from .settings import OPTIONS, AuditSettings, _positive_int
 
 if TYPE_CHECKING:
@@ -314,7 +314,10 @@ def write_index(
         for name in TrustMetrics.__dataclass_fields__
     )
     header = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
-    fact_table = fact_table_html(fact_associations(e)) or ("<p>No valid steps.</p>")
+    claims = claims_table(e)
+    fact_table = fact_table_html(claims.facts) or "<p>No valid steps.</p>"
+    status_table = factor_status_html(claims.factors)
+    score_table = score_table_html(claims.scores)
     figures = "\n".join(
         f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>{esc(name)}</figcaption>'
         "</figure>"
@@ -341,6 +344,10 @@ summary: <a href="summary.json">summary.json</a>.</p>
 <figure><img src="{esc(FACTORS_FILE)}" alt="factor gallery"></figure>
 <h3>What each factor's observations coincide with</h3>
 {fact_table}
+<h3>Which factors may claim</h3>
+{status_table}
+<h3>The score's top observations against each event</h3>
+{score_table}
 <h2>Rollouts</h2>
 <div class="figures">{figures}</div>
 </body></html>

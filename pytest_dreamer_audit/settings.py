@@ -163,6 +163,12 @@ OPTIONS: tuple[Option, ...] = (
         "2",
     ),
     Option(
+        "skip_steps",
+        "leave each episode's first N steps out of the explanation (a burn-in)",
+        _int_at_least(0, "an integer >= 0", MAX_STEPS),
+        "0",
+    ),
+    Option(
         "render_episodes",
         "rollout grids rendered per explanation",
         _int_at_least(0, "an integer >= 0", MAX_RENDERED),
@@ -243,9 +249,15 @@ class AuditSettings:
     top_k: int = 5
     seed: int = 0
     stability_refits: int = 2
+    skip_steps: int = 0
     render_episodes: int = 4
 
     def __post_init__(self) -> None:
+        if self.skip_steps >= self.steps:
+            raise ConfigError(
+                f"skip_steps {self.skip_steps} leaves none of the {self.steps} steps to explain; "
+                "skip fewer steps or roll out more"
+            )
         last = self.seed + self.episodes - 1
         if last > MAX_SEED:
             raise ConfigError(
@@ -299,6 +311,7 @@ class AuditSettings:
             top_k=self.top_k,
             seed=self.seed,
             stability_refits=self.stability_refits,
+            skip_steps=self.skip_steps,
         )
 
     def check_agent(

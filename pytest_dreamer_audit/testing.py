@@ -172,11 +172,12 @@ def fake_explanation(
         top_observations=top,
         factor_activations=factor_activations.astype(np.float32),
         factor_examples=examples,
+        factor_stability=np.full(rank, 0.95),
         observations=rng.random((steps, episodes, channels, 10, 10)) < 0.1,
         posterior_probs=probs.astype(np.float32),
         stoch_classes=probs.argmax(-1).astype(np.int16),
         actions=rng.integers(0, spec.actions, (steps, episodes)),
-        rewards=(rng.random((steps, episodes)) < 0.05).astype(np.float32),
+        rewards=((rng.random((steps, episodes)) < 0.05) & valid).astype(np.float32),
         valid=valid,
         facts=facts,
     )

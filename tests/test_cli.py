@@ -70,7 +70,7 @@ def test_index_references_every_png_and_the_metrics(audit: Path) -> None:
     assert "deletion_ratio" in page
     assert page.count('<table class="dreamer-audit-facts">') == 1
     assert "<td>chicken_row</td><td>Spearman</td>" in page
-    assert "<td>collision</td><td>precision of top-3</td>" in page
+    assert "<td>collision_visible</td><td>precision of top-20</td>" in page
 
 
 def test_index_escapes_labels(audit: Path, tmp_path: Path) -> None:

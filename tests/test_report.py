@@ -16,7 +16,12 @@ from pytest_dreamer_audit.report.html import (
 )
 from pytest_dreamer_audit.report.records import AuditRecord
 from pytest_dreamer_audit.report.terminal import summary_lines
-from pytest_dreamer_audit.results.values import FactAssociation, TrustMetrics
+from pytest_dreamer_audit.results.values import (
+    FactAssociation,
+    FactorStatus,
+    ScoreAssociation,
+    TrustMetrics,
+)
 from pytest_dreamer_audit.settings import AuditSettings
 
 
@@ -56,36 +61,60 @@ def test_html_extras_embed_png_and_are_json_serializable(tmp_path: Path) -> None
     assert [e["format_type"] for e in extras] == ["html", "image"]
     assert extras[1]["content"] == "iVBORyBmYWtl"  # base64 of the file's bytes
     json.dumps(extras)
-    facts = (FactAssociation("collision", "event", (0.4,), 0.1, 5),)
-    with_facts = dataclasses.replace(_record(tmp_path), factor_facts=facts)
+    facts = (FactAssociation("collision_visible", "event", (0.4,), 0.1, 20, 0.25, (0.002,)),)
+    status = (FactorStatus(0, 0.93, 0.1, 0.0, 0.25, unstable=False, marks_start=False),)
+    scores = (ScoreAssociation("collision_visible", 0.02, 0.1, 0.05, 0.15, 0.99, 0.004, 5, 80),)
+    with_facts = dataclasses.replace(
+        _record(tmp_path), factor_facts=facts, factor_status=status, score_facts=scores
+    )
     extras = html_extras([with_facts])
-    assert [e["format_type"] for e in extras] == ["html", "html", "image"]
+    assert [e["format_type"] for e in extras] == ["html", "html", "html", "html", "image"]
     assert "what each factor&#x27;s observations coincide with" in extras[1]["content"]
     assert (
-        "<td>collision</td><td>precision of top-5</td><td>10.0%</td><td><b>40%</b></td>"
-        in (extras[1]["content"])
+        "<td>collision_visible</td><td>precision of top-20</td><td>10.0%</td><td>25%</td>"
+        '<td title="adjusted p = 0.002"><b>40%</b></td><td>factor 0, p = 0.002</td>'
+        in extras[1]["content"]
+    )
+    assert (
+        "<td>factor 0</td><td>0.93</td><td>0.1</td><td>0%</td><td>25%</td><td>may claim</td>"
+        in (extras[2]["content"])
+    )
+    # The score's picks hit the event below its null's 5% quantile: said in capitals.
+    assert (
+        "<td>collision_visible</td><td>2%</td><td>10%</td><td>5%-15%</td>"
+        "<td>BELOW chance (p = 0.004)</td>" in extras[3]["content"]
     )
     json.dumps(extras)
 
 
-def test_fact_table_bolds_the_best_factor_only_where_it_beats_chance() -> None:
+def test_fact_table_bolds_only_the_significant_claim() -> None:
     rows = [
-        FactAssociation("car<b>", "event", (0.2, 0.6, math.nan), 0.3, 5),
-        FactAssociation("rare", "event", (0.0, 0.0, 0.0), 0.0, 5),
-        FactAssociation("row", "graded", (0.1, -0.45, math.nan), math.nan, 0),
+        FactAssociation(
+            "car<b>", "event", (0.2, 0.6, math.nan), 0.3, 20, 0.45, (0.5, 0.01, math.nan)
+        ),
+        FactAssociation("loud", "event", (0.9, 0.1, 0.1), 0.1, 20, 0.95, (0.2, 1.0, 1.0)),
+        FactAssociation(
+            "row", "graded", (0.1, -0.45, math.nan), math.nan, 0, 0.2, (0.3, 0.001, math.nan)
+        ),
+        FactAssociation("untested", "event", (0.0, 0.0, 0.0), 0.0, 20),
     ]
     table = fact_table_html(rows)
     assert "car&lt;b&gt;" in table
     assert "<b>car" not in table
-    assert "<td>30.0%</td><td>20%</td><td><b>60%</b></td><td>n/a</td>" in table
     assert (
-        "<td>rare</td><td>precision of top-5</td><td>0.0%</td><td>0%</td><td>0%</td><td>0%</td>"
+        '<td>30.0%</td><td>45%</td><td title="adjusted p = 0.5">20%</td>'
+        '<td title="adjusted p = 0.01"><b>60%</b></td><td>n/a</td><td>factor 1, p = 0.01</td>'
         in table
     )
+    # 90% precision at a 10% event, but not beyond its null: shown, not bold, not claimed.
+    assert '<td title="adjusted p = 0.2">90%</td>' in table
+    assert "<td>loud</td>" in table and table.count("none beats chance") == 2
+    assert '<td title="adjusted p = 0.001"><b>-0.45</b></td>' in table
     assert (
-        "<td>row</td><td>Spearman</td><td></td><td>+0.10</td><td><b>-0.45</b></td><td>n/a</td>"
+        "<td>untested</td><td>precision of top-20</td><td>0.0%</td><td>no factor may claim</td>"
         in table
     )
+    assert "<th>claim at level 0.05</th>" in table
     assert table.count("<th>factor ") == 3
     assert fact_table_html([]) == ""
 

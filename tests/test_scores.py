@@ -8,7 +8,7 @@ import torch
 from pytest_dreamer_audit.analysis.factorize import Factorization, flatten_posteriors
 from pytest_dreamer_audit.analysis.scores import (
     categorical_scores,
-    factor_examples,
+    factor_activations,
     normalize_valid,
     observation_scores,
     surprise,
@@ -76,14 +76,13 @@ def test_top_observations_are_ranked_per_rollout_and_padded() -> None:
     assert top_observations(scores, valid, 4).tolist() == [[1, 2, 0, -1], [0, -1, -1, -1]]
 
 
-def test_factor_examples_take_the_strongest_row_of_each_observation() -> None:
+def test_factor_activations_take_the_strongest_row_of_each_observation() -> None:
     probs = torch.full((2, 2, 2, 2), 0.5)
     valid = torch.tensor([[True, True], [True, False]])
     rows = flatten_posteriors(probs, valid, "pooled")  # rows: (0,0,c) (0,1,c) (1,0,c)
     activations = torch.tensor(
         [[0.1, 0.0], [0.2, 0.0], [0.0, 0.9], [0.3, 0.1], [0.5, 0.0], [0.0, 0.4]]
     )
-    per_obs, examples = factor_examples(rows, _fit(activations, torch.eye(2)), valid, 2)
+    per_obs = factor_activations(rows, _fit(activations, torch.eye(2)))
     torch.testing.assert_close(per_obs[..., 0], torch.tensor([[0.2, 0.3], [0.5, 0.0]]))
-    assert examples[0].tolist() == [[1, 0], [0, 1]]  # factor 0: (t=1,b=0) then (t=0,b=1)
-    assert examples[1].tolist() == [[0, 1], [1, 0]]
+    torch.testing.assert_close(per_obs[..., 1], torch.tensor([[0.0, 0.9], [0.4, 0.0]]))

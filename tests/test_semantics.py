@@ -115,29 +115,37 @@ def test_some_factor_coincides_passes_with_the_best_factor_and_fails_with_all(
     late[-3:] = True
     match = A.assert_some_factor_coincides(crafted, late, min_precision=0.9, k=10)
     assert match == A.FactorMatch(0, 1.0)
-    assert A.assert_some_factor_coincides(crafted, late, min_precision=0.0).factor == 0  # k = 3
+    assert A.assert_some_factor_coincides(crafted, late, min_precision=0.0).factor == 0  # k = 20
     middle = np.zeros(crafted.valid.shape, dtype=bool)
     middle[8:10] = True  # 8 of 46 valid steps; factor 0's top 10 hold the 4 of step 9
+    # Factors 1 and 2 pick the first steps of their episodes: they make no claims.
     with pytest.raises(
         AssertionError,
-        match=r"no factor's top-10 observations coincide with the event often enough: the best, "
-        r"factor 0, in 40\.0%, below the required 50\.0% \(base rate over all valid steps: "
-        r"17\.4%; per factor: 0: 40\.0%, 1: 0\.0%, 2: 0\.0%\)\nEvidence: /e",
+        match=r"no factor's top-10 observations coincide with the event enough: the best, "
+        r"factor 0, in 40\.0%, below the required 50\.0% \(base rate 17\.4%, best-of-factors "
+        r"null 95% quantile \d+\.\d%, p = [\d.e-]+; per factor: 0: 40\.0%, 1: 0\.0%, "
+        r"2: 0\.0%; making no claims: 1 episode start \(100% of picks\); 2 episode start "
+        r"\(100% of picks\)\)\nEvidence: /e",
     ):
         A.assert_some_factor_coincides(crafted, middle, min_precision=0.5, k=10, evidence="/e")
+    # 40% reached, but a 2-step band hit by a 10-step window that moves with the shifts is
+    # what chance gives often enough: the null, not the threshold, fails it.
+    with pytest.raises(AssertionError, match=r"in 40\.0%, not beyond chance at level 0\.001"):
+        A.assert_some_factor_coincides(crafted, middle, min_precision=0.4, k=10, level=0.001)
 
 
 def test_some_factor_tracks_passes_with_the_signed_correlation(crafted: Explanation) -> None:
     falling = -np.arange(48.0).reshape(12, 4)
     match = A.assert_some_factor_tracks(crafted, falling, min_abs_spearman=0.99)
-    # Factors 0 and 1 both reach |rho| = 1 (they are mirror images); the first one is named,
-    # with its sign: its activation falls as the fact rises.
+    # Factors 0 and 1 both reach |rho| = 1 (mirror images), but factor 1's top picks are the
+    # episode start, so factor 0 is named, with its sign: its activation falls as the fact rises.
     assert match.factor == 0
     assert match.value == pytest.approx(-1.0)
     with pytest.raises(
         AssertionError,
-        match=r"no factor tracks 'chicken_row': the best, factor \d, has Spearman [+-]\d\.\d{3}, "
-        r"below the required \|rho\| >= 1\.000 \(per factor: 0: [+-]\d\.\d{3}, 1: .*, 2: n/a\)",
+        match=r"no factor tracks 'chicken_row': the best, factor 0, has Spearman [+-]\d\.\d{3}, "
+        r"below the required \|rho\| >= 1\.000 \(best-of-factors null 95% quantile of \|rho\| "
+        r"\d\.\d{3}, p = [\d.e-]+; per factor: 0: [+-]\d\.\d{3}, 1: .*, 2: n/a; making no claims",
     ):
         A.assert_some_factor_tracks(crafted, "chicken_row", min_abs_spearman=1.0)
     with pytest.raises(AssertionError, match="constant over the valid steps"):
@@ -159,17 +167,17 @@ def test_fact_associations_apply_the_measure_that_fits_each_fact(
         "up_hits",
         *ran,
         "sticky",
-        "scored",
-        "collision",
+        "collision_visible",  # the transition facts an observation can show, as it shows them
+        "scored_visible",
     ]
     row = rows["chicken_row"]
     assert (row.kind, row.k) == ("graded", 0)
     assert math.isnan(row.base_rate)
     np.testing.assert_array_equal(row.per_factor, factor_fact_spearman(explanation, "chicken_row"))
     row = rows["car_adjacent"]
-    assert (row.kind, row.k) == ("event", 3)  # top_k of the explanation
+    assert (row.kind, row.k) == ("event", 20)  # ClaimConfig's k
     np.testing.assert_array_equal(
-        row.per_factor, factor_event_precision(explanation, "car_adjacent", 3)
+        row.per_factor, factor_event_precision(explanation, "car_adjacent", 20)
     )
     mask = explanation.fact("car_adjacent") != 0
     assert row.base_rate == pytest.approx(mask[explanation.valid].mean())
@@ -177,7 +185,7 @@ def test_fact_associations_apply_the_measure_that_fits_each_fact(
     action = explanation.action_names.index(first.split("=")[1])
     np.testing.assert_array_equal(
         rows[first].per_factor,
-        factor_event_precision(explanation, explanation.fact("executed_action") == action, 3),
+        factor_event_precision(explanation, explanation.fact("executed_action") == action, 20),
     )
     # k is capped at the number of valid observations; without valid steps there is no table.
     assert {r.k for r in fact_associations(explanation, k=10_000) if r.kind == "event"} == {48}
@@ -196,8 +204,14 @@ def test_fact_association_best_factor_and_json() -> None:
         "per_factor": [0.1, -0.4, 0.3],
         "base_rate": None,
         "k": 0,
+        "null_q95": None,
+        "p_values": [None, None, None],
+        "level": 0.05,
     }
     assert event.to_json()["per_factor"] == [0.2, 0.6, None]
+    assert FactAssociation.from_json(event.to_json()).per_factor[:2] == (0.2, 0.6)
+    with pytest.raises(ValueError, match="1 p-values for 3 factors"):
+        FactAssociation.from_json({**event.to_json(), "p_values": [0.5]})
 
 
 @given(st.integers(0, 10_000), st.integers(1, 48))
@@ -207,7 +221,9 @@ def test_event_precision_is_the_hit_rate_of_each_factors_k_best_and_ignores_epis
 ) -> None:
     rng = np.random.default_rng(seed)
     base = explanation
-    activations = rng.random((12, 4, 3)).astype(np.float32)  # distinct values: no ties
+    # 48 distinct values per factor, 1 apart: no two within the tie tolerance
+    activations = np.stack([rng.permutation(48) + 1.0 for _ in range(3)], -1)
+    activations = activations.reshape(12, 4, 3).astype(np.float32)
     valid = rng.random((12, 4)) < 0.8
     valid[0] = True  # at least 4 valid observations
     mask = rng.random((12, 4)) < 0.3
@@ -225,19 +241,21 @@ def test_event_precision_is_the_hit_rate_of_each_factors_k_best_and_ignores_epis
     np.testing.assert_allclose(factor_event_precision(shuffled, mask[:, order], width), precision)
 
 
-def test_factor_highlights_name_the_widest_margin_over_chance_and_the_strongest_correlation() -> (
-    None
-):
+def test_factor_highlights_name_only_significant_claims() -> None:
+    significant, not_significant = (0.01, 0.01), (0.2, 0.2)
     rows = [
-        FactAssociation("common", "event", (1.0, 0.9), 0.95, 5),  # +0.05 for factor 0
-        FactAssociation("rare", "event", (0.4, 0.0), 0.01, 5),  # +0.39 for factor 0
-        FactAssociation("row", "graded", (0.1, -0.5), math.nan, 0),
-        FactAssociation("speed", "graded", (-0.3, math.nan), math.nan, 0),
+        FactAssociation("common", "event", (1.0, 0.99), 0.95, 5, 0.97, significant),
+        FactAssociation("rare", "event", (0.4, 0.0), 0.01, 5, 0.2, significant),  # +0.39, -0.01
+        FactAssociation("loud", "event", (0.9, 0.9), 0.1, 5, 0.5, not_significant),
+        FactAssociation("row", "graded", (0.1, -0.5), math.nan, 0, 0.3, significant),
+        FactAssociation("speed", "graded", (-0.3, math.nan), math.nan, 0, 0.3, (0.01, math.nan)),
     ]
-    assert factor_highlights(rows, 0) == (rows[1], rows[3])  # |-0.3| > |0.1|
-    # Factor 1 beats chance at no event; "speed" is undefined for it.
-    assert factor_highlights(rows, 1) == (None, rows[2])
+    assert factor_highlights(rows, 0) == (rows[1], rows[4])  # |-0.3| > |0.1|
+    # Factor 1: "rare" is significant but below its base rate (it avoids the event), "loud" is
+    # high but not significant, "common" is the only event above chance.
+    assert factor_highlights(rows, 1) == (rows[0], rows[3])
     assert factor_highlights([], 0) == (None, None)
+    assert rows[2].claim == -1 and rows[1].claim == 0 and rows[3].claim == 1
     with pytest.raises(
         ConfigError, match=r"factor 2 is out of range: 'common' has values for factors 0 to 1"
     ):

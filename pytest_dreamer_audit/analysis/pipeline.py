@@ -15,14 +15,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
 from ..games import game_spec
 from ..model.agent import DreamerAgent, build_agent
 from ..results.explanation import ExplainConfig, Explanation, TrustMetrics
+from ..results.picks import top_picks
 from ..rollout.rollouts import Trajectory, replay_posteriors
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
 from .scores import (
     categorical_scores,
-    factor_examples,
+    factor_activations,
     normalize_valid,
     observation_scores,
     surprise,
@@ -77,7 +79,13 @@ def explain(
     """
     config = config or ExplainConfig()
     note = progress or (lambda _label: None)
-    valid = trajectory.valid.bool()
+    valid = trajectory.valid.bool().clone()
+    valid[: config.skip_steps] = False  # the burn-in is rolled out but not explained
+    if not bool(valid.any()):
+        raise ConfigError(
+            f"skip_steps {config.skip_steps} leaves no step of the {trajectory.valid.shape[0]}-"
+            "step rollouts to explain; skip fewer steps or roll out longer episodes"
+        )
     probs = trajectory.posterior_probs
     kl = surprise(trajectory.posterior_logits, trajectory.prior_logits)
 
@@ -95,16 +103,16 @@ def explain(
         relative_error=main.fit.relative_error,
         explained_variance=main.fit.explained_variance,
         iterations=main.fit.iterations,
-        stability_mean_cosine=stability[0],
-        stability_min_cosine=stability[1],
-        stability_topk_jaccard=stability[2],
+        stability_mean_cosine=float(np.mean(stability.cosines)),
+        stability_min_cosine=float(np.min(stability.cosines)),
+        stability_topk_jaccard=stability.jaccard,
         confidence_spearman=confidence,
         sanity_spearman=sanity,
         deletion_topk=deletion[0],
         deletion_random=deletion[1],
         deletion_ratio=deletion[0] / deletion[1] if deletion[1] > 0 else math.nan,
     )
-    return _assemble(trajectory, config, metrics, main, valid, probs)
+    return _assemble(trajectory, config, metrics, main, valid, probs, stability.per_factor)
 
 
 def _row_scores(scored: _Scored) -> Tensor:
@@ -115,22 +123,31 @@ def _row_scores(scored: _Scored) -> Tensor:
     return scored.per_observation[rows.step, rows.episode]
 
 
+@dataclass(frozen=True)
+class _Stability:
+    cosines: np.ndarray  # [refits, r] matched cosine of each main prototype in each refit
+    jaccard: float  # mean top-k Jaccard over the refits
+
+    @property
+    def per_factor(self) -> np.ndarray:
+        """``[r]`` each prototype's worst matched cosine over the refits."""
+        return self.cosines.min(axis=0)
+
+
 def _stability(
     probs: Tensor, valid: Tensor, kl: Tensor, config: ExplainConfig, main: _Scored, note: Progress
-) -> tuple[float, float, float]:
+) -> _Stability:
     if config.stability_refits == 0:
-        return math.nan, math.nan, math.nan
-    means, minima, overlaps = [], [], []
+        return _Stability(np.full((1, config.rank), math.nan), math.nan)
+    cosines, overlaps = [], []
     for refit in range(1, config.stability_refits + 1):
         note(f"stability refit {refit}/{config.stability_refits}")
         other = _score(
             probs, valid, kl, config, config.nmf(init="random", seed=config.seed + refit)
         )
-        cosines = matched_cosines(main.fit.prototypes, other.fit.prototypes)
-        means.append(float(cosines.mean()))
-        minima.append(float(cosines.min()))
+        cosines.append(matched_cosines(main.fit.prototypes, other.fit.prototypes).numpy())
         overlaps.append(topk_jaccard(main.top, other.top))
-    return float(np.mean(means)), float(np.min(minima)), float(np.mean(overlaps))
+    return _Stability(np.stack(cosines), float(np.mean(overlaps)))
 
 
 def _sanity(
@@ -167,6 +184,7 @@ def _assemble(
     main: _Scored,
     valid: Tensor,
     probs: Tensor,
+    stability: np.ndarray,
 ) -> Explanation:
     def host(tensor: Tensor) -> np.ndarray:
         return tensor.detach().cpu().numpy()
@@ -177,7 +195,8 @@ def _assemble(
     row_raw = _row_scores(main)  # invalid entries are 0, so the rows hold the overall peak
     peak = row_raw.max()
     row_scores = row_raw / peak if float(peak) > 0 else row_raw
-    factor_activity, examples = factor_examples(rows, main.fit, valid, config.top_k)
+    factor_activity = host(factor_activations(rows, main.fit))
+    examples = _examples(factor_activity, host(valid), config.top_k)
     categorical = (
         rows.categorical if rows.categorical is not None else torch.full_like(rows.step, -1)
     )
@@ -198,8 +217,9 @@ def _assemble(
         step_scores=host(step_scores),
         observation_scores=host(obs_scores),
         top_observations=host(main.top),
-        factor_activations=host(factor_activity),
-        factor_examples=host(examples),
+        factor_activations=factor_activity,
+        factor_examples=examples,
+        factor_stability=stability.astype(np.float64),
         observations=host(trajectory.observations),
         posterior_probs=host(probs),
         stoch_classes=host(trajectory.stoch.argmax(dim=-1).to(torch.int16)),
@@ -208,3 +228,15 @@ def _assemble(
         valid=host(valid),
         facts=host(trajectory.facts),
     )
+
+
+def _examples(activations: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
+    """``[r, k, 2]`` (step, episode) of each factor's picks (``results/picks.py``), -1 where
+    fewer than ``k`` valid observations exist."""
+    steps, episodes = np.nonzero(valid)
+    width = min(k, len(steps))
+    order, _ = top_picks(activations[valid], episodes, width)  # [width, r]
+    pairs = np.full((activations.shape[2], k, 2), -1, dtype=np.int64)
+    pairs[:, :width, 0] = steps[order].T
+    pairs[:, :width, 1] = episodes[order].T
+    return pairs

@@ -24,7 +24,7 @@ from .factorize import Factorization, FlatRows, unflatten_rows
 
 __all__ = [
     "categorical_scores",
-    "factor_examples",
+    "factor_activations",
     "normalize_valid",
     "observation_scores",
     "surprise",
@@ -105,26 +105,13 @@ def top_observations(scores: Tensor, valid: Tensor, k: int) -> Tensor:
     return index
 
 
-def factor_examples(
-    rows: FlatRows, fit: Factorization, valid: Tensor, k: int
-) -> tuple[Tensor, Tensor]:
-    """Each factor's strongest observations ("dataset examples").
-
-    An observation's activation of factor j is the maximum over its rows of ``A[:, j]``.
+def factor_activations(rows: FlatRows, fit: Factorization) -> Tensor:
+    """How strongly each observation excites each factor: the maximum of ``A[:, j]`` over the
+    observation's rows (0 at invalid steps). Each factor's dataset examples are its largest
+    values (``results/picks.py``).
 
     Shape:
-        - output: ``(factor_activations [L, B, r], examples [r, k, 2])`` with (step, episode)
-          pairs, -1 where fewer than k valid observations exist
+        - output: ``[L, B, r]``
     """
     per_row = unflatten_rows(fit.activations, rows)  # [L, B, C, r] or [L, B, r]
-    per_obs = per_row.amax(dim=2) if rows.categorical is not None else per_row
-    steps, episodes, rank = per_obs.shape
-    flat = torch.where(valid[..., None], per_obs, torch.full_like(per_obs, -1.0))
-    flat = flat.reshape(steps * episodes, rank).T  # [r, L*B]
-    width = min(k, steps * episodes)
-    values, index = torch.topk(flat, width, dim=1)
-    pairs = torch.stack([index // episodes, index % episodes], dim=-1)
-    pairs = torch.where(values[..., None] >= 0, pairs, torch.full_like(pairs, -1))
-    if width < k:
-        pairs = torch.cat([pairs, pairs.new_full((rank, k - width, 2), -1)], dim=1)
-    return per_obs, pairs
+    return per_row.amax(dim=2) if rows.categorical is not None else per_row

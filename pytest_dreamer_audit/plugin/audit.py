@@ -22,8 +22,7 @@ from ..model.checkpoint import load_checkpoint
 from ..model.devices import resolve_device
 from ..report.bundle import FACTORS_FILE, rollout_file, write_bundle
 from ..results.explanation import Explanation, load_explanation
-from ..results.semantics import fact_associations
-from ..results.values import FactAssociation
+from ..results.semantics import ClaimsTable, claims_table
 from ..rollout.rollouts import Trajectory, audit_rollouts, load_trajectory, save_trajectory
 from ..settings import AuditSettings
 from .cache import cached, code_digest, file_digest
@@ -51,10 +50,10 @@ class AuditResult:
     images: tuple[Path, ...]
 
     @cached_property
-    def factor_facts(self) -> tuple[FactAssociation, ...]:
-        """Every game fact against every factor (``semantics.fact_associations``): computed once
-        per explanation, not once per test."""
-        return tuple(fact_associations(self.explanation))
+    def claims(self) -> ClaimsTable:
+        """What the explanation claims about the game, with nulls (``semantics.claims_table``):
+        computed once per explanation, not once per test."""
+        return claims_table(self.explanation)
 
 
 def _rollout_settings(settings: AuditSettings) -> AuditSettings:

@@ -72,33 +72,59 @@ class DreamerAudit:
         return f"DreamerAudit({self.explanation!r}, evidence={str(self.evidence)!r})"
 
     def assert_top_observations_coincide(
-        self, event: assertions.Event, *, min_precision: float, k: int | None = None
+        self,
+        event: assertions.Event,
+        *,
+        min_precision: float,
+        k: int | None = None,
+        level: float = 0.05,
     ) -> float:
-        """Assert that each rollout's top-k observations hit ``event`` at least
-        ``min_precision`` of the time; returns the precision."""
+        """Assert that the rollouts' top-k observations hit ``event`` at least
+        ``min_precision`` of the time and beyond chance at ``level``; returns the precision."""
         __tracebackhide__ = True
         return assertions.assert_top_observations_coincide(
-            self.explanation, event, min_precision=min_precision, k=k, evidence=self.evidence
+            self.explanation,
+            event,
+            min_precision=min_precision,
+            k=k,
+            level=level,
+            evidence=self.evidence,
         )
 
     def assert_some_factor_coincides(
-        self, event: assertions.Event, *, min_precision: float, k: int | None = None
+        self,
+        event: assertions.Event,
+        *,
+        min_precision: float,
+        k: int | None = None,
+        level: float = 0.05,
     ) -> assertions.FactorMatch:
-        """Assert that some factor's k most exciting observations hit ``event`` at least
-        ``min_precision`` of the time; returns that factor and its precision."""
+        """Assert that some claimable factor's k most exciting observations hit ``event`` at
+        least ``min_precision`` of the time and beyond the best-of-factors null at ``level``;
+        returns that factor and its precision."""
         __tracebackhide__ = True
         return assertions.assert_some_factor_coincides(
-            self.explanation, event, min_precision=min_precision, k=k, evidence=self.evidence
+            self.explanation,
+            event,
+            min_precision=min_precision,
+            k=k,
+            level=level,
+            evidence=self.evidence,
         )
 
     def assert_some_factor_tracks(
-        self, fact: FactValues, *, min_abs_spearman: float
+        self, fact: FactValues, *, min_abs_spearman: float, level: float = 0.05
     ) -> assertions.FactorMatch:
-        """Assert that some factor's activation has ``|Spearman| >= min_abs_spearman`` with
-        a graded fact; returns that factor and its correlation."""
+        """Assert that some claimable factor's activation has ``|Spearman| >= min_abs_spearman``
+        with a graded fact, beyond the best-of-factors null at ``level``; returns that factor
+        and its correlation."""
         __tracebackhide__ = True
         return assertions.assert_some_factor_tracks(
-            self.explanation, fact, min_abs_spearman=min_abs_spearman, evidence=self.evidence
+            self.explanation,
+            fact,
+            min_abs_spearman=min_abs_spearman,
+            level=level,
+            evidence=self.evidence,
         )
 
     def assert_factors_stable(self, **thresholds: float) -> None:
@@ -211,7 +237,9 @@ def make_audit(
         metrics=explanation.metrics,
         mean_return=float(explanation.returns.mean()),
         images=tuple((str(path), _caption(path)) for path in result.images),
-        factor_facts=result.factor_facts,
+        factor_facts=result.claims.facts,
+        factor_status=result.claims.factors,
+        score_facts=result.claims.scores,
     )
     evidence = artifact_directory(artifacts.resolve(), request.node.nodeid)
     baseline = _baseline_path(request, baseline_dir, settings.label)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import open_regular
-from ..results.values import FactAssociation
+from ..results.values import FactAssociation, FactorStatus, ScoreAssociation
 from .records import HEADLINE, AuditRecord, format_number
 from .terminal import distinct
 
@@ -24,6 +24,8 @@ __all__ = [
     "artifacts_link",
     "checkpoint_summary_html",
     "fact_table_html",
+    "factor_status_html",
+    "score_table_html",
     "html_extras",
     "metrics_table",
     "problem_extra",
@@ -44,19 +46,23 @@ def metrics_table(record: AuditRecord) -> str:
     )
 
 
-def _fact_cell(value: float, event: bool, bold: bool) -> str:
+def _fact_cell(value: float, event: bool, claimed: bool, p: float) -> str:
     if math.isnan(value):
         return "<td>n/a</td>"
     text = f"{value:.0%}" if event else f"{value:+.2f}"
-    return f"<td><b>{text}</b></td>" if bold else f"<td>{text}</td>"
+    where = "" if math.isnan(p) else f' title="adjusted p = {p:.3g}"'
+    return f"<td{where}><b>{text}</b></td>" if claimed else f"<td{where}>{text}</td>"
 
 
 def fact_table_html(associations: Iterable[FactAssociation]) -> str:
-    """An HTML table of game facts against factors.
+    """An HTML table of game facts against factors, with what chance gives beside each row.
 
-    Events show each factor's precision next to the base rate, graded facts each factor's
-    Spearman; the best factor of a row is bold where it beats chance
-    (:attr:`FactAssociation.beats_chance`). Every string is escaped. Empty without rows.
+    Events show each factor's precision, the base rate and the 95% quantile of the best
+    factor's precision under the null; graded facts each factor's Spearman and the null's 95%
+    quantile of the best ``|rho|``. A value is bold only where it is the row's claim
+    (:attr:`FactAssociation.claim`: significant after maxT and Holm correction); its adjusted
+    p-value is in the cell's tooltip and the claim's in the last column. Every string is
+    escaped. Empty without rows.
     """
     rows = list(associations)
     if not rows:
@@ -66,17 +72,84 @@ def fact_table_html(associations: Iterable[FactAssociation]) -> str:
     lines = []
     for row in rows:
         event = row.kind == "event"
-        best = row.best_factor if row.beats_chance else -1
-        cells = "".join(_fact_cell(v, event, j == best) for j, v in enumerate(row.per_factor))
+        claim = row.claim
+        p_values = row.p_values or (math.nan,) * len(row.per_factor)
+        cells = "".join(
+            _fact_cell(v, event, j == claim, p_values[j]) for j, v in enumerate(row.per_factor)
+        )
         measure = f"precision of top-{row.k}" if event else "Spearman"
         chance = f"{row.base_rate:.1%}" if event and not math.isnan(row.base_rate) else ""
+        if math.isnan(row.null_q95):
+            null = "no factor may claim"
+        else:
+            null = f"{row.null_q95:.0%}" if event else f"|rho| {row.null_q95:.2f}"
+        verdict = (
+            f"factor {claim}, p = {p_values[claim]:.3g}" if claim >= 0 else "none beats chance"
+        )
         lines.append(
             f"<tr><td>{html.escape(row.name)}</td><td>{html.escape(measure)}</td>"
-            f"<td>{html.escape(chance)}</td>{cells}</tr>"
+            f"<td>{html.escape(chance)}</td><td>{html.escape(null)}</td>{cells}"
+            f"<td>{html.escape(verdict)}</td></tr>"
         )
+    level = rows[0].level
     return (
         '<table class="dreamer-audit-facts"><tr><th>fact</th><th>measure</th>'
-        f"<th>chance</th>{header}</tr>{''.join(lines)}</table>"
+        f"<th>base rate</th><th>null 95%</th>{header}<th>claim at level {level:g}</th></tr>"
+        f"{''.join(lines)}</table>"
+    )
+
+
+def _percent(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.0%}"
+
+
+def factor_status_html(statuses: Iterable[FactorStatus]) -> str:
+    """An HTML table of each factor's stability, time correlation, start and tie fractions, and
+    whether it may claim anything (``FactorStatus``). Empty without rows."""
+    rows = list(statuses)
+    if not rows:
+        return ""
+    lines = [
+        f"<tr><td>factor {s.factor}</td><td>{html.escape(format_number(s.stability))}</td>"
+        f"<td>{html.escape(format_number(s.time_spearman))}</td>"
+        f"<td>{_percent(s.start_fraction)}</td><td>{_percent(s.tie_fraction)}</td>"
+        f"<td>{html.escape(s.label or 'may claim')}</td></tr>"
+        for s in rows
+    ]
+    return (
+        '<table class="dreamer-audit-factors"><tr><th>factor</th>'
+        "<th>stability (worst matched cosine)</th><th>Spearman with the step</th>"
+        "<th>picks in the first steps</th><th>picks tied</th><th>claims</th></tr>"
+        f"{''.join(lines)}</table>"
+    )
+
+
+def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
+    """An HTML table of the score's top observations per rollout against each event: precision,
+    base rate, the null's 5-95% range and whether the picks hit the event more or less often
+    than chance (one-sided p-values at 0.05). Empty without rows."""
+    rows = list(scores)
+    if not rows:
+        return ""
+    lines = []
+    for s in rows:
+        if s.p_above <= 0.05:
+            verdict = f"above chance (p = {s.p_above:.3g})"
+        elif s.p_below <= 0.05:
+            verdict = f"BELOW chance (p = {s.p_below:.3g})"
+        else:
+            verdict = "chance"
+        lines.append(
+            f"<tr><td>{html.escape(s.name)}</td><td>{_percent(s.precision)}</td>"
+            f"<td>{_percent(s.base_rate)}</td>"
+            f"<td>{_percent(s.null_q05)}-{_percent(s.null_q95)}</td>"
+            f"<td>{html.escape(verdict)}</td></tr>"
+        )
+    k = rows[0].k
+    return (
+        '<table class="dreamer-audit-scores"><tr><th>event</th>'
+        f"<th>precision of each rollout's top-{k}</th><th>base rate</th><th>null 5-95%</th>"
+        f"<th>verdict</th></tr>{''.join(lines)}</table>"
     )
 
 
@@ -111,9 +184,15 @@ def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
     extras: list[dict[str, Any]] = []
     for record in records:
         extras.append(pytest_html.extras.html(metrics_table(record)))
-        if record.factor_facts:
-            title = f"{record.label}: what each factor's observations coincide with"
-            table = fact_table_html(record.factor_facts)
+        tables = (
+            ("what each factor's observations coincide with", fact_table_html(record.factor_facts)),
+            ("which factors may claim", factor_status_html(record.factor_status)),
+            ("the score's top observations per event", score_table_html(record.score_facts)),
+        )
+        for what, table in tables:
+            if not table:
+                continue
+            title = f"{record.label}: {what}"
             extras.append(
                 pytest_html.extras.html(
                     f'<div class="dreamer-audit"><p><b>dreamer-audit:</b> '

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..jsonvalues import from_json_number, to_json_number
-from ..results.values import FactAssociation, TrustMetrics
+from ..results.values import FactAssociation, FactorStatus, ScoreAssociation, TrustMetrics
 from ..settings import AuditSettings
 
 __all__ = ["HEADLINE", "PROPERTY", "AuditRecord"]
@@ -47,6 +47,8 @@ class AuditRecord:
         metrics: the trust metrics. mean_return: the rollouts' mean return.
         images: PNG paths (in the cache entry) with a caption each.
         factor_facts: each game fact against each factor (one row of the report's table each).
+        factor_status: whether each factor may claim, and why not.
+        score_facts: the score's top observations against each event.
     """
 
     checkpoint: str
@@ -58,6 +60,8 @@ class AuditRecord:
     mean_return: float
     images: tuple[tuple[str, str], ...]
     factor_facts: tuple[FactAssociation, ...] = ()
+    factor_status: tuple[FactorStatus, ...] = ()
+    score_facts: tuple[ScoreAssociation, ...] = ()
 
     def metric(self, name: str) -> float:
         """A headline metric by name (``mean_return`` or a :class:`TrustMetrics` field)."""
@@ -81,6 +85,8 @@ class AuditRecord:
             "settings": dataclasses.asdict(self.settings),
             "metrics": {"mean_return": to_json_number(self.mean_return), **self.metrics.to_json()},
             "factor_facts": [row.to_json() for row in self.factor_facts],
+            "factor_status": [row.to_json() for row in self.factor_status],
+            "score_facts": [row.to_json() for row in self.score_facts],
         }
 
     @classmethod
@@ -103,6 +109,8 @@ class AuditRecord:
             mean_return=mean_return,
             images=(),
             factor_facts=tuple(FactAssociation.from_json(row) for row in data["factor_facts"]),
+            factor_status=tuple(FactorStatus.from_json(row) for row in data["factor_status"]),
+            score_facts=tuple(ScoreAssociation.from_json(row) for row in data["score_facts"]),
         )
 
 

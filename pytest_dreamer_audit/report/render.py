@@ -24,7 +24,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..games import GAMES
 from ..results.explanation import Explanation
-from ..results.semantics import FactAssociation, fact_associations, factor_highlights
+from ..results.semantics import ClaimsTable, FactAssociation, claims_table, factor_highlights
+from ..results.values import FactorStatus
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -342,20 +343,31 @@ def _bar_blocks(heights: np.ndarray, bar: int = 7) -> np.ndarray:
     return np.where(filled[..., None], _BAR, np.where(level[..., None] == 1, 0.6, 1.0))
 
 
-def _highlights(associations: list[FactAssociation], factor: int) -> str:
-    """Two short lines under a factor's name: its best event and its best graded fact."""
-    event, graded = factor_highlights(associations, factor)
+def _highlights(associations: tuple[FactAssociation, ...], status: FactorStatus) -> str:
+    """Short lines under a factor's name: why it makes no claims, or the event and the graded
+    fact it is the significant claim of (precision vs the null's 95% quantile)."""
+    if not status.claimable:
+        return status.label.replace(" (", "\n(")
+    factor = status.factor
+    event, graded = factor_highlights(list(associations), factor)
     lines = []
     if event is not None:
         name = event.name.replace("executed_action=", "ran ")
-        lines.append(f"{name}\n{event.per_factor[factor]:.0%} vs {event.base_rate:.0%} chance")
+        lines.append(f"{name}\n{event.per_factor[factor]:.0%} vs null {event.null_q95:.0%}")
     if graded is not None:
-        lines.append(f"{graded.name}\nrho {graded.per_factor[factor]:+.2f}")
-    return "\n".join(lines)
+        lines.append(
+            f"{graded.name}\nrho {graded.per_factor[factor]:+.2f} vs {graded.null_q95:.2f}"
+        )
+    if status.tie_fraction > 0:
+        lines.append(f"{status.tie_fraction:.0%} of picks tied")
+    return "\n".join(lines) or "no claim beats\nits null"
 
 
 def render_factor_gallery(
-    explanation: Explanation, *, path: str | os.PathLike[str] | None = None
+    explanation: Explanation,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    claims: ClaimsTable | None = None,
 ) -> bytes:
     """One row per NMF factor: its prototype, then its top-k dataset examples.
 
@@ -364,11 +376,14 @@ def render_factor_gallery(
     the largest prototype entry. Each example is the observation
     ``factor_examples[j, i] = (step, episode)``, labelled with its step, episode, activation
     ``factor_activations[t, b, j]`` and, pooled, the categorical whose row excited the factor
-    most. Under each factor's name: the game event its examples hit most above chance and the
-    graded fact its activation follows most closely (``semantics.factor_highlights``).
+    most. Under each factor's name: why it makes no claims (unstable, episode start), or the
+    game event and the graded fact it is the significant claim of, each next to its null's 95%
+    quantile (``semantics.factor_highlights``), and the share of its picks that were tied.
 
     Args:
         explanation: what to draw. path: also write the PNG there.
+        claims: the explanation's :func:`~pytest_dreamer_audit.results.semantics.claims_table`
+            when the caller has it already (computed here otherwise).
 
     Returns:
         The PNG file's bytes: ``96 + r x 104`` pixels high at :data:`DPI` for r factors.
@@ -410,14 +425,15 @@ def render_factor_gallery(
     canvas.image(proto, left, header)
     canvas.text(left + proto_px / 2, header - 3, title, **_BOTTOM)
     canvas.image(grid, x_examples, header)
-    associations = fact_associations(e)
+    table = claims or claims_table(e)
     for j in range(rank):
         best = int(e.prototypes[j].argmax())
         where = f"class {best}" if pooled else f"cat {best // classes},\nclass {best % classes}"
         name = f"factor {j}\npeak: {where}"
         canvas.text(12, header + pitch * j + 6, name, 0.5, va="top")
         below = 10 + 13 * (name.count("\n") + 1)  # 13 px per line of the name's font
-        canvas.text(12, header + pitch * j + below, _highlights(associations, j), -1.0, va="top")
+        claim = _highlights(table.facts, table.factors[j]) if table.factors else ""
+        canvas.text(12, header + pitch * j + below, claim, -1.0, va="top")
         y = header + pitch * (j + 1) - _LABEL_BAND_PX - 3
         if pooled:  # the class axis: first and last class under the bars
             for index in (0, classes - 1):

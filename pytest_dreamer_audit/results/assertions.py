@@ -15,13 +15,16 @@ from typing import Any, NamedTuple, NoReturn
 import numpy as np
 
 from ..errors import ConfigError
+from .config import ClaimConfig
 from .explanation import Explanation
 from .semantics import (
     Event,
+    EventTest,
     FactValues,
     event_mask,
-    factor_event_precision,
-    factor_fact_spearman,
+    factor_event_test,
+    factor_fact_test,
+    score_event_test,
 )
 
 __all__ = [
@@ -64,15 +67,14 @@ class FactorMatch(NamedTuple):
     value: float
 
 
-def _base_rate(explanation: Explanation, mask: np.ndarray) -> float:
-    """The fraction of valid steps where ``mask`` holds: what picking at random would reach."""
-    return float(mask[explanation.valid].mean()) if explanation.valid.any() else 0.0
-
-
 def _describe(event: Event) -> str:
     if isinstance(event, str):
         return repr(event)
     return getattr(event, "__name__", "the event")
+
+
+def _claims(level: float, k: int | None = None) -> ClaimConfig:
+    return ClaimConfig(level=level) if k is None else ClaimConfig(level=level, k=k)
 
 
 def assert_top_observations_coincide(
@@ -81,31 +83,38 @@ def assert_top_observations_coincide(
     *,
     min_precision: float,
     k: int | None = None,
+    level: float = 0.05,
     evidence: Evidence = None,
 ) -> float:
-    """The top-k observations of the rollouts coincide with ``event`` often enough.
+    """The top-k observations of the rollouts coincide with ``event`` often enough, and more
+    often than chance.
 
-    Precision is the fraction of all rollouts' top-k picks at which the event holds. The
-    message also gives the event's base rate over all valid steps, i.e. what chance would give.
+    Precision is the fraction of all rollouts' top-k picks at which the event holds; it must
+    reach ``min_precision`` and beat its null (circular time shifts of the event within each
+    episode, ``results/nulls.py``) with a one-sided p-value at most ``level``. The message gives
+    the base rate and the null's 95% quantile.
     """
     __tracebackhide__ = True
-    mask = event_mask(explanation, event)
-    top = explanation.top_observations
-    width = top.shape[1] if k is None else k
-    if not 1 <= width <= top.shape[1]:
-        raise ConfigError(f"k must be in 1..{top.shape[1]} (the explanation's top_k), got {k}")
-    picks = [(int(t), b) for b, row in enumerate(top[:, :width]) for t in row if t >= 0]
-    hits = sum(bool(mask[t, b]) for t, b in picks)
-    precision = hits / len(picks) if picks else 0.0
-    base = _base_rate(explanation, mask)
-    if precision < min_precision:
+    test = score_event_test(explanation, event, _claims(level), k)
+    if math.isnan(test.precision):
+        _fail(f"the rollouts have no top-{test.k} observations to test", evidence)
+    context = (
+        f"base rate {test.base_rate:.1%}, null 95% quantile {test.null_q95:.1%}, "
+        f"p = {test.p_above:.3g} under circular shifts"
+    )
+    if test.precision < min_precision or test.p_above > level:
+        why = (
+            f"below the required {min_precision:.1%}"
+            if test.precision < min_precision
+            else f"not beyond chance at level {level}"
+        )
         _fail(
-            f"top-{width} observations coincide with {_describe(event)} in {precision:.1%} of "
-            f"{len(picks)} picks over {explanation.episodes} rollouts, below the required "
-            f"{min_precision:.1%} (base rate over all valid steps: {base:.1%})",
+            f"top-{test.k} observations coincide with {_describe(event)} in "
+            f"{test.precision:.1%} of {test.picks} picks over {explanation.episodes} rollouts, "
+            f"{why} ({context})",
             evidence,
         )
-    return precision
+    return test.precision
 
 
 def _per_factor(values: np.ndarray, percent: bool) -> str:
@@ -117,38 +126,62 @@ def _per_factor(values: np.ndarray, percent: bool) -> str:
     return ", ".join(f"{j}: {one(float(v))}" for j, v in enumerate(values))
 
 
+def _excluded(test: EventTest) -> str:
+    skipped = [f"{s.factor} {s.label}" for s in test.statuses if not s.claimable]
+    return f"; making no claims: {'; '.join(skipped)}" if skipped else ""
+
+
+def _best_claim(test: EventTest, strength: np.ndarray, what: str, evidence: Evidence) -> int:
+    __tracebackhide__ = True
+    claimable = np.array([s.claimable for s in test.statuses])
+    if not claimable.any():
+        _fail(f"no factor may claim {what}{_excluded(test)}", evidence)
+    return int(np.nanargmax(np.where(claimable, strength, np.nan)))
+
+
 def assert_some_factor_coincides(
     explanation: Explanation,
     event: Event,
     *,
     min_precision: float,
     k: int | None = None,
+    level: float = 0.05,
     evidence: Evidence = None,
 ) -> FactorMatch:
-    """Some factor's ``k`` most exciting observations coincide with ``event`` often enough.
+    """Some factor's ``k`` most exciting observations coincide with ``event`` often enough and
+    beyond chance.
 
-    ``k`` defaults to the explanation's ``top_k``: the observations of the factor gallery.
-    Precision per factor is defined in ``semantics.py``; the message lists it for every factor
-    next to the event's base rate over all valid steps (what chance would give).
+    ``k`` defaults to :class:`ClaimConfig`'s (20). Only factors that may claim (stable, not an
+    episode-start marker: ``semantics.factor_status``) count; the best must reach
+    ``min_precision`` and beat the null of the best of them (maxT over circular time shifts of
+    the event, ``results/nulls.py``) at ``level``. The message lists every factor's precision,
+    the base rate and the null's 95% quantile.
 
     Returns:
         The best factor and its precision.
     """
     __tracebackhide__ = True
-    width = explanation.factor_examples.shape[1] if k is None else k
-    mask = event_mask(explanation, event)
-    precision = factor_event_precision(explanation, mask, width)
-    best = int(np.argmax(precision))
-    base = _base_rate(explanation, mask)
-    if precision[best] < min_precision:
+    test = factor_event_test(explanation, event, _claims(level, k), k)
+    what = f"{_describe(event)}"
+    best = _best_claim(test, test.values, what, evidence)
+    precision, p = float(test.values[best]), float(test.p_values[best])
+    context = (
+        f"base rate {test.base_rate:.1%}, best-of-factors null 95% quantile "
+        f"{test.null_q95:.1%}, p = {p:.3g}; per factor: {_per_factor(test.values, percent=True)}"
+        f"{_excluded(test)}"
+    )
+    if precision < min_precision or p > level:
+        why = (
+            f"below the required {min_precision:.1%}"
+            if precision < min_precision
+            else f"not beyond chance at level {level}"
+        )
         _fail(
-            f"no factor's top-{width} observations coincide with {_describe(event)} often "
-            f"enough: the best, factor {best}, in {precision[best]:.1%}, below the required "
-            f"{min_precision:.1%} (base rate over all valid steps: {base:.1%}; per factor: "
-            f"{_per_factor(precision, percent=True)})",
+            f"no factor's top-{test.k} observations coincide with {what} enough: the best, "
+            f"factor {best}, in {precision:.1%}, {why} ({context})",
             evidence,
         )
-    return FactorMatch(best, float(precision[best]))
+    return FactorMatch(best, precision)
 
 
 def assert_some_factor_tracks(
@@ -156,33 +189,43 @@ def assert_some_factor_tracks(
     fact: FactValues,
     *,
     min_abs_spearman: float,
+    level: float = 0.05,
     evidence: Evidence = None,
 ) -> FactorMatch:
-    """Some factor's activation rises or falls with ``fact`` (e.g. Freeway's ``chicken_row``).
+    """Some factor's activation rises or falls with ``fact`` (e.g. Freeway's ``chicken_row``)
+    beyond chance.
 
-    The measure is the Spearman correlation over valid steps (``semantics.py``); the factor with
-    the largest ``|rho|`` must reach ``min_abs_spearman``.
+    The measure is the Spearman correlation over the analysed steps; among the factors that may
+    claim, the one with the largest ``|rho|`` must reach ``min_abs_spearman`` and beat the null
+    of the best of them (maxT over circular time shifts of the fact) at ``level``.
 
     Returns:
         The best factor and its (signed) correlation.
     """
     __tracebackhide__ = True
-    rho = factor_fact_spearman(explanation, fact)
-    if np.isnan(rho).all():
+    test = factor_fact_test(explanation, fact, _claims(level))
+    if np.isnan(test.values).all():
         _fail(
             f"{_describe(fact)} or every factor's activation is constant over the valid steps, "
             "so no factor can track it",
             evidence,
         )
-    best = int(np.nanargmax(np.abs(rho)))
-    if abs(rho[best]) < min_abs_spearman:
+    best = _best_claim(test, np.abs(test.values), _describe(fact), evidence)
+    rho, p = float(test.values[best]), float(test.p_values[best])
+    if abs(rho) < min_abs_spearman or p > level:
+        why = (
+            f"below the required |rho| >= {min_abs_spearman:.3f}"
+            if abs(rho) < min_abs_spearman
+            else f"not beyond chance at level {level}"
+        )
         _fail(
             f"no factor tracks {_describe(fact)}: the best, factor {best}, has Spearman "
-            f"{rho[best]:+.3f}, below the required |rho| >= {min_abs_spearman:.3f} (per factor: "
-            f"{_per_factor(rho, percent=False)})",
+            f"{rho:+.3f}, {why} (best-of-factors null 95% quantile of |rho| "
+            f"{test.null_q95:.3f}, p = {p:.3g}; per factor: "
+            f"{_per_factor(test.values, percent=False)}{_excluded(test)})",
             evidence,
         )
-    return FactorMatch(best, float(rho[best]))
+    return FactorMatch(best, rho)
 
 
 def assert_factors_stable(

@@ -16,6 +16,7 @@ from ..errors import ConfigError
 __all__ = [
     "INITS",
     "LAYOUTS",
+    "ClaimConfig",
     "SCORES",
     "SOLVERS",
     "ExplainConfig",
@@ -115,6 +116,9 @@ class ExplainConfig:
         stability_refits: extra fits from seeded random inits for the stability metrics
             (0 skips them).
         sanity_seed: seed of the randomized-weights agent of the sanity check.
+        skip_steps: leave the first ``skip_steps`` steps of every episode out of the
+            explanation (a burn-in: the episode start looks alike in every episode and can
+            take factors of its own); they are still rolled out and count for the return.
     """
 
     rank: int = 10
@@ -128,9 +132,11 @@ class ExplainConfig:
     seed: int = 0
     stability_refits: int = 2
     sanity_seed: int = 12345
+    skip_steps: int = 0
 
     def __post_init__(self) -> None:
         _check_choice("score", self.score, SCORES)
+        _check_int("skip_steps", self.skip_steps, 0)
         _check_int("top_k", self.top_k, 1)
         _check_int("stability_refits", self.stability_refits, 0)
         self.nmf()  # the NMF fields are validated where they are declared
@@ -151,3 +157,42 @@ class ExplainConfig:
         return replace(
             base, init=base.init if init is None else init, seed=base.seed if seed is None else seed
         )
+
+
+@dataclass(frozen=True)
+class ClaimConfig:
+    """When an association between a factor (or a score) and a game fact counts as a finding.
+
+    Attributes:
+        level: the family-wise significance level (``results/nulls.py``: maxT over factors,
+            Holm over facts). A claim needs an adjusted p-value at or below it.
+        k: observations per factor behind an event's precision. The gallery shows ``top_k``
+            (default 5) of them; claims use more, because at k = 5 the best of 10 factors
+            reaches 40% precision on a 16% event by chance alone.
+        draws: circular-shift draws per null (p-values down to ``1 / (draws + 1)``).
+        min_stability: a factor whose prototype's matched cosine falls below this in some
+            refit is unstable and makes no claims.
+        start_steps, max_start_fraction: a factor with more than ``max_start_fraction`` of its
+            ``k`` picks in the first ``start_steps`` analysed steps of their episodes (and more
+            than twice the share of such steps among all analysed steps) marks the episode
+            start; it is labelled so and makes no claims about game events.
+        seed: seed of the null draws (reproducible p-values).
+    """
+
+    level: float = 0.05
+    k: int = 20
+    draws: int = 999
+    min_stability: float = 0.8
+    start_steps: int = 3
+    max_start_fraction: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("level", "min_stability", "max_start_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ConfigError(f"{name} must be a number in [0, 1], got {value!r}")
+        _check_int("claim k", self.k, 1)
+        _check_int("null draws", self.draws, 1)
+        _check_int("start_steps", self.start_steps, 0)
+        _check_int("null seed", self.seed, 0)

@@ -19,13 +19,14 @@ from ..errors import ConfigError, SavedDataError
 from ..files import atomic_text, atomic_write
 from ..games import GAMES
 from .config import LAYOUTS, SCORES, ExplainConfig
+from .facts import VISIBLE_FACTS, visible_form
 from .values import TrustMetrics
 
 __all__ = ["LAYOUTS", "SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
 
 ARRAYS_FILE = "explanation.npz"
 SUMMARY_FILE = "summary.json"
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,11 +52,17 @@ class Explanation:
             (-1 pads rollouts with fewer valid steps than k).
         factor_activations: ``[L, B, r]`` how strongly each observation excites each factor
             (maximum over its rows).
-        factor_examples: ``[r, k, 2]`` (step, episode) of each factor's top dataset examples.
+        factor_examples: ``[r, k, 2]`` (step, episode) of each factor's top dataset examples
+            (ties broken across episodes: ``results/picks.py``).
+        factor_stability: ``[r]`` each prototype's smallest matched cosine over the stability
+            refits (NaN without refits).
         observations: ``[L, B, channels, 10, 10]`` bool. posterior_probs: ``[L, B, C, K]``.
         stoch_classes: ``[L, B, C]`` the sampled class of each categorical.
-        actions: ``[L, B]``. rewards: ``[L, B]``. valid: ``[L, B]`` bool.
-        facts: ``[L, B, F]`` game facts (names in fact_names).
+        actions: ``[L, B]``. rewards: ``[L, B]`` (0 after an episode's end).
+        valid: ``[L, B]`` bool, the analysed steps: recorded, and not in the first
+            ``config.skip_steps`` steps.
+        facts: ``[L, B, F]`` game facts as recorded (names in fact_names; every fact, with the
+            visible forms of transition facts, through :meth:`fact` and :attr:`all_fact_names`).
     """
 
     game: str
@@ -76,6 +83,7 @@ class Explanation:
     top_observations: np.ndarray
     factor_activations: np.ndarray
     factor_examples: np.ndarray
+    factor_stability: np.ndarray
     observations: np.ndarray
     posterior_probs: np.ndarray
     stoch_classes: np.ndarray
@@ -105,14 +113,23 @@ class Explanation:
 
     @property
     def returns(self) -> np.ndarray:
-        """``[B]`` sum of valid rewards per episode."""
-        return (self.rewards * self.valid).sum(axis=0)
+        """``[B]`` sum of the rewards per episode (skipped steps included)."""
+        return self.rewards.sum(axis=0)
+
+    @property
+    def all_fact_names(self) -> tuple[str, ...]:
+        """The recorded facts and the visible form of each transition fact recorded
+        (``results/facts.py``)."""
+        extra = tuple(name for name, of in VISIBLE_FACTS.items() if of in self.fact_names)
+        return self.fact_names + extra
 
     def fact(self, name: str) -> np.ndarray:
-        """One game fact ``[L, B]``; the error lists the recorded facts."""
+        """One game fact ``[L, B]``, recorded or visible; the error lists the facts there are."""
+        if name in VISIBLE_FACTS and VISIBLE_FACTS[name] in self.fact_names:
+            return visible_form(self.fact(VISIBLE_FACTS[name]))
         if name not in self.fact_names:
             raise ConfigError(
-                f"{self.game} records no fact {name!r}; it records {', '.join(self.fact_names)}"
+                f"{self.game} records no fact {name!r}; it has {', '.join(self.all_fact_names)}"
             )
         return self.facts[..., self.fact_names.index(name)]
 
@@ -238,6 +255,7 @@ def _inconsistency(e: Explanation) -> str:
         "step_scores": (steps, episodes, cats),
         "observation_scores": (steps, episodes),
         "factor_activations": (steps, episodes, rank),
+        "factor_stability": (rank,),
     }
     for name, shape in shapes.items():
         if getattr(e, name).shape != shape:
@@ -267,6 +285,12 @@ def _inconsistency(e: Explanation) -> str:
     for name in ("posterior_probs", "prototypes", "activations", "factor_activations"):
         if (getattr(e, name) < 0).any():
             return f"{name} has negative values"
+    stability = e.factor_stability
+    if stability.dtype.kind != "f" or (np.abs(stability[~np.isnan(stability)]) > 1 + 1e-6).any():
+        return "factor_stability is not an array of cosines"
+    after_end = ~e.valid & (np.arange(steps) >= e.config.skip_steps)[:, None]
+    if (e.rewards[after_end] != 0).any():
+        return "rewards after an episode's end"
     if ((e.actions < 0) | (e.actions >= spec.actions)).any():
         return "actions outside the game's action set"
     if ((e.top_observations < -1) | (e.top_observations >= steps)).any():

@@ -1,44 +1,60 @@
-"""What the NMF factors have to do with the game: each factor's association with game facts.
+"""What the NMF factors have to do with the game, and which of it beats chance.
 
 An explanation says which observations excite each factor; the game facts recorded with the
-rollout (``envs.py``: Freeway's ``chicken_row``, ``car_adjacent``, ``collision``, ...) say what
-happened there. Two measures connect them, one per kind of fact:
+rollout (``rollout/envs.py``, aligned by ``results/facts.py``) say what happened there. Two
+measures connect them, one per kind of fact:
 
-- **event precision** (a yes/no event such as a collision): for each factor, the fraction of its
-  ``k`` most exciting valid observations at which the event holds. Compare it with the event's
-  base rate over all valid steps, which is what chance gives.
+- **event precision** (a yes/no event such as a visible collision): for each factor, the
+  fraction of its ``k`` most exciting analysed observations at which the event holds (picks:
+  ``results/picks.py``). Picks unrelated to the event reach the event's base rate on average.
 - **fact Spearman** (a graded fact such as the chicken's row): for each factor, the Spearman
-  rank correlation between its activation and the fact over all valid steps.
+  rank correlation between its activation and the fact over the analysed steps.
 
-An observation's activation of factor ``j`` is ``factor_activations[t, b, j]`` (the maximum over
-its NMF rows), the same number that picks the factor's dataset examples, so the top-``top_k``
-observations here are the factor gallery's examples. :func:`fact_associations` applies the
-measure that fits to every fact a game records (the table the reports show). Torch-free: NumPy
-and SciPy only.
+Every value comes with its null (``results/nulls.py``: circular time shifts of the fact within
+each episode, maxT over the factors, Holm over the facts of a table) and only what beats it at
+the :class:`~pytest_dreamer_audit.results.config.ClaimConfig` level is a claim. Factors that are
+unstable across refits or mostly mark the episode start make no claims (:func:`factor_status`).
+Torch-free: NumPy and SciPy only.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ConfigError
+from .config import ClaimConfig
 from .explanation import Explanation
-from .values import FactAssociation
+from .facts import VISIBLE_FACTS
+from .nulls import CircularShifts, holm, max_adjusted, p_value, spearman_columns, spearman_null
+from .picks import top_picks
+from .values import FactAssociation, FactorStatus, ScoreAssociation
 
 __all__ = [
     "CATEGORICAL_FACTS",
+    "ClaimsTable",
     "Event",
+    "EventTest",
     "FactAssociation",
     "FactValues",
+    "FactorStatus",
+    "ScoreAssociation",
+    "claims_table",
     "event_mask",
     "fact_associations",
     "fact_values",
-    "factor_highlights",
     "factor_event_precision",
+    "factor_event_test",
     "factor_fact_spearman",
+    "factor_fact_test",
+    "factor_highlights",
+    "factor_status",
+    "score_associations",
+    "score_event_test",
+    "table_facts",
 ]
 
 Event = str | np.ndarray | Callable[[Explanation], np.ndarray]
@@ -72,7 +88,7 @@ def _per_step(explanation: Explanation, value: Event, what: str, noun: str) -> n
 def event_mask(explanation: Explanation, event: Event) -> np.ndarray:
     """Resolve an event to a ``[L, B]`` bool mask.
 
-    ``event`` is a fact name (true where the fact is non-zero, e.g. ``"collision"``), a
+    ``event`` is a fact name (true where the fact is non-zero, e.g. ``"collision_visible"``), a
     ``[L, B]`` array, or a function of the explanation returning one.
     """
     return _per_step(explanation, event, "an event", "mask").astype(bool)
@@ -102,11 +118,59 @@ def _valid_count(explanation: Explanation) -> int:
     return int(explanation.valid.sum())
 
 
-def factor_event_precision(explanation: Explanation, event: Event, k: int) -> np.ndarray:
-    """For each factor, the fraction of its ``k`` most exciting valid observations where
-    ``event`` holds.
+@dataclass(frozen=True)
+class _Context:
+    """What every claim about one explanation shares: its picks, shifts and factor statuses."""
 
-    Ties in activation are broken by step, then episode (NumPy's stable sort).
+    order: np.ndarray  # [k, r] each factor's picks, indices into the valid observations
+    shifts: CircularShifts
+    statuses: tuple[FactorStatus, ...]
+    k: int
+
+    @property
+    def claimable(self) -> np.ndarray:
+        return np.array([status.claimable for status in self.statuses])
+
+
+def _context(explanation: Explanation, claims: ClaimConfig, k: int | None = None) -> _Context:
+    count = _valid_count(explanation)
+    if count == 0:
+        raise ConfigError("the explanation has no analysed steps, so it can make no claims")
+    width = min(claims.k if k is None else k, count)
+    activations = explanation.factor_activations[explanation.valid]  # [n, r]
+    shifts = CircularShifts.draw(explanation.valid, claims.draws, claims.seed)
+    order, ties = top_picks(activations, shifts.episode, width)
+    steps = np.nonzero(explanation.valid)[0]
+    early = shifts.position < claims.start_steps  # [n] the first steps of each episode
+    start = early[order].mean(axis=0)  # [r]
+    start_limit = max(claims.max_start_fraction, 2 * float(early.mean()))
+    time = spearman_columns(activations, steps.astype(np.float64))
+    statuses = tuple(
+        FactorStatus(
+            factor=j,
+            stability=float(explanation.factor_stability[j]),
+            time_spearman=float(time[j]),
+            start_fraction=float(start[j]),
+            tie_fraction=float(ties[j]),
+            unstable=bool(explanation.factor_stability[j] < claims.min_stability),
+            marks_start=bool(start[j] > start_limit),
+        )
+        for j in range(explanation.rank)
+    )
+    return _Context(order, shifts, statuses, width)
+
+
+def factor_status(
+    explanation: Explanation, claims: ClaimConfig | None = None
+) -> list[FactorStatus]:
+    """Each factor's stability, time correlation, start and tie fractions, and whether it may
+    claim anything (``FactorStatus``), measured on its top-``claims.k`` picks."""
+    return list(_context(explanation, claims or ClaimConfig()).statuses)
+
+
+def factor_event_precision(explanation: Explanation, event: Event, k: int) -> np.ndarray:
+    """For each factor, the fraction of its ``k`` picks (``results/picks.py``) where ``event``
+    holds.
 
     Shape:
         - output: ``[r]`` float64 in [0, 1]
@@ -115,20 +179,10 @@ def factor_event_precision(explanation: Explanation, event: Event, k: int) -> np
         ConfigError: ``k`` is not in ``1 .. number of valid observations``.
     """
     mask = event_mask(explanation, event)
-    return mask[explanation.valid][_top_order(explanation, k)].mean(axis=0)
-
-
-def _top_order(explanation: Explanation, k: int) -> np.ndarray:
-    """Indices into the valid observations (time-major) of each factor's ``k`` most exciting
-    ones, ``[k, r]``; ties broken by position (stable sort)."""
-    count = _valid_count(explanation)
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= count:
-        raise ConfigError(
-            f"k must be an integer from 1 to {count} (the explanation's valid observations), "
-            f"got {k!r}"
-        )
-    activations = explanation.factor_activations[explanation.valid]  # [n, r]
-    return np.argsort(-activations, axis=0, kind="stable")[: int(k)]
+    activations = explanation.factor_activations[explanation.valid]
+    episodes = np.nonzero(explanation.valid)[1]
+    order, _ = top_picks(activations, episodes, k)
+    return mask[explanation.valid][order].mean(axis=0)
 
 
 def factor_fact_spearman(explanation: Explanation, fact: FactValues) -> np.ndarray:
@@ -138,66 +192,245 @@ def factor_fact_spearman(explanation: Explanation, fact: FactValues) -> np.ndarr
     Shape:
         - output: ``[r]`` float64 in [-1, 1] or NaN
     """
-    from scipy.stats import spearmanr
-
     values = fact_values(explanation, fact)[explanation.valid]
-    activations = explanation.factor_activations[explanation.valid]
-    result = np.full(activations.shape[1], math.nan)
-    if len(values) < 2 or np.ptp(values) == 0:
-        return result
-    for j in range(activations.shape[1]):
-        column = activations[:, j]
-        if np.ptp(column) == 0:
-            continue
-        result[j] = float(spearmanr(column, values).statistic)
-    return result
+    return spearman_columns(explanation.factor_activations[explanation.valid], values)
 
 
-def fact_associations(explanation: Explanation, k: int | None = None) -> list[FactAssociation]:
-    """Every recorded fact against every factor, with the measure that fits the fact.
+@dataclass(frozen=True)
+class EventTest:
+    """One fact against every factor, with its null.
 
-    Yes/no facts (only 0 and 1 over the valid steps) get the event precision of each factor's
-    top-``k`` observations (``k`` defaults to ``top_k``, the gallery's examples, and is capped at
-    the number of valid observations); categorical facts (:data:`CATEGORICAL_FACTS`) one event
-    per value, named after the game's actions where the fact is an action; all other facts the
-    Spearman correlation. Facts in the order the game records them; none without valid steps.
+    Attributes:
+        values: ``[r]`` precision (events) or Spearman (graded) of each factor.
+        p_values: ``[r]`` maxT-adjusted p-values over the claimable factors (NaN: no claim).
+        null_q95: 95% quantile of the best claimable factor's value (events) or ``|rho|``
+            (graded) under the null.
+        base_rate: the event's base rate over the analysed steps (NaN for graded facts).
+        k: picks per factor (0 for graded facts). statuses: every factor's status.
     """
-    count = _valid_count(explanation)
-    if count == 0:
-        return []
-    width = min(explanation.factor_examples.shape[1] if k is None else k, count)
+
+    values: np.ndarray
+    p_values: np.ndarray
+    null_q95: float
+    base_rate: float
+    k: int
+    statuses: tuple[FactorStatus, ...]
+
+
+def _event_test(context: _Context, hits: np.ndarray) -> EventTest:
+    precision = hits[context.order].mean(axis=0)  # [r]
+    null = context.shifts.shifted(hits.astype(np.float64), context.order).mean(axis=1)  # [D, r]
+    adjusted, q95 = max_adjusted(precision, null, context.claimable)
+    base = float(hits.mean())
+    return EventTest(precision, adjusted, q95, base, context.k, context.statuses)
+
+
+def _graded_test(context: _Context, activations: np.ndarray, values: np.ndarray) -> EventTest:
+    rho, null = spearman_null(activations, values, context.shifts)
+    adjusted, q95 = max_adjusted(np.abs(rho), np.abs(null), context.claimable)
+    return EventTest(rho, adjusted, q95, math.nan, 0, context.statuses)
+
+
+def factor_event_test(
+    explanation: Explanation, event: Event, claims: ClaimConfig | None = None, k: int | None = None
+) -> EventTest:
+    """Each factor's precision at ``event`` with its null (the claim "some factor marks it")."""
+    claims = claims or ClaimConfig()
+    context = _context(explanation, claims, k)
+    return _event_test(context, event_mask(explanation, event)[explanation.valid])
+
+
+def factor_fact_test(
+    explanation: Explanation, fact: FactValues, claims: ClaimConfig | None = None
+) -> EventTest:
+    """Each factor's Spearman with ``fact`` with its null (the claim "some factor tracks it")."""
+    claims = claims or ClaimConfig()
+    context = _context(explanation, claims)
+    values = fact_values(explanation, fact)[explanation.valid]
+    return _graded_test(context, explanation.factor_activations[explanation.valid], values)
+
+
+def table_facts(explanation: Explanation) -> list[tuple[str, np.ndarray, bool]]:
+    """The facts a table reports, as ``(name, [L, B] values, is_event)``: recorded facts, with
+    each transition fact an observation can show replaced by its visible form, and categorical
+    facts split into one event per value (named after the game's actions)."""
     valid = explanation.valid
-    order = _top_order(explanation, width)  # sorted once for every event
-    rows: list[FactAssociation] = []
-
-    def event(name: str, mask: np.ndarray) -> FactAssociation:
-        hits = mask[valid]
-        precision = hits[order].mean(axis=0)
-        return FactAssociation(
-            name, "event", tuple(map(float, precision)), float(hits.mean()), width
-        )
-
-    for name in explanation.fact_names:
+    shown = set(VISIBLE_FACTS.values())
+    rows: list[tuple[str, np.ndarray, bool]] = []
+    for name in explanation.all_fact_names:
+        if name in shown:
+            continue
         values = explanation.fact(name)
         if name in CATEGORICAL_FACTS:
             labels = explanation.action_names if name == "executed_action" else ()
             for value in np.unique(values[valid]):
                 label = labels[value] if 0 <= value < len(labels) else str(value)
-                rows.append(event(f"{name}={label}", values == value))
+                rows.append((f"{name}={label}", values == value, True))
         elif set(np.unique(values[valid]).tolist()) <= {0, 1}:
-            rows.append(event(name, values != 0))
+            rows.append((name, values != 0, True))
         else:
-            rho = factor_fact_spearman(explanation, values)
-            rows.append(FactAssociation(name, "graded", tuple(map(float, rho)), math.nan, 0))
+            rows.append((name, values, False))
     return rows
+
+
+def fact_associations(
+    explanation: Explanation, claims: ClaimConfig | None = None, *, k: int | None = None
+) -> list[FactAssociation]:
+    """Every fact of :func:`table_facts` against every factor, with nulls and corrected p-values.
+
+    Yes/no facts get each factor's precision over its top-``k`` picks (``k`` defaults to
+    ``claims.k``, capped at the analysed observations); graded facts each factor's Spearman.
+    Within a fact the p-values are maxT-adjusted over the claimable factors; across the facts
+    of the table, Holm-adjusted (``results/nulls.py``). Empty without analysed steps.
+    """
+    claims = claims or ClaimConfig()
+    if _valid_count(explanation) == 0:
+        return []
+    return _fact_rows(explanation, claims, _context(explanation, claims, k))
+
+
+def _fact_rows(
+    explanation: Explanation, claims: ClaimConfig, context: _Context
+) -> list[FactAssociation]:
+    valid = explanation.valid
+    activations = explanation.factor_activations[valid]
+    tests = [
+        (name, _event_test(context, values[valid]) if event else
+         _graded_test(context, activations, values[valid].astype(np.float64)))
+        for name, values, event in table_facts(explanation)
+    ]  # fmt: skip
+    best = np.array([np.nanmin(t.p_values) if not np.isnan(t.p_values).all() else np.nan
+                     for _, t in tests])  # fmt: skip
+    fact_level = holm(best)
+    tested = np.flatnonzero(~np.isnan(best))
+    ranks = np.empty(len(tests), dtype=np.int64)
+    ranks[tested[np.argsort(best[tested], kind="stable")]] = np.arange(len(tested))
+    rows = []
+    for index, (name, test) in enumerate(tests):
+        multiplier = len(tested) - ranks[index]
+        with np.errstate(invalid="ignore"):
+            adjusted = np.minimum(1.0, np.maximum(test.p_values * multiplier, fact_level[index]))
+        rows.append(
+            FactAssociation(
+                name=name,
+                kind="event" if test.k else "graded",
+                per_factor=tuple(map(float, test.values)),
+                base_rate=test.base_rate,
+                k=test.k,
+                null_q95=test.null_q95,
+                p_values=tuple(map(float, adjusted)),
+                level=claims.level,
+            )
+        )
+    return rows
+
+
+def _valid_index(explanation: Explanation) -> np.ndarray:
+    """``[L, B]`` the index of each analysed observation in valid order (-1 elsewhere)."""
+    index = np.full(explanation.valid.shape, -1, dtype=np.int64)
+    index[explanation.valid] = np.arange(_valid_count(explanation))
+    return index
+
+
+def _score_test(
+    explanation: Explanation, shifts: CircularShifts, name: str, hits: np.ndarray, k: int
+) -> ScoreAssociation:
+    top = explanation.top_observations[:, :k]  # [B, k] steps
+    episodes = np.broadcast_to(np.arange(top.shape[0])[:, None], top.shape)
+    picked = top >= 0
+    at = _valid_index(explanation)[top[picked], episodes[picked]]
+    at = at[at >= 0]
+    if not len(at):
+        nan = math.nan
+        return ScoreAssociation(name, nan, float(hits.mean()), nan, nan, nan, nan, k, 0)
+    precision = float(hits[at].mean())
+    null = shifts.shifted(hits.astype(np.float64), at).mean(axis=1)  # [D]
+    return ScoreAssociation(
+        name=name,
+        precision=precision,
+        base_rate=float(hits.mean()),
+        null_q05=float(np.quantile(null, 0.05)),
+        null_q95=float(np.quantile(null, 0.95)),
+        p_above=float(p_value(precision, null)),
+        p_below=float(p_value(-precision, -null)),
+        k=k,
+        picks=len(at),
+    )
+
+
+def score_event_test(
+    explanation: Explanation, event: Event, claims: ClaimConfig | None = None, k: int | None = None
+) -> ScoreAssociation:
+    """The precision of the score's top-``k`` observations per rollout at ``event``, with its
+    null (``k`` defaults to the explanation's ``top_k``)."""
+    claims = claims or ClaimConfig()
+    width = explanation.top_observations.shape[1] if k is None else k
+    if not 1 <= width <= explanation.top_observations.shape[1]:
+        raise ConfigError(
+            f"k must be in 1..{explanation.top_observations.shape[1]} (the explanation's "
+            f"top_k), got {k}"
+        )
+    if _valid_count(explanation) == 0:
+        raise ConfigError("the explanation has no analysed steps, so it can make no claims")
+    shifts = CircularShifts.draw(explanation.valid, claims.draws, claims.seed)
+    hits = event_mask(explanation, event)[explanation.valid]
+    name = event if isinstance(event, str) else getattr(event, "__name__", "the event")
+    return _score_test(explanation, shifts, name, hits, width)
+
+
+def score_associations(
+    explanation: Explanation, claims: ClaimConfig | None = None
+) -> list[ScoreAssociation]:
+    """:func:`score_event_test` for every event of :func:`table_facts` (the score's table)."""
+    claims = claims or ClaimConfig()
+    if _valid_count(explanation) == 0:
+        return []
+    return _score_rows(
+        explanation, CircularShifts.draw(explanation.valid, claims.draws, claims.seed)
+    )
+
+
+def _score_rows(explanation: Explanation, shifts: CircularShifts) -> list[ScoreAssociation]:
+    width = explanation.top_observations.shape[1]
+    valid = explanation.valid
+    return [
+        _score_test(explanation, shifts, name, values[valid].astype(bool), width)
+        for name, values, event in table_facts(explanation)
+        if event
+    ]
+
+
+@dataclass(frozen=True)
+class ClaimsTable:
+    """Everything an explanation claims about the game, computed once for a report: the fact
+    table (:func:`fact_associations`), each factor's status (:func:`factor_status`) and the
+    score's table (:func:`score_associations`)."""
+
+    facts: tuple[FactAssociation, ...]
+    factors: tuple[FactorStatus, ...]
+    scores: tuple[ScoreAssociation, ...]
+
+
+def claims_table(explanation: Explanation, claims: ClaimConfig | None = None) -> ClaimsTable:
+    """The three tables of an explanation's claims, sharing one set of null draws (empty
+    without analysed steps)."""
+    claims = claims or ClaimConfig()
+    if _valid_count(explanation) == 0:
+        return ClaimsTable((), (), ())
+    context = _context(explanation, claims)
+    return ClaimsTable(
+        tuple(_fact_rows(explanation, claims, context)),
+        context.statuses,
+        tuple(_score_rows(explanation, context.shifts)),
+    )
 
 
 def factor_highlights(
     associations: list[FactAssociation], factor: int
 ) -> tuple[FactAssociation | None, FactAssociation | None]:
-    """What to say about one factor: the event its top observations beat chance at by the
-    widest margin (precision minus base rate, None if none beats it), and the graded fact it
-    correlates with most strongly (largest ``|rho|``, None if none is defined)."""
+    """What the gallery may say about one factor: the event and the graded fact it is the
+    claim of (:attr:`FactAssociation.claim`: significant after correction, and for an event
+    above the base rate), the strongest of each; None where it claims none."""
 
     for row in associations:
         if not 0 <= factor < len(row.per_factor):
@@ -206,19 +439,13 @@ def factor_highlights(
                 f"{len(row.per_factor) - 1}"
             )
 
-    def margin(row: FactAssociation) -> float:
-        return row.per_factor[factor] - row.base_rate
+    def significant(row: FactAssociation) -> bool:
+        return bool(row.significant and row.significant[factor]) and (
+            row.kind == "graded" or row.per_factor[factor] > row.base_rate
+        )
 
-    events = [
-        row
-        for row in associations
-        if row.kind == "event" and not math.isnan(row.per_factor[factor]) and margin(row) > 0
-    ]
-    graded = [
-        row
-        for row in associations
-        if row.kind == "graded" and not math.isnan(row.per_factor[factor])
-    ]
-    event = max(events, key=margin, default=None)
+    events = [row for row in associations if row.kind == "event" and significant(row)]
+    graded = [row for row in associations if row.kind == "graded" and significant(row)]
+    event = max(events, key=lambda row: row.per_factor[factor] - row.base_rate, default=None)
     fact = max(graded, key=lambda row: abs(row.per_factor[factor]), default=None)
     return event, fact

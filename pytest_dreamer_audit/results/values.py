@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from ..jsonvalues import from_json_number, to_json_number
 
-__all__ = ["FactAssociation", "TrustMetrics"]
+__all__ = ["FactAssociation", "FactorStatus", "ScoreAssociation", "TrustMetrics"]
 
 
 @dataclass(frozen=True)
@@ -78,19 +78,33 @@ class TrustMetrics:
         return cls(iterations=iterations, **values)
 
 
+def _floats(values: Any) -> tuple[float, ...]:
+    return tuple(from_json_number(v) for v in values)
+
+
+def _json_floats(values: tuple[float, ...]) -> list[float | None]:
+    return [to_json_number(float(v)) for v in values]
+
+
 @dataclass(frozen=True)
 class FactAssociation:
-    """How one game fact relates to each factor.
+    """How one game fact relates to each factor, and which of those relations beat chance.
 
     Attributes:
-        name: the fact (``"collision"``), or one value of a categorical fact
+        name: the fact (``"collision_visible"``), or one value of a categorical fact
             (``"executed_action=up"``).
         kind: ``"event"`` (a yes/no fact: ``per_factor`` is the precision of each factor's
             top-``k`` observations) or ``"graded"`` (``per_factor`` is each factor's Spearman).
         per_factor: ``[r]`` values, NaN where undefined.
-        base_rate: events: the fraction of valid steps where the event holds (what a factor
-            picking at random would reach); graded facts: NaN.
+        base_rate: events: the fraction of valid steps where the event holds (the expected
+            precision of picks unrelated to it); graded facts: NaN.
         k: the number of observations per factor behind an event's precision (0 for graded).
+        null_q95: the 95% quantile of the best claimable factor's value (events: precision;
+            graded: ``|rho|``) under circular time shifts of the fact (``results/nulls.py``);
+            NaN when no factor may claim.
+        p_values: ``[r]`` each factor's p-value, adjusted over the factors (maxT) and over the
+            facts of its table (Holm); NaN for a factor that makes no claims.
+        level: the significance level the table was made for.
     """
 
     name: str
@@ -98,6 +112,15 @@ class FactAssociation:
     per_factor: tuple[float, ...]
     base_rate: float
     k: int
+    null_q95: float = math.nan
+    p_values: tuple[float, ...] = ()
+    level: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not self.p_values:  # not tested: no factor claims
+            object.__setattr__(self, "p_values", (math.nan,) * len(self.per_factor))
+        if len(self.p_values) != len(self.per_factor):
+            raise ValueError(f"{len(self.p_values)} p-values for {len(self.per_factor)} factors")
 
     @property
     def best_factor(self) -> int:
@@ -107,22 +130,35 @@ class FactAssociation:
         return max(defined, key=lambda j: ranked[j], default=-1)
 
     @property
-    def beats_chance(self) -> bool:
-        """Whether the best factor is above the base rate (events) or defined (graded)."""
-        best = self.best_factor
-        if best < 0:
-            return False
-        chance = 0.0 if math.isnan(self.base_rate) else self.base_rate
-        return self.kind == "graded" or self.per_factor[best] > chance
+    def significant(self) -> tuple[bool, ...]:
+        """Per factor: whether its association beats its null at ``level`` (after correction)."""
+        return tuple(not math.isnan(p) and p <= self.level for p in self.p_values)
+
+    @property
+    def claim(self) -> int:
+        """The factor the table may name for this fact: the strongest significant one, or -1.
+
+        An event claim also needs a precision above the base rate (a factor that avoids an event
+        beats no null of "marks it")."""
+        ranked = [abs(v) if self.kind == "graded" else v for v in self.per_factor]
+        candidates = [
+            j
+            for j, yes in enumerate(self.significant)
+            if yes and (self.kind == "graded" or self.per_factor[j] > self.base_rate)
+        ]
+        return max(candidates, key=lambda j: ranked[j], default=-1)
 
     def to_json(self) -> dict[str, Any]:
         """Plain values, NaN written as None."""
         return {
             "name": self.name,
             "kind": self.kind,
-            "per_factor": [to_json_number(float(v)) for v in self.per_factor],
+            "per_factor": _json_floats(self.per_factor),
             "base_rate": to_json_number(float(self.base_rate)),
             "k": self.k,
+            "null_q95": to_json_number(float(self.null_q95)),
+            "p_values": _json_floats(self.p_values),
+            "level": self.level,
         }
 
     @classmethod
@@ -134,7 +170,117 @@ class FactAssociation:
         return cls(
             name=str(data["name"]),
             kind=kind,
-            per_factor=tuple(from_json_number(v) for v in data["per_factor"]),
+            per_factor=_floats(data["per_factor"]),
             base_rate=from_json_number(data["base_rate"]),
             k=int(data["k"]),
+            null_q95=from_json_number(data["null_q95"]),
+            p_values=_floats(data["p_values"]),
+            level=float(data["level"]),
         )
+
+
+@dataclass(frozen=True)
+class FactorStatus:
+    """Whether one factor may make claims, and why not.
+
+    Attributes:
+        factor: its index.
+        stability: the smallest matched cosine of its prototype over the refits (NaN: no
+            refits were run, so stability is unknown).
+        time_spearman: Spearman of its activation with the step index over the analysed steps.
+        start_fraction: the share of its claim picks in the first ``start_steps`` analysed
+            steps of their episodes.
+        tie_fraction: the share of its claim picks taken from a tie (``results/picks.py``).
+        unstable: stability below the claim config's ``min_stability``.
+        marks_start: start_fraction above the claim config's ``max_start_fraction`` (and twice
+            the share of start steps).
+    """
+
+    factor: int
+    stability: float
+    time_spearman: float
+    start_fraction: float
+    tie_fraction: float
+    unstable: bool
+    marks_start: bool
+
+    @property
+    def claimable(self) -> bool:
+        """Whether the factor may be named for a game event or fact."""
+        return not (self.unstable or self.marks_start)
+
+    @property
+    def label(self) -> str:
+        """A short reason it makes no claims ("" when it does)."""
+        reasons = []
+        if self.unstable:
+            reasons.append(f"unstable (cosine {self.stability:.2f})")
+        if self.marks_start:
+            reasons.append(f"episode start ({self.start_fraction:.0%} of picks)")
+        return ", ".join(reasons)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values, NaN written as None."""
+        return {
+            f.name: to_json_number(getattr(self, f.name))
+            if isinstance(getattr(self, f.name), float)
+            else getattr(self, f.name)
+            for f in fields(self)
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FactorStatus:
+        """The inverse of :meth:`to_json`; KeyError, TypeError or ValueError if malformed."""
+        flags = {name: data[name] for name in ("unstable", "marks_start")}
+        if not all(isinstance(v, bool) for v in flags.values()) or type(data["factor"]) is not int:
+            raise TypeError("factor must be an integer and the flags booleans")
+        return cls(
+            factor=data["factor"],
+            stability=from_json_number(data["stability"]),
+            time_spearman=from_json_number(data["time_spearman"]),
+            start_fraction=from_json_number(data["start_fraction"]),
+            tie_fraction=from_json_number(data["tie_fraction"]),
+            **flags,
+        )
+
+
+@dataclass(frozen=True)
+class ScoreAssociation:
+    """How the score's top observations of each rollout relate to one event.
+
+    Attributes:
+        name: the event. precision: the fraction of all rollouts' top-``k`` picks at which it
+            holds. base_rate: its rate over the analysed steps. null_q05, null_q95: the 5% and
+            95% quantiles of that precision under circular shifts of the event. p_above,
+            p_below: one-sided p-values that the picks hit it more (less) often than chance.
+        k: picks per rollout. picks: picks in all (fewer than ``k`` per rollout where a rollout
+            has fewer analysed steps).
+    """
+
+    name: str
+    precision: float
+    base_rate: float
+    null_q05: float
+    null_q95: float
+    p_above: float
+    p_below: float
+    k: int
+    picks: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values, NaN written as None."""
+        return {f.name: to_json_number(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ScoreAssociation:
+        """The inverse of :meth:`to_json`; KeyError, TypeError or ValueError if malformed."""
+        names = [f.name for f in fields(cls)]
+        if set(data) != set(names):
+            raise ValueError(f"fields {sorted(set(data) ^ set(names))} missing or unexpected")
+        counts = {name: data[name] for name in ("k", "picks")}
+        if not all(type(value) is int for value in counts.values()):
+            raise TypeError(f"k and picks must be integers, got {counts}")
+        numbers = {
+            name: from_json_number(data[name]) for name in names if name not in {"name", *counts}
+        }
+        return cls(name=str(data["name"]), **counts, **numbers)

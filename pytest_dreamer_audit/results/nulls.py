@@ -1,0 +1,219 @@
+"""What chance gives: null distributions, p-values and multiple-comparison corrections for every
+association an explanation claims. NumPy only.
+
+**The null.** A claim says that a factor's (or a score's) observations and a game fact go
+together. Its null keeps everything about both except their alignment in time: each draw shifts
+the fact circularly along the valid steps of each episode, by an independent uniform offset per
+episode. The shift keeps each episode's event count, its run lengths and its autocorrelation, and
+the picks stay where they are, so the null answers "how often would picks this clumped in time hit
+an event this clumped in time, if the two were unrelated?". Random k-subsets would ignore the
+clumping and make chance look rarer than it is.
+
+**p-values** count the draws at least as extreme as the observation, plus one:
+``p = (1 + #{null >= observed}) / (1 + draws)``, so ``p`` is in ``(0, 1]`` and its smallest
+value is ``1 / (1 + draws)`` (0.001 at the default 999 draws).
+
+**Several factors, several facts.** "Some factor marks the event" is a claim about the best of r
+factors, so its null is the best of r too: the single-step maxT adjustment (Westfall & Young
+1993) compares each factor's value with the draws' maximum over the claimable factors, which
+controls the family-wise error over the factors of one fact. Across the facts of a table, Holm's
+step-down correction (Holm 1979) controls it over the facts: fact ``f``, ``i``-th smallest of
+``F`` best p-values, is multiplied by ``F - i + 1`` (kept monotone), and a factor of fact ``f``
+keeps the larger of its own maxT p-value times that multiplier and the fact's Holm p-value. An
+explanation of pure noise then makes any claim at all with probability at most the level
+(measured in ``tests/test_nulls.py`` on a null world).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = [
+    "NULL_DRAWS",
+    "CircularShifts",
+    "holm",
+    "max_adjusted",
+    "p_value",
+    "spearman_columns",
+    "spearman_null",
+]
+
+NULL_DRAWS = 999
+"""Draws per null: p-values down to 0.001, enough for Holm over a dozen facts at level 0.05."""
+_CHUNK = 1 << 22
+"""Largest ``draws x steps`` block built at once (32 MiB of int64)."""
+
+
+@dataclass(frozen=True)
+class CircularShifts:
+    """``draws`` circular time shifts of a ``[L, B]`` quantity along each episode's valid steps.
+
+    Valid observations are indexed time-major (``values[valid]`` order), as everywhere else. For
+    draw ``d`` the value shown at valid observation ``j`` (episode ``b``, ``i``-th valid step of
+    ``b``) is the one at the ``(i - shift[d, b]) mod n_b``-th valid step of ``b``.
+
+    Attributes:
+        shifts: ``[D, B]`` the offset of each episode in each draw, in ``0 .. n_b - 1``.
+        episode, position: ``[n]`` episode and rank within its episode of each valid observation.
+        lengths: ``[B]`` valid steps per episode. order: ``[n]`` valid indices sorted episode by
+            episode (the episode-major position ``start[b] + i`` holds valid index ``order[...]``).
+        start: ``[B]`` where each episode begins in ``order``.
+    """
+
+    shifts: np.ndarray
+    episode: np.ndarray
+    position: np.ndarray
+    lengths: np.ndarray
+    order: np.ndarray
+    start: np.ndarray
+
+    @classmethod
+    def draw(cls, valid: np.ndarray, draws: int = NULL_DRAWS, seed: int = 0) -> CircularShifts:
+        """Draw the shifts for a ``[L, B]`` bool mask of valid steps (seeded: reproducible)."""
+        if draws < 1:
+            raise ConfigError(f"a null needs at least 1 draw, got {draws}")
+        valid = np.asarray(valid, dtype=bool)
+        if valid.ndim != 2:
+            raise ConfigError(f"valid must be a [steps, episodes] mask, got shape {valid.shape}")
+        steps, episodes = np.nonzero(valid)  # time-major order
+        lengths = valid.sum(axis=0).astype(np.int64)
+        order = np.lexsort((steps, episodes))  # episode-major, time within
+        start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        position = np.empty(len(steps), dtype=np.int64)
+        position[order] = np.arange(len(steps)) - np.repeat(start, lengths)
+        rng = np.random.default_rng(seed)
+        shape = (draws, valid.shape[1])
+        shifts = np.floor(rng.random(shape) * np.maximum(lengths, 1)).astype(np.int64)
+        return cls(shifts, episodes.astype(np.int64), position, lengths, order, start)
+
+    @property
+    def draws(self) -> int:
+        return int(self.shifts.shape[0])
+
+    def source(self, at: np.ndarray, draws: slice = slice(None)) -> np.ndarray:
+        """For valid indices ``at`` (any shape), the valid index whose value each draw moves there.
+
+        Shape:
+            - at: ``[...]`` ints; output: ``[D, ...]`` (``D`` the draws selected by ``draws``)
+        """
+        at = np.asarray(at, dtype=np.int64)
+        b = self.episode[at]
+        moved = (self.position[at] - self.shifts[draws][:, b]) % self.lengths[b]
+        return np.asarray(self.order[self.start[b] + moved])
+
+    def shifted(self, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """``values`` (``[n]``, valid order) as each draw shows them at the indices ``at``.
+
+        Shape:
+            - values: ``[n]``; at: ``[...]``; output: ``[D, ...]``
+        """
+        return np.asarray(values)[self.source(at)]
+
+
+def p_value(observed: np.ndarray | float, null: np.ndarray) -> np.ndarray:
+    """``(1 + #{null >= observed}) / (1 + draws)`` along the first axis of ``null``; NaN where
+    ``observed`` is NaN.
+
+    Shape:
+        - observed: ``[...]``; null: ``[D, ...]``; output: ``[...]`` in ``(0, 1]``
+    """
+    observed = np.asarray(observed, dtype=np.float64)
+    null = np.asarray(null, dtype=np.float64)
+    slack = 1e-12 * np.maximum(1.0, np.abs(observed))  # float noise never makes a value "beat"
+    count = (null >= observed - slack).sum(axis=0)
+    result = (1.0 + count) / (1.0 + null.shape[0])
+    return np.where(np.isnan(observed), np.nan, result)
+
+
+def max_adjusted(
+    observed: np.ndarray, null: np.ndarray, claimable: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """maxT-adjusted p-values of ``r`` factors and the 95% quantile of the best-of-r null.
+
+    Only ``claimable`` factors (default: all with a defined value) enter the maximum; the others
+    get NaN. NaN draws (a factor constant under a shift) count as absent.
+
+    Shape:
+        - observed: ``[r]``; null: ``[D, r]``; claimable: ``[r]`` bool; output: ``([r], q95)``
+    """
+    observed = np.asarray(observed, dtype=np.float64)
+    mask = ~np.isnan(observed) if claimable is None else claimable & ~np.isnan(observed)
+    if not mask.any():
+        return np.full(observed.shape, np.nan), float("nan")
+    best = np.nanmax(np.where(mask, null, np.nan), axis=1)  # [D]
+    best = np.where(np.isnan(best), -np.inf, best)
+    adjusted = p_value(observed, best[:, None])
+    return np.where(mask, adjusted, np.nan), float(np.quantile(best, 0.95))
+
+
+def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN entries are not tested and stay NaN).
+
+    Shape:
+        - pvalues: ``[m]``; output: ``[m]`` in ``(0, 1]``
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    result = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    if not len(tested):
+        return result
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m = len(order)
+    scaled = p[order] * (m - np.arange(m))
+    result[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    return result
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks along the first axis (ties share their mean rank, as in Spearman)."""
+    from scipy.stats import rankdata
+
+    return np.asarray(rankdata(values, axis=0), dtype=np.float64)
+
+
+def _standardized(ranks: np.ndarray) -> np.ndarray:
+    """Centre and scale columns to unit norm (NaN for a constant column)."""
+    centred = ranks - ranks.mean(axis=0)
+    norm = np.linalg.norm(centred, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, centred / np.where(norm > 0, norm, 1.0), np.nan)
+
+
+def spearman_columns(activations: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Spearman of each column of ``activations`` ``[n, r]`` with ``values`` ``[n]``: ``[r]``,
+    NaN for a constant column or constant values (or fewer than two rows)."""
+    if len(values) < 2:
+        return np.full(activations.shape[1], np.nan)
+    a = _standardized(_ranks(activations))
+    v = _standardized(_ranks(np.asarray(values, dtype=np.float64)[:, None]))[:, 0]
+    return np.asarray(v @ a)
+
+
+def spearman_null(
+    activations: np.ndarray, values: np.ndarray, shifts: CircularShifts
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spearman of each factor's activation with a graded fact, and the same under every shift.
+
+    A circular shift only moves the fact's values, so their ranks move with them: each draw is
+    one matrix product of shifted fact ranks with the factors' ranks.
+
+    Shape:
+        - activations: ``[n, r]``; values: ``[n]`` (valid order); output: ``([r], [D, r])``,
+          NaN for a constant factor or fact
+    """
+    n, rank = activations.shape
+    a = _standardized(_ranks(activations))  # [n, r]
+    v = _standardized(_ranks(values[:, None]))[:, 0]  # [n]
+    observed = np.asarray(v @ a)
+    null = np.empty((shifts.draws, rank))
+    every = np.arange(n)
+    step = max(1, _CHUNK // max(n, 1))
+    for first in range(0, shifts.draws, step):
+        block = slice(first, min(first + step, shifts.draws))
+        null[block] = v[shifts.source(every, block)] @ a
+    return observed, null
