@@ -255,7 +255,9 @@ def test_factor_highlights_name_only_significant_claims() -> None:
     # high but not significant, "common" is the only event above chance.
     assert factor_highlights(rows, 1) == (rows[0], rows[3])
     assert factor_highlights([], 0) == (None, None)
-    assert rows[2].claim == -1 and rows[1].claim == 0 and rows[3].claim == 1
+    assert rows[2].claim == -1
+    assert rows[1].claim == 0
+    assert rows[3].claim == 1
     with pytest.raises(
         ConfigError, match=r"factor 2 is out of range: 'common' has values for factors 0 to 1"
     ):
