@@ -142,7 +142,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("steps", "rollout steps L", _int_at_least(1, "a positive integer", MAX_STEPS), "50"),
     Option("rank", "NMF rank r", _positive_int, "10"),
-    Option("score", f"importance score: {', '.join(SCORES)}", _choice(SCORES), "activation"),
+    Option("score", f"importance score: {', '.join(SCORES)}", _choice(SCORES), "surprise"),
     Option("layout", "NMF layout: pooled or per_step", _choice(LAYOUTS), "pooled"),
     Option(
         "top_k",
@@ -244,7 +244,7 @@ class AuditSettings:
     episodes: int = 16
     steps: int = 50
     rank: int = 10
-    score: Score = "activation"
+    score: Score = "surprise"
     layout: Layout = "pooled"
     top_k: int = 5
     seed: int = 0

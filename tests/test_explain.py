@@ -58,8 +58,13 @@ def test_explanation_shapes_and_normalization(explained: Explanation) -> None:
         assert e.factor_activations[t, b, j] == e.factor_activations[..., j].max()
 
 
-def test_metrics_with_an_agent_are_all_finite(explained: Explanation) -> None:
-    m = explained.metrics
+def test_metrics_with_an_agent_are_all_finite(
+    agent: DreamerAgent, trajectory: Trajectory, explained: Explanation
+) -> None:
+    # The default surprise score's picks do not depend on the NMF: no top-k Jaccard for it.
+    assert math.isnan(explained.metrics.stability_topk_jaccard)
+    config = ExplainConfig(rank=3, top_k=4, score="activation")
+    m = explain(trajectory, config, agent=agent).metrics
     values = [getattr(m, name) for name in m.__dataclass_fields__]
     assert all(math.isfinite(v) for v in values), m
     assert 0 <= m.relative_error < 0.5

@@ -304,7 +304,7 @@ def test_terminal_summary_names_each_audited_checkpoint(project: pytest.Pytester
     result.stdout.fnmatch_lines(
         [
             "*- dreamer-audit -*",
-            "tiny (freeway, activation score, pooled layout, rank 3, 2x6): return 0, rel. error *",
+            "tiny (freeway, surprise score, pooled layout, rank 3, 2x6): return 0, rel. error *",
         ]
     )
 
@@ -378,7 +378,7 @@ def test_four_xdist_workers_compute_each_explanation_exactly_once(project: pytes
     assert sum(entry.startswith("explanation-") for entry in _ledger(project)) == 1
     assert _embedded_images(project.path / "report.html") == 16
     result.stdout.fnmatch_lines(
-        ["tiny (freeway, activation score, pooled layout, rank 3, 2x6): return 0*"]
+        ["tiny (freeway, surprise score, pooled layout, rank 3, 2x6): return 0*"]
     )
 
 

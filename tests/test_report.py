@@ -47,7 +47,7 @@ def test_metrics_are_cleaned_and_escaped(tmp_path: Path) -> None:
     table = metrics_table(record)
     assert "<script>" not in table
     assert "agent&lt;script&gt;alert(1)&lt;/script&gt;" in table
-    assert "(freeway, activation score, per_step layout, rank 10, 16x50)" in table
+    assert "(freeway, surprise score, per_step layout, rank 10, 16x50)" in table
     assert "<td>relative_error</td><td>0.25</td>" in table
     assert "<td>sanity_spearman</td><td>n/a</td>" in table
     assert table.index("stability_mean_cosine") < table.index("stability_min_cosine")
@@ -134,7 +134,7 @@ def test_summary_lines_deduplicate_by_key(tmp_path: Path) -> None:
     record = _record(tmp_path, label="cp")
     lines = summary_lines([record, record])
     assert lines == [
-        "cp (freeway, activation score, per_step layout, rank 10, 16x50): return 3.5, rel. error 0.25, stability cosine mean n/a min n/a, confidence rho n/a, sanity rho n/a, deletion xn/a"
+        "cp (freeway, surprise score, per_step layout, rank 10, 16x50): return 3.5, rel. error 0.25, stability cosine mean n/a min n/a, confidence rho n/a, sanity rho n/a, deletion xn/a"
     ]
 
 

@@ -238,7 +238,10 @@ def assert_factors_stable(
 ) -> None:
     """Factors and top-k sets survive refitting the NMF from other random inits."""
     __tracebackhide__ = True
-    why = "stability_refits is 0; set --dreamer-stability-refits >= 1"
+    why = (
+        "stability_refits is 0 (set --dreamer-stability-refits >= 1), or, for the top-k "
+        "Jaccard, the score is surprise, whose top observations do not depend on the NMF"
+    )
     checks = (
         ("stability_min_cosine", min_cosine, "minimum matched prototype cosine"),
         ("stability_mean_cosine", min_mean_cosine, "mean matched prototype cosine"),

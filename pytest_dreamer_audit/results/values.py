@@ -29,7 +29,9 @@ class TrustMetrics:
             matched to the main fit's by the Hungarian algorithm on cosine similarity: mean and
             minimum matched cosine (1 = the same factors). NaN when no refits were asked for.
         stability_topk_jaccard: mean Jaccard overlap of the top-k observation sets (all
-            rollouts together) between the main fit and each refit.
+            rollouts together) between the main fit and each refit; NaN for the surprise score,
+            whose top observations do not depend on the NMF (the overlap would be 1 for any
+            model).
         confidence_spearman: Spearman correlation of the row scores with the rows' L2 norm
             ``||p||_2`` (the categorical's confidence); near 1 means the score only restates
             confidence.
