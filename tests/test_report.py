@@ -144,7 +144,11 @@ def test_records_cross_the_json_edge_unchanged(tmp_path: Path) -> None:
         FactAssociation("collision", "event", (0.4, math.nan), 0.1, 5),
         FactAssociation("chicken_row", "graded", (0.2, -0.3), math.nan, 0),
     )
-    record = dataclasses.replace(_record(tmp_path), factor_facts=facts)
+    status = (FactorStatus(0, math.nan, -0.2, 0.5, 0.0, unstable=False, marks_start=True),)
+    scores = (ScoreAssociation("move_ready", 0.475, 0.325, 0.225, 0.425, 0.009, 0.996, 5, 80),)
+    record = dataclasses.replace(
+        _record(tmp_path), factor_facts=facts, factor_status=status, score_facts=scores
+    )
     back = AuditRecord.from_json(json.loads(json.dumps(record.to_json())))
     assert back == dataclasses.replace(record, images=())
     assert math.isnan(back.metrics.sanity_spearman)
@@ -159,6 +163,15 @@ def test_a_malformed_record_is_refused(tmp_path: Path) -> None:
     data = _record(tmp_path).to_json()
     data["metrics"]["forged"] = 1.0
     with pytest.raises(ValueError, match="unknown metrics"):
+        AuditRecord.from_json(data)
+    data = _record(tmp_path).to_json()
+    data["factor_status"] = [{"factor": "0", "unstable": 1, "marks_start": False}]
+    with pytest.raises(TypeError, match="factor must be an integer and the flags booleans"):
+        AuditRecord.from_json(data)
+    data = _record(tmp_path).to_json()
+    score = ScoreAssociation("e", 0.1, 0.1, 0.0, 0.2, 0.5, 0.5, 5, 80).to_json()
+    data["score_facts"] = [{**score, "picks": 80.0}]
+    with pytest.raises(TypeError, match="k and picks must be integers"):
         AuditRecord.from_json(data)
 
 

@@ -279,10 +279,21 @@ class ScoreAssociation:
         names = [f.name for f in fields(cls)]
         if set(data) != set(names):
             raise ValueError(f"fields {sorted(set(data) ^ set(names))} missing or unexpected")
-        counts = {name: data[name] for name in ("k", "picks")}
-        if not all(type(value) is int for value in counts.values()):
-            raise TypeError(f"k and picks must be integers, got {counts}")
-        numbers = {
-            name: from_json_number(data[name]) for name in names if name not in {"name", *counts}
-        }
-        return cls(name=str(data["name"]), **counts, **numbers)
+        k, picks = data["k"], data["picks"]
+        if type(k) is not int or type(picks) is not int:
+            raise TypeError(f"k and picks must be integers, got {k!r} and {picks!r}")
+
+        def number(name: str) -> float:
+            return from_json_number(data[name])
+
+        return cls(
+            name=str(data["name"]),
+            precision=number("precision"),
+            base_rate=number("base_rate"),
+            null_q05=number("null_q05"),
+            null_q95=number("null_q95"),
+            p_above=number("p_above"),
+            p_below=number("p_below"),
+            k=k,
+            picks=picks,
+        )
