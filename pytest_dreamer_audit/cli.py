@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .errors import COMMAND_LINE, ConfigError, DreamerAuditError
 from .report.bundle import FACTORS_FILE
-from .report.html import fact_table_html, factor_status_html, score_table_html
+from .report.html import (
+    fact_table_html,
+    factor_status_html,
+    randomization_html,
+    score_table_html,
+)
 from .report.terminal import printable
 from .results.explanation import TrustMetrics
 from .results.semantics import claims_table
@@ -47,9 +52,11 @@ METRIC_NOTES: dict[str, str] = {
     "iterations": "NMF iterations run",
     "stability_mean_cosine": "prototypes of refits from random inits, matched: mean cosine",
     "stability_min_cosine": "the same: worst matched factor",
-    "stability_topk_jaccard": "overlap of the top-k observations across refits",
+    "stability_topk_jaccard": "overlap of the top-k observations across refits (n/a: surprise)",
     "confidence_spearman": "score vs ||p||_2; near 1 means the score only restates confidence",
-    "sanity_spearman": "vs the same network with random weights; should be well below stability",
+    "sanity_spearman": "vs the same network with its posterior layers permuted; should be low",
+    "posterior_entropy": "mean entropy of the trained posteriors' categoricals (nats)",
+    "sanity_entropy": "the same for the permuted network: not ln K, so not uniform noise",
     "deletion_topk": "policy change (TV) when the top-k posteriors are replaced by the prior",
     "deletion_random": "the same for random valid steps",
     "deletion_ratio": "top-k / random; > 1: the explanation points at states the policy uses",
@@ -318,6 +325,7 @@ def write_index(
     fact_table = fact_table_html(claims.facts) or "<p>No valid steps.</p>"
     status_table = factor_status_html(claims.factors)
     score_table = score_table_html(claims.scores)
+    randomization_table = randomization_html(e.randomization, e.metrics.posterior_entropy)
     figures = "\n".join(
         f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>{esc(name)}</figcaption>'
         "</figure>"
@@ -348,6 +356,8 @@ summary: <a href="summary.json">summary.json</a>.</p>
 {status_table}
 <h3>The score's top observations against each event</h3>
 {score_table}
+<h3>Model parameter randomization</h3>
+{randomization_table or "<p>Not run (no agent).</p>"}
 <h2>Rollouts</h2>
 <div class="figures">{figures}</div>
 </body></html>

@@ -17,7 +17,17 @@ from typing import Any, Protocol
 
 from .errors import PYTEST, ConfigError, Spelling
 from .games import GAMES, MAX_SEED, GameTarget, check_agent_fits, resolve_target
-from .results.config import LAYOUTS, SCORES, ExplainConfig, Layout, Score, check_rank, layout_width
+from .results.config import (
+    LAYOUTS,
+    RANDOMIZATIONS,
+    SCORES,
+    ExplainConfig,
+    Layout,
+    Randomization,
+    Score,
+    check_rank,
+    layout_width,
+)
 
 __all__ = [
     "MARKER",
@@ -169,6 +179,13 @@ OPTIONS: tuple[Option, ...] = (
         "0",
     ),
     Option(
+        "randomization",
+        "model parameter randomization: full (one stage, the sanity check) or cascade (also the "
+        "cascading and independent stages: 16 more replays and fits)",
+        _choice(RANDOMIZATIONS),
+        "full",
+    ),
+    Option(
         "render_episodes",
         "rollout grids rendered per explanation",
         _int_at_least(0, "an integer >= 0", MAX_RENDERED),
@@ -250,6 +267,7 @@ class AuditSettings:
     seed: int = 0
     stability_refits: int = 2
     skip_steps: int = 0
+    randomization: Randomization = "full"
     render_episodes: int = 4
 
     def __post_init__(self) -> None:
@@ -312,6 +330,7 @@ class AuditSettings:
             seed=self.seed,
             stability_refits=self.stability_refits,
             skip_steps=self.skip_steps,
+            randomization=self.randomization,
         )
 
     def check_agent(

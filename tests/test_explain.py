@@ -102,13 +102,6 @@ def test_deletion_is_zero_when_the_actor_ignores_the_stochastic_state(
     assert math.isnan(m.deletion_ratio)
 
 
-def test_sanity_check_of_an_agent_against_itself_is_perfect(trajectory: Trajectory) -> None:
-    """With sanity_seed equal to the agent's own init seed, the 'random' agent is the agent."""
-    agent = tiny_agent(seed=4)
-    config = ExplainConfig(rank=3, stability_refits=0, sanity_seed=4)
-    assert explain(trajectory, config, agent=agent).metrics.sanity_spearman == pytest.approx(1.0)
-
-
 @given(
     st.permutations(range(5)),
     st.sampled_from(["pooled", "per_step"]),

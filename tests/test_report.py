@@ -19,6 +19,7 @@ from pytest_dreamer_audit.report.terminal import summary_lines
 from pytest_dreamer_audit.results.values import (
     FactAssociation,
     FactorStatus,
+    RandomizationStage,
     ScoreAssociation,
     TrustMetrics,
 )
@@ -79,6 +80,10 @@ def test_html_extras_embed_png_and_are_json_serializable(tmp_path: Path) -> None
         "<td>factor 0</td><td>0.93</td><td>0.1</td><td>0%</td><td>25%</td><td>may claim</td>"
         in (extras[2]["content"])
     )
+    stages = (RandomizationStage("full", "all layers", 0.8, -0.1, 0.67),)
+    table = html_extras([dataclasses.replace(with_facts, randomization=stages)])[4]["content"]
+    assert "<th>posterior entropy (trained n/a)</th>" in table
+    assert "<td>full</td><td>all layers</td><td>0.8</td><td>-0.1</td><td>0.67</td>" in table
     # The score's picks hit the event below its null's 5% quantile: said in capitals.
     assert (
         "<td>collision_visible</td><td>2%</td><td>10%</td><td>5%-15%</td>"

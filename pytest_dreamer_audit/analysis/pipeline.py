@@ -17,11 +17,13 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..games import game_spec
-from ..model.agent import DreamerAgent, build_agent
+from ..model.agent import DreamerAgent
 from ..results.explanation import ExplainConfig, Explanation, TrustMetrics
 from ..results.picks import top_picks
+from ..results.values import RandomizationStage
 from ..rollout.rollouts import Trajectory, replay_posteriors
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
+from .randomization import match_scale, mean_entropy, permute_parameters, stages
 from .scores import (
     categorical_scores,
     factor_activations,
@@ -93,10 +95,11 @@ def explain(
     main = _score(probs, valid, kl, config, config.nmf())
     stability = _stability(probs, valid, kl, config, main, note)
     confidence = spearman(_row_scores(main), main.rows.matrix.norm(dim=1))
-    sanity, deletion = (math.nan, (math.nan, math.nan))
+    deletion = (math.nan, math.nan)
+    randomized: tuple[RandomizationStage, ...] = ()
     if agent is not None:
         note("sanity check")
-        sanity = _sanity(agent, trajectory, valid, config, main)
+        randomized = _randomization(agent, trajectory, valid, config, main)
         note("deletion")
         deletion = _deletion(agent, trajectory, valid, main)
     metrics = TrustMetrics(
@@ -107,12 +110,15 @@ def explain(
         stability_min_cosine=float(np.min(stability.cosines)),
         stability_topk_jaccard=stability.jaccard,
         confidence_spearman=confidence,
-        sanity_spearman=sanity,
+        sanity_spearman=randomized[0].observation_spearman if randomized else math.nan,
+        posterior_entropy=mean_entropy(trajectory.posterior_logits, valid),
+        sanity_entropy=randomized[0].entropy if randomized else math.nan,
         deletion_topk=deletion[0],
         deletion_random=deletion[1],
         deletion_ratio=deletion[0] / deletion[1] if deletion[1] > 0 else math.nan,
     )
-    return _assemble(trajectory, config, metrics, main, valid, probs, stability.per_factor)
+    explanation = _assemble(trajectory, config, metrics, main, valid, probs, stability.per_factor)
+    return dataclasses.replace(explanation, randomization=randomized)
 
 
 def _row_scores(scored: _Scored) -> Tensor:
@@ -153,18 +159,36 @@ def _stability(
     return _Stability(np.stack(cosines), jaccard)
 
 
-def _sanity(
+def _randomization(
     agent: DreamerAgent, trajectory: Trajectory, valid: Tensor, config: ExplainConfig, main: _Scored
-) -> float:
-    randomized = build_agent(agent.sizes, seed=config.sanity_seed).to(agent.device)
-    replayed = replay_posteriors(randomized, trajectory)
-    probs = torch.softmax(replayed.posterior_logits, dim=-1)
-    kl = surprise(replayed.posterior_logits, replayed.prior_logits)
-    # Only the scores are compared: give the (slowly converging, nearly uniform) random-weights
-    # posteriors the iteration budget the main fit needed, not the full cap.
+) -> tuple[RandomizationStage, ...]:
+    """The model parameter randomization stages (``analysis/randomization.py``); the first is
+    the full randomization behind ``sanity_spearman``."""
+    # Only the scores are compared: give the randomized posteriors the iteration budget the main
+    # fit needed, not the full cap.
     budget = dataclasses.replace(config.nmf(), max_iter=max(main.fit.iterations, 10))
-    other = _score(probs, valid, kl, config, budget)
-    return spearman(main.per_observation[valid], other.per_observation[valid])
+    kinds = stages("full") + (stages("cascade") if config.randomization == "cascade" else [])
+    results = []
+    for kind, name, layers in kinds:
+        randomized = permute_parameters(agent, layers, config.sanity_seed)
+        replayed = replay_posteriors(randomized, trajectory)
+        posterior = match_scale(replayed.posterior_logits, trajectory.posterior_logits, valid)
+        prior = match_scale(replayed.prior_logits, trajectory.prior_logits, valid)
+        probs = torch.softmax(posterior, dim=-1)
+        other = _score(probs, valid, surprise(posterior, prior), config, budget)
+        cosines = matched_cosines(main.fit.prototypes, other.fit.prototypes)
+        results.append(
+            RandomizationStage(
+                kind=kind,
+                layers=name,
+                entropy=mean_entropy(posterior, valid),
+                observation_spearman=spearman(
+                    main.per_observation[valid], other.per_observation[valid]
+                ),
+                prototype_cosine=float(cosines.mean()),
+            )
+        )
+    return tuple(results)
 
 
 def _deletion(

@@ -240,6 +240,7 @@ def make_audit(
         factor_facts=result.claims.facts,
         factor_status=result.claims.factors,
         score_facts=result.claims.scores,
+        randomization=explanation.randomization,
     )
     evidence = artifact_directory(artifacts.resolve(), request.node.nodeid)
     baseline = _baseline_path(request, baseline_dir, settings.label)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import open_regular
-from ..results.values import FactAssociation, FactorStatus, ScoreAssociation
+from ..results.values import FactAssociation, FactorStatus, RandomizationStage, ScoreAssociation
 from .records import HEADLINE, AuditRecord, format_number
 from .terminal import distinct
 
@@ -25,6 +25,7 @@ __all__ = [
     "checkpoint_summary_html",
     "fact_table_html",
     "factor_status_html",
+    "randomization_html",
     "score_table_html",
     "html_extras",
     "metrics_table",
@@ -153,6 +154,29 @@ def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
     )
 
 
+def randomization_html(stages: Iterable[RandomizationStage], trained_entropy: float) -> str:
+    """An HTML table of the model parameter randomization stages: which layers were randomized,
+    the randomized posteriors' entropy next to the trained one's, and how much of the
+    explanation survived (Spearman of the observation scores, matched prototype cosine).
+    Empty without stages."""
+    rows = list(stages)
+    if not rows:
+        return ""
+    lines = [
+        f"<tr><td>{html.escape(s.kind)}</td><td>{html.escape(s.layers)}</td>"
+        f"<td>{html.escape(format_number(s.entropy))}</td>"
+        f"<td>{html.escape(format_number(s.observation_spearman))}</td>"
+        f"<td>{html.escape(format_number(s.prototype_cosine))}</td></tr>"
+        for s in rows
+    ]
+    return (
+        '<table class="dreamer-audit-randomization"><tr><th>stage</th><th>layers randomized</th>'
+        f"<th>posterior entropy (trained {html.escape(format_number(trained_entropy))})</th>"
+        "<th>score Spearman with trained</th><th>prototype cosine with trained</th></tr>"
+        f"{''.join(lines)}</table>"
+    )
+
+
 def artifacts_link(evidence: Path, report_path: str | None) -> dict[str, Any]:
     """A pytest-html link (the Links column) to the test's artifacts folder: relative to the
     report when it is written to a file, so the two can be moved together."""
@@ -188,6 +212,10 @@ def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
             ("what each factor's observations coincide with", fact_table_html(record.factor_facts)),
             ("which factors may claim", factor_status_html(record.factor_status)),
             ("the score's top observations per event", score_table_html(record.score_facts)),
+            (
+                "model parameter randomization",
+                randomization_html(record.randomization, record.metrics.posterior_entropy),
+            ),
         )
         for what, table in tables:
             if not table:

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..jsonvalues import from_json_number, to_json_number
-from ..results.values import FactAssociation, FactorStatus, ScoreAssociation, TrustMetrics
+from ..results.values import (
+    FactAssociation,
+    FactorStatus,
+    RandomizationStage,
+    ScoreAssociation,
+    TrustMetrics,
+)
 from ..settings import AuditSettings
 
 __all__ = ["HEADLINE", "PROPERTY", "AuditRecord"]
@@ -31,6 +37,7 @@ HEADLINE = (
     "stability_topk_jaccard",
     "confidence_spearman",
     "sanity_spearman",
+    "sanity_entropy",
     "deletion_ratio",
 )
 """The metrics every report shows, in order (``mean_return`` and the trust metrics)."""
@@ -49,6 +56,7 @@ class AuditRecord:
         factor_facts: each game fact against each factor (one row of the report's table each).
         factor_status: whether each factor may claim, and why not.
         score_facts: the score's top observations against each event.
+        randomization: the model parameter randomization stages.
     """
 
     checkpoint: str
@@ -62,6 +70,7 @@ class AuditRecord:
     factor_facts: tuple[FactAssociation, ...] = ()
     factor_status: tuple[FactorStatus, ...] = ()
     score_facts: tuple[ScoreAssociation, ...] = ()
+    randomization: tuple[RandomizationStage, ...] = ()
 
     def metric(self, name: str) -> float:
         """A headline metric by name (``mean_return`` or a :class:`TrustMetrics` field)."""
@@ -87,6 +96,7 @@ class AuditRecord:
             "factor_facts": [row.to_json() for row in self.factor_facts],
             "factor_status": [row.to_json() for row in self.factor_status],
             "score_facts": [row.to_json() for row in self.score_facts],
+            "randomization": [row.to_json() for row in self.randomization],
         }
 
     @classmethod
@@ -111,6 +121,7 @@ class AuditRecord:
             factor_facts=tuple(FactAssociation.from_json(row) for row in data["factor_facts"]),
             factor_status=tuple(FactorStatus.from_json(row) for row in data["factor_status"]),
             score_facts=tuple(ScoreAssociation.from_json(row) for row in data["score_facts"]),
+            randomization=tuple(RandomizationStage.from_json(row) for row in data["randomization"]),
         )
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..games import GAMES
+from ..results.config import ClaimConfig
 from ..results.explanation import Explanation
 from ..results.semantics import ClaimsTable, FactAssociation, claims_table, factor_highlights
 from ..results.values import FactorStatus
@@ -414,10 +415,14 @@ def render_factor_gallery(
     proto_px = proto.shape[1]
     width = max(left + proto_px + 2 * _GAP_PX + k * tile + _RIGHT_PX, 600)  # room for the title
     canvas = _Canvas(width, header + rank * pitch)
+    table = claims or claims_table(e)
+    table_k = next((row.k for row in table.facts if row.kind == "event"), ClaimConfig().k)
+    table_level = table.facts[0].level if table.facts else ClaimConfig().level
     title_text = (
         f"{e.game} ({'POMDP' if e.pomdp else 'MDP'}): {rank} factors, layout {e.config.layout}, "
         f"score {e.config.score}\neach factor's prototype and the {k} observations that excite "
-        "it most\n(activation: maximum over the observation's NMF rows)"
+        "it most (activation: maximum over the observation's NMF rows)\nunder each name: what "
+        f"its top {table_k} beat their null at (level {table_level:g}), or why it claims nothing"
     )
     canvas.text(15, 8, title_text, 1.0, va="top", linespacing=1.35)
     x_examples = left + proto_px + 2 * _GAP_PX
@@ -425,7 +430,6 @@ def render_factor_gallery(
     canvas.image(proto, left, header)
     canvas.text(left + proto_px / 2, header - 3, title, **_BOTTOM)
     canvas.image(grid, x_examples, header)
-    table = claims or claims_table(e)
     for j in range(rank):
         best = int(e.prototypes[j].argmax())
         where = f"class {best}" if pooled else f"cat {best // classes},\nclass {best % classes}"

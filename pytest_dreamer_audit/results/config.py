@@ -16,6 +16,7 @@ from ..errors import ConfigError
 __all__ = [
     "INITS",
     "LAYOUTS",
+    "RANDOMIZATIONS",
     "ClaimConfig",
     "SCORES",
     "SOLVERS",
@@ -33,10 +34,12 @@ Layout = Literal["pooled", "per_step"]
 Score = Literal["activation", "reconstruction", "surprise"]
 Solver = Literal["torchnmf", "mu"]
 Init = Literal["nndsvda", "random"]
+Randomization = Literal["full", "cascade"]
 LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 SCORES: tuple[Score, ...] = get_args(Score)
 SOLVERS: tuple[Solver, ...] = get_args(Solver)
 INITS: tuple[Init, ...] = get_args(Init)
+RANDOMIZATIONS: tuple[Randomization, ...] = get_args(Randomization)
 
 
 def _check_choice(what: str, value: object, choices: tuple[str, ...]) -> None:
@@ -118,7 +121,11 @@ class ExplainConfig:
         solver, init, max_iter, tol, seed: the NMF fit (see :class:`NMFConfig`).
         stability_refits: extra fits from seeded random inits for the stability metrics
             (0 skips them).
-        sanity_seed: seed of the randomized-weights agent of the sanity check.
+        sanity_seed: seed of the parameter permutations of the sanity check.
+        randomization: ``"full"`` (default: one randomization of every layer that makes the
+            posteriors, the sanity check) or ``"cascade"`` (also the cascading and independent
+            stages of the model parameter randomization test, 16 replays and fits:
+            ``analysis/randomization.py``).
         skip_steps: leave the first ``skip_steps`` steps of every episode out of the
             explanation (a burn-in: the episode start looks alike in every episode and can
             take factors of its own); they are still rolled out and count for the return.
@@ -136,9 +143,11 @@ class ExplainConfig:
     stability_refits: int = 2
     sanity_seed: int = 12345
     skip_steps: int = 0
+    randomization: Randomization = "full"
 
     def __post_init__(self) -> None:
         _check_choice("score", self.score, SCORES)
+        _check_choice("randomization", self.randomization, RANDOMIZATIONS)
         _check_int("skip_steps", self.skip_steps, 0)
         _check_int("top_k", self.top_k, 1)
         _check_int("stability_refits", self.stability_refits, 0)

@@ -18,9 +18,10 @@ import numpy as np
 from ..errors import ConfigError, SavedDataError
 from ..files import atomic_text, atomic_write
 from ..games import GAMES
+from ..jsonvalues import to_json_number
 from .config import LAYOUTS, SCORES, ExplainConfig
 from .facts import VISIBLE_FACTS, visible_form
-from .values import TrustMetrics
+from .values import RandomizationStage, TrustMetrics
 
 __all__ = ["LAYOUTS", "SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
 
@@ -61,6 +62,8 @@ class Explanation:
         actions: ``[L, B]``. rewards: ``[L, B]`` (0 after an episode's end).
         valid: ``[L, B]`` bool, the analysed steps: recorded, and not in the first
             ``config.skip_steps`` steps.
+        randomization: the model parameter randomization stages (``analysis/randomization.py``),
+            the full randomization first; empty without an agent.
         facts: ``[L, B, F]`` game facts as recorded (names in fact_names; every fact, with the
             visible forms of transition facts, through :meth:`fact` and :attr:`all_fact_names`).
     """
@@ -91,6 +94,7 @@ class Explanation:
     rewards: np.ndarray
     valid: np.ndarray
     facts: np.ndarray
+    randomization: tuple[RandomizationStage, ...] = ()
 
     def __repr__(self) -> str:
         c = self.config
@@ -155,6 +159,8 @@ class Explanation:
             "fact_names": list(self.fact_names),
             "config": asdict(self.config),
             "metrics": metrics,
+            "factor_stability": [to_json_number(float(v)) for v in self.factor_stability],
+            "randomization": [stage.to_json() for stage in self.randomization],
             "mean_return": float(self.returns.mean()),
         }
 
@@ -205,6 +211,7 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
         "fact_names",
         "config",
         "metrics",
+        "randomization",
     }
     if set(arrays) != expected:
         raise damaged(f"arrays {sorted(set(arrays) ^ expected)} missing or unexpected")
@@ -217,6 +224,9 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
             fact_names=tuple(str(name) for name in summary["fact_names"]),
             config=ExplainConfig(**summary["config"]),
             metrics=TrustMetrics.from_json(summary["metrics"]),
+            randomization=tuple(
+                RandomizationStage.from_json(stage) for stage in summary["randomization"]
+            ),
             **arrays,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -14,7 +14,14 @@ from typing import Any, Literal
 
 from ..jsonvalues import from_json_number, to_json_number
 
-__all__ = ["FactAssociation", "FactorStatus", "ScoreAssociation", "TrustMetrics"]
+__all__ = [
+    "FactAssociation",
+    "FactorStatus",
+    "RandomizationStage",
+    "ScoreAssociation",
+    "StageKind",
+    "TrustMetrics",
+]
 
 
 @dataclass(frozen=True)
@@ -36,9 +43,13 @@ class TrustMetrics:
             ``||p||_2`` (the categorical's confidence); near 1 means the score only restates
             confidence.
         sanity_spearman: Spearman correlation, over valid observations, of the observation scores
-            with those of the same architecture with random weights fed the same observations and
-            actions (Adebayo et al. 2018); should be well below the stability values. NaN without
-            an agent.
+            with those of the same agent with every layer that makes the posteriors randomized
+            (each tensor a permutation of its own entries, so the scale is kept:
+            ``analysis/randomization.py``), fed the same observations and actions (Adebayo et
+            al. 2018); should be well below the stability values. NaN without an agent.
+        posterior_entropy, sanity_entropy: mean entropy (nats) of the trained and of the
+            randomized posteriors' categoricals over valid steps: randomized posteriors that
+            are uniform (entropy ln K) would make any sanity check pass.
         deletion_topk, deletion_random: mean total-variation change of the actor's action
             distribution when an observation's posterior state is replaced by the prior's
             (mode of each categorical), over the top-k observations and over all valid ones (the
@@ -54,6 +65,8 @@ class TrustMetrics:
     stability_topk_jaccard: float = math.nan
     confidence_spearman: float = math.nan
     sanity_spearman: float = math.nan
+    posterior_entropy: float = math.nan
+    sanity_entropy: float = math.nan
     deletion_topk: float = math.nan
     deletion_random: float = math.nan
     deletion_ratio: float = math.nan
@@ -296,4 +309,49 @@ class ScoreAssociation:
             p_below=number("p_below"),
             k=k,
             picks=picks,
+        )
+
+
+StageKind = Literal["full", "cascade", "independent"]
+
+
+@dataclass(frozen=True)
+class RandomizationStage:
+    """One stage of the model parameter randomization test (``analysis/randomization.py``).
+
+    Attributes:
+        kind: ``"full"`` (every layer), ``"cascade"`` (the top layers down to one) or
+            ``"independent"`` (one layer alone). layers: the stage's name in the report.
+        entropy: mean entropy (nats) of the randomized posteriors' categoricals.
+        observation_spearman: Spearman of the trained and the randomized observation scores
+            over valid steps (1: the explanation did not change).
+        prototype_cosine: mean Hungarian-matched cosine of the trained and randomized
+            prototypes.
+    """
+
+    kind: StageKind
+    layers: str
+    entropy: float
+    observation_spearman: float
+    prototype_cosine: float
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values, NaN written as None."""
+        return {f.name: to_json_number(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RandomizationStage:
+        """The inverse of :meth:`to_json`; KeyError, TypeError or ValueError if malformed."""
+        names = {f.name for f in fields(cls)}
+        if set(data) != names:
+            raise ValueError(f"fields {sorted(set(data) ^ names)} missing or unexpected")
+        kind = data["kind"]
+        if kind not in ("full", "cascade", "independent"):
+            raise ValueError(f"kind must be full, cascade or independent, got {kind!r}")
+        return cls(
+            kind=kind,
+            layers=str(data["layers"]),
+            entropy=from_json_number(data["entropy"]),
+            observation_spearman=from_json_number(data["observation_spearman"]),
+            prototype_cosine=from_json_number(data["prototype_cosine"]),
         )

@@ -1,0 +1,132 @@
+"""Model parameter randomization: permutations that keep each tensor's values, the cascading and
+independent stages, the scale matching, and a planted model whose explanation survives
+randomization (the sanity check must fail it)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import Tensor
+
+from pytest_dreamer_audit import assertions as A
+from pytest_dreamer_audit.analysis.pipeline import explain
+from pytest_dreamer_audit.analysis.randomization import (
+    LAYERS,
+    match_scale,
+    mean_entropy,
+    permute_parameters,
+    stages,
+)
+from pytest_dreamer_audit.errors import ConfigError
+from pytest_dreamer_audit.model.agent import DreamerAgent, LatentState
+from pytest_dreamer_audit.results.explanation import ExplainConfig
+from pytest_dreamer_audit.rollout.rollouts import run_rollouts
+from pytest_dreamer_audit.testing import tiny_agent
+
+
+def test_a_permuted_layer_keeps_its_values_and_nothing_else_changes() -> None:
+    agent = tiny_agent(seed=0)
+    before = {name: p.detach().clone() for name, p in agent.named_parameters()}
+    permuted = dict(permute_parameters(agent, [0, 7], seed=1).named_parameters())
+    prefixes = (LAYERS[0][1] + ".", LAYERS[7][1] + ".")
+    touched = [name for name in before if name.startswith(prefixes)]
+    assert touched  # the posterior head and the first convolution
+    for name, value in before.items():
+        torch.testing.assert_close(dict(agent.named_parameters())[name], value)  # original
+        if name in touched:
+            assert not torch.equal(permuted[name], value)
+            torch.testing.assert_close(
+                permuted[name].flatten().sort().values, value.flatten().sort().values
+            )
+        else:
+            torch.testing.assert_close(permuted[name], value)
+    again = dict(permute_parameters(agent, [0, 7], seed=1).named_parameters())
+    assert all(torch.equal(again[name], permuted[name]) for name in touched)  # seeded
+
+
+def test_the_stages_cascade_from_the_top_and_then_go_one_at_a_time() -> None:
+    assert stages("full") == [("full", "all layers", tuple(range(8)))]
+    cascade = stages("cascade")
+    assert [s[0] for s in cascade] == ["cascade"] * 8 + ["independent"] * 8
+    assert [s[2] for s in cascade[:8]] == [tuple(range(i + 1)) for i in range(8)]
+    assert [s[2] for s in cascade[8:]] == [(i,) for i in range(8)]
+    assert cascade[0][1] == "down to posterior head"
+    assert cascade[-1][1] == "encoder conv 1"
+    with pytest.raises(ConfigError, match="unknown randomization 'all'; choose from full, cascade"):
+        stages("all")
+
+
+def test_scale_matching_restores_the_trained_spread() -> None:
+    valid = torch.tensor([[True, False]])
+    trained = torch.tensor([[[[0.0, 4.0]], [[0.0, 100.0]]]])  # [1, 2, 1, 2]; one padding step
+    flat = torch.tensor([[[[0.0, 0.1]], [[5.0, -5.0]]]])
+    scaled = match_scale(flat, trained, valid)
+    assert scaled[0, 0].std(dim=-1).item() == pytest.approx(trained[0, 0].std(dim=-1).item())
+    assert mean_entropy(scaled, valid) == pytest.approx(mean_entropy(trained, valid))
+    assert mean_entropy(flat, valid) == pytest.approx(math.log(2), abs=0.01)
+    uniform = torch.zeros_like(flat)
+    assert torch.equal(match_scale(uniform, trained, valid), uniform)
+
+
+class _ScreenReader(DreamerAgent):
+    """A planted model: its posterior is a fixed function of the screen (each categorical peaks
+    at the row of the chicken's pixel, offset by the categorical), whatever its weights are."""
+
+    def posterior(self, deter: Tensor, embedding: Tensor, *, noise: object = None) -> LatentState:
+        raise AssertionError("observe() is overridden")
+
+    def observe(  # type: ignore[override]
+        self,
+        state: LatentState,
+        obs: Tensor,
+        prev_action: Tensor,
+        nonterminal: Tensor | None = None,
+        *,
+        noise: object = None,
+    ) -> tuple[LatentState, LatentState]:
+        prior = self.imagine(state, prev_action, nonterminal, noise=noise)  # type: ignore[arg-type]
+        row = obs[:, 0].sum(dim=2).argmax(dim=1)  # [B] the chicken's row
+        cats, classes = self.sizes.categoricals, self.sizes.classes
+        peak = (row[:, None] + torch.arange(cats, device=obs.device)[None]) % classes
+        logits = 4.0 * torch.nn.functional.one_hot(peak, classes).float()
+        stoch = torch.nn.functional.one_hot(peak, classes).float()
+        return prior, LatentState(logits, stoch, prior.deter)
+
+
+def test_an_explanation_that_survives_randomization_fails_the_sanity_check() -> None:
+    base = tiny_agent(seed=4)
+    planted = _ScreenReader(base.sizes).eval()
+    planted.load_state_dict(base.state_dict())
+    trajectory = run_rollouts(planted, "freeway", episodes=4, steps=20, seed=2)
+    config = ExplainConfig(rank=3, top_k=3, stability_refits=0, score="activation")
+    e = explain(trajectory, config, agent=planted)
+    assert e.metrics.sanity_spearman == pytest.approx(1.0)
+    with pytest.raises(AssertionError, match=r"at Spearman 1\.000, above the allowed 0\.250"):
+        A.assert_differs_from_random_weights(e, max_spearman=0.25)
+    # The trained-agent side of the same check: a real network's explanation changes.
+    normal = explain(
+        run_rollouts(base, "freeway", episodes=4, steps=20, seed=2), config, agent=base
+    )
+    assert normal.metrics.sanity_spearman < 0.9
+    # As peaked as the trained posteriors (here both near uniform: the tiny agent is untrained).
+    m = normal.metrics
+    assert m.sanity_entropy == pytest.approx(m.posterior_entropy, abs=0.05)
+
+
+def test_the_cascade_reports_every_stage_with_its_entropy() -> None:
+    agent = tiny_agent(seed=5)
+    trajectory = run_rollouts(agent, "freeway", episodes=3, steps=10, seed=0)
+    e = explain(
+        trajectory, ExplainConfig(rank=3, stability_refits=0, randomization="cascade"), agent=agent
+    )
+    assert [s.kind for s in e.randomization] == ["full"] + ["cascade"] * 8 + ["independent"] * 8
+    full, last_cascade = e.randomization[0], e.randomization[8]
+    # The full stage and the deepest cascade stage randomize the same layers the same way.
+    assert full.observation_spearman == pytest.approx(last_cascade.observation_spearman)
+    assert full.entropy == pytest.approx(last_cascade.entropy)
+    assert all(0 <= s.entropy <= math.log(agent.sizes.classes) + 1e-6 for s in e.randomization)
+    assert e.metrics.sanity_spearman == full.observation_spearman
+    default = explain(trajectory, ExplainConfig(rank=3, stability_refits=0), agent=agent)
+    assert [s.kind for s in default.randomization] == ["full"]
