@@ -27,6 +27,7 @@ from .report.bundle import FACTORS_FILE
 from .report.html import (
     fact_table_html,
     factor_status_html,
+    probe_table_html,
     randomization_html,
     score_table_html,
 )
@@ -326,6 +327,7 @@ def write_index(
     status_table = factor_status_html(claims.factors)
     score_table = score_table_html(claims.scores)
     randomization_table = randomization_html(e.randomization, e.metrics.posterior_entropy)
+    probes_table = probe_table_html(e.probes) or "<p>Not run (--probes true runs them).</p>"
     figures = "\n".join(
         f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>{esc(name)}</figcaption>'
         "</figure>"
@@ -358,6 +360,8 @@ summary: <a href="summary.json">summary.json</a>.</p>
 {score_table}
 <h3>Model parameter randomization</h3>
 {randomization_table or "<p>Not run (no agent).</p>"}
+<h3>What the latents know beyond their controls (linear probes)</h3>
+{probes_table}
 <h2>Rollouts</h2>
 <div class="figures">{figures}</div>
 </body></html>

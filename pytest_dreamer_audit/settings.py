@@ -138,6 +138,14 @@ def _text(text: str) -> str:
     return text
 
 
+def _flag(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes", "on"):
+        return True
+    if text.lower() in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"expected true or false, got {text!r}")
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("game", "MinAtar game; default: the checkpoint's native metadata", _game, ""),
     Option(
@@ -184,6 +192,13 @@ OPTIONS: tuple[Option, ...] = (
         "cascading and independent stages: 16 more replays and fits)",
         _choice(RANDOMIZATIONS),
         "full",
+    ),
+    Option(
+        "probes",
+        "also probe every game fact from the latents and their controls (linear, grouped by "
+        "episode; several seconds per explanation)",
+        _flag,
+        "false",
     ),
     Option(
         "render_episodes",
@@ -268,6 +283,7 @@ class AuditSettings:
     stability_refits: int = 2
     skip_steps: int = 0
     randomization: Randomization = "full"
+    probes: bool = False
     render_episodes: int = 4
 
     def __post_init__(self) -> None:
@@ -306,8 +322,8 @@ class AuditSettings:
         for name, value in overrides.items():
             if name == "checkpoint":
                 parsed[name] = str(value)
-            elif isinstance(value, bool) and name == "pomdp":
-                parsed[name] = "true" if value else "false"
+            elif isinstance(value, bool) and name in ("pomdp", "probes"):
+                parsed[name] = by_field[name].parse("true" if value else "false")
             else:
                 try:
                     parsed[name] = by_field[name].parse(str(value))
@@ -331,6 +347,7 @@ class AuditSettings:
             stability_refits=self.stability_refits,
             skip_steps=self.skip_steps,
             randomization=self.randomization,
+            probes=self.probes,
         )
 
     def check_agent(

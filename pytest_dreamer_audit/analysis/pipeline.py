@@ -20,9 +20,11 @@ from ..games import game_spec
 from ..model.agent import DreamerAgent
 from ..results.explanation import ExplainConfig, Explanation, TrustMetrics
 from ..results.picks import top_picks
+from ..results.probes import ProbeRow
 from ..results.values import RandomizationStage
 from ..rollout.rollouts import Trajectory, replay_posteriors
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
+from .probing import probe_facts
 from .randomization import match_scale, mean_entropy, permute_parameters, stages
 from .scores import (
     categorical_scores,
@@ -97,9 +99,15 @@ def explain(
     confidence = spearman(_row_scores(main), main.rows.matrix.norm(dim=1))
     deletion = (math.nan, math.nan)
     randomized: tuple[RandomizationStage, ...] = ()
+    latents: tuple[Tensor, Tensor] | None = None
+    if config.probes and agent is None:
+        raise ConfigError(
+            "the fact probes compare the trained latents with the randomized network's, so "
+            "they need the agent: pass agent= (or leave probes off)"
+        )
     if agent is not None:
         note("sanity check")
-        randomized = _randomization(agent, trajectory, valid, config, main)
+        randomized, latents = _randomization(agent, trajectory, valid, config, main)
         note("deletion")
         deletion = _deletion(agent, trajectory, valid, main)
     metrics = TrustMetrics(
@@ -118,7 +126,11 @@ def explain(
         deletion_ratio=deletion[0] / deletion[1] if deletion[1] > 0 else math.nan,
     )
     explanation = _assemble(trajectory, config, metrics, main, valid, probs, stability.per_factor)
-    return dataclasses.replace(explanation, randomization=randomized)
+    probes: tuple[ProbeRow, ...] = ()
+    if config.probes and latents is not None:
+        note("probes")
+        probes = probe_facts(explanation, trajectory, valid, *latents)
+    return dataclasses.replace(explanation, randomization=randomized, probes=probes)
 
 
 def _row_scores(scored: _Scored) -> Tensor:
@@ -161,20 +173,23 @@ def _stability(
 
 def _randomization(
     agent: DreamerAgent, trajectory: Trajectory, valid: Tensor, config: ExplainConfig, main: _Scored
-) -> tuple[RandomizationStage, ...]:
-    """The model parameter randomization stages (``analysis/randomization.py``); the first is
-    the full randomization behind ``sanity_spearman``."""
+) -> tuple[tuple[RandomizationStage, ...], tuple[Tensor, Tensor]]:
+    """The model parameter randomization stages (``analysis/randomization.py``), the first the
+    full randomization behind ``sanity_spearman``, and that stage's posterior probabilities and
+    deterministic states (the probes' random control)."""
     # Only the scores are compared: give the randomized posteriors the iteration budget the main
     # fit needed, not the full cap.
     budget = dataclasses.replace(config.nmf(), max_iter=max(main.fit.iterations, 10))
     kinds = stages("full") + (stages("cascade") if config.randomization == "cascade" else [])
     results = []
+    latents: list[tuple[Tensor, Tensor]] = []
     for kind, name, layers in kinds:
         randomized = permute_parameters(agent, layers, config.sanity_seed)
         replayed = replay_posteriors(randomized, trajectory)
         posterior = match_scale(replayed.posterior_logits, trajectory.posterior_logits, valid)
         prior = match_scale(replayed.prior_logits, trajectory.prior_logits, valid)
         probs = torch.softmax(posterior, dim=-1)
+        latents.append((probs, replayed.deter))
         other = _score(probs, valid, surprise(posterior, prior), config, budget)
         cosines = matched_cosines(main.fit.prototypes, other.fit.prototypes)
         results.append(
@@ -188,7 +203,7 @@ def _randomization(
                 prototype_cosine=float(cosines.mean()),
             )
         )
-    return tuple(results)
+    return tuple(results), latents[0]
 
 
 def _deletion(

@@ -127,6 +127,14 @@ class DreamerAudit:
             evidence=self.evidence,
         )
 
+    def assert_latent_knows(self, fact: str, *, margin: float) -> float:
+        """Assert that the trained latent predicts ``fact`` better than every control by
+        ``margin`` (needs ``--dreamer-probes true``); returns the difference."""
+        __tracebackhide__ = True
+        return assertions.assert_latent_knows(
+            self.explanation, fact, margin=margin, evidence=self.evidence
+        )
+
     def assert_factors_stable(self, **thresholds: float) -> None:
         """Assert the stability metrics across NMF refits (``min_cosine``,
         ``min_mean_cosine``, ``min_topk_jaccard``)."""
@@ -241,6 +249,7 @@ def make_audit(
         factor_status=result.claims.factors,
         score_facts=result.claims.scores,
         randomization=explanation.randomization,
+        probes=explanation.probes,
     )
     evidence = artifact_directory(artifacts.resolve(), request.node.nodeid)
     baseline = _baseline_path(request, baseline_dir, settings.label)

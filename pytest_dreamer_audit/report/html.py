@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from ..files import open_regular
-from ..results.values import FactAssociation, FactorStatus, RandomizationStage, ScoreAssociation
+from ..results.values import (
+    CONTROLS,
+    LATENTS,
+    FactAssociation,
+    FactorStatus,
+    ProbeRow,
+    RandomizationStage,
+    ScoreAssociation,
+)
 from .records import HEADLINE, AuditRecord, format_number
 from .terminal import distinct
 
@@ -25,6 +33,7 @@ __all__ = [
     "checkpoint_summary_html",
     "fact_table_html",
     "factor_status_html",
+    "probe_table_html",
     "randomization_html",
     "score_table_html",
     "html_extras",
@@ -177,6 +186,39 @@ def randomization_html(stages: Iterable[RandomizationStage], trained_entropy: fl
     )
 
 
+def probe_table_html(rows: Iterable[ProbeRow]) -> str:
+    """An HTML table of the fact probes: per fact, the out-of-fold AUC (events) or R^2 (graded)
+    from each trained input and each control, and whether the best trained input beats the best
+    control. Empty without rows."""
+    table = list(rows)
+    if not table:
+        return ""
+    names = [*LATENTS, *CONTROLS]
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+    lines = []
+    for row in table:
+        (latent, best), (control, rival) = row.best_latent, row.best_control
+        if math.isnan(best) or math.isnan(rival):
+            verdict = "undefined"
+        elif best > rival:
+            verdict = f"{latent} beats {control} by {best - rival:.3f}"
+        else:
+            verdict = f"{control} (a control) is as good or better"
+        scores = dict(row.scores)
+        cells = "".join(
+            f"<td>{html.escape(format_number(scores.get(name, math.nan)))}</td>" for name in names
+        )
+        measure = "AUC" if row.kind == "event" else "R^2"
+        lines.append(
+            f"<tr><td>{html.escape(row.fact)}</td><td>{measure}</td>{cells}"
+            f"<td>{html.escape(verdict)}</td></tr>"
+        )
+    return (
+        '<table class="dreamer-audit-probes"><tr><th>fact</th><th>measure</th>'
+        f"{header}<th>verdict</th></tr>{''.join(lines)}</table>"
+    )
+
+
 def artifacts_link(evidence: Path, report_path: str | None) -> dict[str, Any]:
     """A pytest-html link (the Links column) to the test's artifacts folder: relative to the
     report when it is written to a file, so the two can be moved together."""
@@ -216,6 +258,7 @@ def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
                 "model parameter randomization",
                 randomization_html(record.randomization, record.metrics.posterior_entropy),
             ),
+            ("what the latents know beyond their controls", probe_table_html(record.probes)),
         )
         for what, table in tables:
             if not table:

@@ -17,6 +17,7 @@ from ..jsonvalues import from_json_number, to_json_number
 from ..results.values import (
     FactAssociation,
     FactorStatus,
+    ProbeRow,
     RandomizationStage,
     ScoreAssociation,
     TrustMetrics,
@@ -57,6 +58,7 @@ class AuditRecord:
         factor_status: whether each factor may claim, and why not.
         score_facts: the score's top observations against each event.
         randomization: the model parameter randomization stages.
+        probes: each game fact probed from the latents and their controls.
     """
 
     checkpoint: str
@@ -71,6 +73,7 @@ class AuditRecord:
     factor_status: tuple[FactorStatus, ...] = ()
     score_facts: tuple[ScoreAssociation, ...] = ()
     randomization: tuple[RandomizationStage, ...] = ()
+    probes: tuple[ProbeRow, ...] = ()
 
     def metric(self, name: str) -> float:
         """A headline metric by name (``mean_return`` or a :class:`TrustMetrics` field)."""
@@ -97,6 +100,7 @@ class AuditRecord:
             "factor_status": [row.to_json() for row in self.factor_status],
             "score_facts": [row.to_json() for row in self.score_facts],
             "randomization": [row.to_json() for row in self.randomization],
+            "probes": [row.to_json() for row in self.probes],
         }
 
     @classmethod
@@ -122,6 +126,7 @@ class AuditRecord:
             factor_status=tuple(FactorStatus.from_json(row) for row in data["factor_status"]),
             score_facts=tuple(ScoreAssociation.from_json(row) for row in data["score_facts"]),
             randomization=tuple(RandomizationStage.from_json(row) for row in data["randomization"]),
+            probes=tuple(ProbeRow.from_json(row) for row in data["probes"]),
         )
 
 

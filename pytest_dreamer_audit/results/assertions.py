@@ -34,6 +34,7 @@ __all__ = [
     "assert_deletion_beats_random",
     "assert_differs_from_random_weights",
     "assert_factors_stable",
+    "assert_latent_knows",
     "assert_mean_return",
     "assert_not_just_confidence",
     "assert_reconstruction",
@@ -386,3 +387,35 @@ def assert_action_fractions(
 
 def _percentages(fractions: Mapping[str, float]) -> str:
     return ", ".join(f"{name} {value:.1%}" for name, value in fractions.items())
+
+
+def assert_latent_knows(
+    explanation: Explanation, fact: str, *, margin: float, evidence: Evidence = None
+) -> float:
+    """The trained latent predicts ``fact`` better than every control by at least ``margin``.
+
+    The probes (``results/probes.py``, computed with ``--dreamer-probes true``) give an
+    out-of-fold AUC (events) or R^2 (graded facts) per input; the best trained input (posterior,
+    deterministic state, both) must beat the best control (the randomized network, the raw
+    observation, the time step) by ``margin``. Returns the difference.
+    """
+    __tracebackhide__ = True
+    rows = {row.fact: row for row in explanation.probes}
+    if not rows:
+        _fail("the probes were not computed; run with --dreamer-probes true", evidence)
+    if fact not in rows:
+        raise ConfigError(f"no probe of {fact!r}; the probed facts are {', '.join(rows)}")
+    row = rows[fact]
+    (latent, best), (control, rival) = row.best_latent, row.best_control
+    measure = "AUC" if row.kind == "event" else "R^2"
+    table = ", ".join(f"{name} {value:.3f}" for name, value in row.scores)
+    if math.isnan(best) or math.isnan(rival):
+        _fail(f"the probes of {fact!r} are undefined (too few events per fold): {table}", evidence)
+    if best - rival < margin:
+        _fail(
+            f"the latent does not know {fact!r} beyond its controls: the best trained input, "
+            f"{latent}, reaches {measure} {best:.3f}, the best control, {control}, {rival:.3f}; "
+            f"a margin of {margin:.3f} is required (all inputs: {table})",
+            evidence,
+        )
+    return best - rival

@@ -126,6 +126,8 @@ class ExplainConfig:
             posteriors, the sanity check) or ``"cascade"`` (also the cascading and independent
             stages of the model parameter randomization test, 16 replays and fits:
             ``analysis/randomization.py``).
+        probes: also fit the linear probes of every game fact from the trained latents and
+            their controls (``results/probes.py``; needs the agent and scikit-learn).
         skip_steps: leave the first ``skip_steps`` steps of every episode out of the
             explanation (a burn-in: the episode start looks alike in every episode and can
             take factors of its own); they are still rolled out and count for the return.
@@ -144,10 +146,13 @@ class ExplainConfig:
     sanity_seed: int = 12345
     skip_steps: int = 0
     randomization: Randomization = "full"
+    probes: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("score", self.score, SCORES)
         _check_choice("randomization", self.randomization, RANDOMIZATIONS)
+        if not isinstance(self.probes, bool):
+            raise ConfigError(f"probes must be True or False, got {self.probes!r}")
         _check_int("skip_steps", self.skip_steps, 0)
         _check_int("top_k", self.top_k, 1)
         _check_int("stability_refits", self.stability_refits, 0)

@@ -21,7 +21,7 @@ from ..games import GAMES
 from ..jsonvalues import to_json_number
 from .config import LAYOUTS, SCORES, ExplainConfig
 from .facts import VISIBLE_FACTS, visible_form
-from .values import RandomizationStage, TrustMetrics
+from .values import ProbeRow, RandomizationStage, TrustMetrics
 
 __all__ = ["LAYOUTS", "SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
 
@@ -64,6 +64,8 @@ class Explanation:
             ``config.skip_steps`` steps.
         randomization: the model parameter randomization stages (``analysis/randomization.py``),
             the full randomization first; empty without an agent.
+        probes: each game fact probed from the latents and their controls
+            (``results/probes.py``); empty unless ``config.probes``.
         facts: ``[L, B, F]`` game facts as recorded (names in fact_names; every fact, with the
             visible forms of transition facts, through :meth:`fact` and :attr:`all_fact_names`).
     """
@@ -95,6 +97,7 @@ class Explanation:
     valid: np.ndarray
     facts: np.ndarray
     randomization: tuple[RandomizationStage, ...] = ()
+    probes: tuple[ProbeRow, ...] = ()
 
     def __repr__(self) -> str:
         c = self.config
@@ -161,6 +164,7 @@ class Explanation:
             "metrics": metrics,
             "factor_stability": [to_json_number(float(v)) for v in self.factor_stability],
             "randomization": [stage.to_json() for stage in self.randomization],
+            "probes": [row.to_json() for row in self.probes],
             "mean_return": float(self.returns.mean()),
         }
 
@@ -212,6 +216,7 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
         "config",
         "metrics",
         "randomization",
+        "probes",
     }
     if set(arrays) != expected:
         raise damaged(f"arrays {sorted(set(arrays) ^ expected)} missing or unexpected")
@@ -227,6 +232,7 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
             randomization=tuple(
                 RandomizationStage.from_json(stage) for stage in summary["randomization"]
             ),
+            probes=tuple(ProbeRow.from_json(row) for row in summary["probes"]),
             **arrays,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:

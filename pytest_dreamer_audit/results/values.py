@@ -12,10 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from ..errors import ConfigError
 from ..jsonvalues import from_json_number, to_json_number
 
 __all__ = [
+    "CONTROLS",
+    "LATENTS",
     "FactAssociation",
+    "ProbeRow",
     "FactorStatus",
     "RandomizationStage",
     "ScoreAssociation",
@@ -354,4 +358,68 @@ class RandomizationStage:
             entropy=from_json_number(data["entropy"]),
             observation_spearman=from_json_number(data["observation_spearman"]),
             prototype_cosine=from_json_number(data["prototype_cosine"]),
+        )
+
+
+LATENTS = ("posterior", "deter", "posterior+deter")
+"""The trained inputs, in the table's order."""
+CONTROLS = ("random posterior+deter", "observation", "time step")
+"""The controls every trained input is compared with."""
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One fact probed from every input.
+
+    Attributes:
+        fact: the fact's name. kind: ``"event"`` (AUC; 0.5 is chance) or ``"graded"`` (R^2 out
+            of fold; 0 is the mean's prediction). scores: input name -> score (NaN where the
+            probe is undefined: an event without both outcomes in every fold).
+    """
+
+    fact: str
+    kind: str
+    scores: tuple[tuple[str, float], ...]
+
+    def score(self, name: str) -> float:
+        """The score of one input; ConfigError naming the inputs there are."""
+        values = dict(self.scores)
+        if name not in values:
+            raise ConfigError(f"no probe input {name!r}; the inputs are {', '.join(values)}")
+        return values[name]
+
+    @property
+    def best_latent(self) -> tuple[str, float]:
+        """The trained input with the highest score, and that score (NaN if none is defined)."""
+        defined = [(name, self.score(name)) for name in LATENTS if name in dict(self.scores)]
+        defined = [(name, value) for name, value in defined if not math.isnan(value)]
+        return max(defined, key=lambda item: item[1], default=("", math.nan))
+
+    @property
+    def best_control(self) -> tuple[str, float]:
+        """The control with the highest score, and that score (NaN if none is defined)."""
+        defined = [(name, self.score(name)) for name in CONTROLS if name in dict(self.scores)]
+        defined = [(name, value) for name, value in defined if not math.isnan(value)]
+        return max(defined, key=lambda item: item[1], default=("", math.nan))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values, NaN written as None."""
+        return {
+            "fact": self.fact,
+            "kind": self.kind,
+            "scores": {name: to_json_number(value) for name, value in self.scores},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProbeRow:
+        """The inverse of :meth:`to_json`; KeyError, TypeError or ValueError if malformed."""
+        if data["kind"] not in ("event", "graded"):
+            raise ValueError(f"kind must be 'event' or 'graded', got {data['kind']!r}")
+        scores = data["scores"]
+        if not isinstance(scores, Mapping):
+            raise TypeError("scores must be an object")
+        return cls(
+            fact=str(data["fact"]),
+            kind=str(data["kind"]),
+            scores=tuple((str(name), from_json_number(value)) for name, value in scores.items()),
         )
