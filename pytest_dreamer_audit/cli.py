@@ -25,6 +25,7 @@ from . import __version__
 from .errors import COMMAND_LINE, ConfigError, DreamerAuditError
 from .report.bundle import FACTORS_FILE
 from .report.html import (
+    curves_html,
     fact_table_html,
     factor_status_html,
     probe_table_html,
@@ -328,6 +329,7 @@ def write_index(
     score_table = score_table_html(claims.scores)
     randomization_table = randomization_html(e.randomization, e.metrics.posterior_entropy)
     probes_table = probe_table_html(e.probes) or "<p>Not run (--probes true runs them).</p>"
+    curves_table = curves_html(e.curves) or "<p>Not run (--curves true draws them).</p>"
     figures = "\n".join(
         f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>{esc(name)}</figcaption>'
         "</figure>"
@@ -362,6 +364,8 @@ summary: <a href="summary.json">summary.json</a>.</p>
 {randomization_table or "<p>Not run (no agent).</p>"}
 <h3>What the latents know beyond their controls (linear probes)</h3>
 {probes_table}
+<h3>Deletion and insertion curves of every head</h3>
+{curves_table}
 <h2>Rollouts</h2>
 <div class="figures">{figures}</div>
 </body></html>

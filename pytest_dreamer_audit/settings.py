@@ -201,6 +201,12 @@ OPTIONS: tuple[Option, ...] = (
         "false",
     ),
     Option(
+        "curves",
+        "also draw the deletion and insertion curves of every head for the score's ranking",
+        _flag,
+        "false",
+    ),
+    Option(
         "render_episodes",
         "rollout grids rendered per explanation",
         _int_at_least(0, "an integer >= 0", MAX_RENDERED),
@@ -284,6 +290,7 @@ class AuditSettings:
     skip_steps: int = 0
     randomization: Randomization = "full"
     probes: bool = False
+    curves: bool = False
     render_episodes: int = 4
 
     def __post_init__(self) -> None:
@@ -322,7 +329,7 @@ class AuditSettings:
         for name, value in overrides.items():
             if name == "checkpoint":
                 parsed[name] = str(value)
-            elif isinstance(value, bool) and name in ("pomdp", "probes"):
+            elif isinstance(value, bool) and name in ("pomdp", "probes", "curves"):
                 parsed[name] = by_field[name].parse("true" if value else "false")
             else:
                 try:
@@ -348,6 +355,7 @@ class AuditSettings:
             skip_steps=self.skip_steps,
             randomization=self.randomization,
             probes=self.probes,
+            curves=self.curves,
         )
 
     def check_agent(

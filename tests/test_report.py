@@ -17,8 +17,10 @@ from pytest_dreamer_audit.report.html import (
 from pytest_dreamer_audit.report.records import AuditRecord
 from pytest_dreamer_audit.report.terminal import summary_lines
 from pytest_dreamer_audit.results.values import (
+    CurveSet,
     FactAssociation,
     FactorStatus,
+    ProbeRow,
     RandomizationStage,
     ScoreAssociation,
     TrustMetrics,
@@ -151,10 +153,19 @@ def test_records_cross_the_json_edge_unchanged(tmp_path: Path) -> None:
     )
     status = (FactorStatus(0, math.nan, -0.2, 0.5, 0.0, unstable=False, marks_start=True),)
     scores = (ScoreAssociation("move_ready", 0.475, 0.325, 0.225, 0.425, 0.009, 0.996, 5, 80),)
+    curve = CurveSet("decoder", "deletion", (0.0, 0.5), (0.0, 0.2), (0.0, 0.1), 0.05)
+    probe = ProbeRow("collision_visible", "event", (("posterior", 0.93), ("observation", 0.95)))
     record = dataclasses.replace(
-        _record(tmp_path), factor_facts=facts, factor_status=status, score_facts=scores
+        _record(tmp_path),
+        factor_facts=facts,
+        factor_status=status,
+        score_facts=scores,
+        curves=(curve,),
+        probes=(probe,),
+        randomization=(RandomizationStage("full", "all layers", 0.8, -0.1, 0.67),),
     )
     back = AuditRecord.from_json(json.loads(json.dumps(record.to_json())))
+    assert "deletion and insertion curves" in html_extras([record])[-2]["content"]
     assert back == dataclasses.replace(record, images=())
     assert math.isnan(back.metrics.sanity_spearman)
     assert back.settings.layout == "per_step"

@@ -21,8 +21,9 @@ from ..model.agent import DreamerAgent
 from ..results.explanation import ExplainConfig, Explanation, TrustMetrics
 from ..results.picks import top_picks
 from ..results.probes import ProbeRow
-from ..results.values import RandomizationStage
+from ..results.values import CurveSet, RandomizationStage
 from ..rollout.rollouts import Trajectory, replay_posteriors
+from .curves import head_curves
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
 from .probing import probe_facts
 from .randomization import match_scale, mean_entropy, permute_parameters, stages
@@ -105,6 +106,11 @@ def explain(
             "the fact probes compare the trained latents with the randomized network's, so "
             "they need the agent: pass agent= (or leave probes off)"
         )
+    if config.curves and agent is None:
+        raise ConfigError(
+            "the deletion and insertion curves read the agent's heads, so they need the agent: "
+            "pass agent= (or leave curves off)"
+        )
     if agent is not None:
         note("sanity check")
         randomized, latents = _randomization(agent, trajectory, valid, config, main)
@@ -130,7 +136,19 @@ def explain(
     if config.probes and latents is not None:
         note("probes")
         probes = probe_facts(explanation, trajectory, valid, *latents)
-    return dataclasses.replace(explanation, randomization=randomized, probes=probes)
+    curves: tuple[CurveSet, ...] = ()
+    if config.curves and agent is not None:
+        note("curves")
+        curves = head_curves(
+            agent,
+            trajectory.deter,
+            trajectory.posterior_logits,
+            trajectory.prior_logits,
+            main.per_categorical,
+            valid,
+            seed=config.seed,
+        )
+    return dataclasses.replace(explanation, randomization=randomized, probes=probes, curves=curves)
 
 
 def _row_scores(scored: _Scored) -> Tensor:

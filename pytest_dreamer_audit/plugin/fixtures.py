@@ -135,6 +135,14 @@ class DreamerAudit:
             self.explanation, fact, margin=margin, evidence=self.evidence
         )
 
+    def assert_deletion_curve_beats_random(self, head: str, *, min_area: float) -> float:
+        """Assert that deleting the score's top-ranked entries moves ``head`` more than random
+        orders by ``min_area`` (needs ``--dreamer-curves true``); returns the area."""
+        __tracebackhide__ = True
+        return assertions.assert_deletion_curve_beats_random(
+            self.explanation, head, min_area=min_area, evidence=self.evidence
+        )
+
     def assert_factors_stable(self, **thresholds: float) -> None:
         """Assert the stability metrics across NMF refits (``min_cosine``,
         ``min_mean_cosine``, ``min_topk_jaccard``)."""
@@ -250,6 +258,7 @@ def make_audit(
         score_facts=result.claims.scores,
         randomization=explanation.randomization,
         probes=explanation.probes,
+        curves=explanation.curves,
     )
     evidence = artifact_directory(artifacts.resolve(), request.node.nodeid)
     baseline = _baseline_path(request, baseline_dir, settings.label)

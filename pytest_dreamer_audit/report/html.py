@@ -19,6 +19,7 @@ from ..files import open_regular
 from ..results.values import (
     CONTROLS,
     LATENTS,
+    CurveSet,
     FactAssociation,
     FactorStatus,
     ProbeRow,
@@ -31,6 +32,7 @@ from .terminal import distinct
 __all__ = [
     "artifacts_link",
     "checkpoint_summary_html",
+    "curves_html",
     "fact_table_html",
     "factor_status_html",
     "probe_table_html",
@@ -219,6 +221,32 @@ def probe_table_html(rows: Iterable[ProbeRow]) -> str:
     )
 
 
+def curves_html(curves: Iterable[CurveSet]) -> str:
+    """An HTML table of the deletion and insertion curves: per head, each curve's area over the
+    random orders' and the curve itself at a few fractions (score / random). Empty without
+    curves."""
+    rows = list(curves)
+    if not rows:
+        return ""
+    lines = []
+    for c in rows:
+        points = "; ".join(
+            f"{f:.0%}: {format_number(s)} / {format_number(r)}"
+            for f, s, r in zip(c.fractions, c.score_curve, c.random_curve, strict=True)
+            if f in (0.1, 0.3, 0.5)
+        )
+        lines.append(
+            f"<tr><td>{html.escape(c.head)}</td><td>{html.escape(c.kind)}</td>"
+            f"<td>{html.escape(format_number(c.area))}</td><td>{html.escape(points)}</td></tr>"
+        )
+    return (
+        '<table class="dreamer-audit-curves"><tr><th>head</th><th>curve</th>'
+        "<th>area over random (&gt; 0: the score beats chance)</th>"
+        "<th>output change, score / random</th></tr>"
+        f"{''.join(lines)}</table>"
+    )
+
+
 def artifacts_link(evidence: Path, report_path: str | None) -> dict[str, Any]:
     """A pytest-html link (the Links column) to the test's artifacts folder: relative to the
     report when it is written to a file, so the two can be moved together."""
@@ -259,6 +287,7 @@ def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
                 randomization_html(record.randomization, record.metrics.posterior_entropy),
             ),
             ("what the latents know beyond their controls", probe_table_html(record.probes)),
+            ("deletion and insertion curves of every head", curves_html(record.curves)),
         )
         for what, table in tables:
             if not table:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..jsonvalues import from_json_number, to_json_number
 from ..results.values import (
+    CurveSet,
     FactAssociation,
     FactorStatus,
     ProbeRow,
@@ -59,6 +60,7 @@ class AuditRecord:
         score_facts: the score's top observations against each event.
         randomization: the model parameter randomization stages.
         probes: each game fact probed from the latents and their controls.
+        curves: the deletion and insertion curves of every head.
     """
 
     checkpoint: str
@@ -74,6 +76,7 @@ class AuditRecord:
     score_facts: tuple[ScoreAssociation, ...] = ()
     randomization: tuple[RandomizationStage, ...] = ()
     probes: tuple[ProbeRow, ...] = ()
+    curves: tuple[CurveSet, ...] = ()
 
     def metric(self, name: str) -> float:
         """A headline metric by name (``mean_return`` or a :class:`TrustMetrics` field)."""
@@ -101,6 +104,7 @@ class AuditRecord:
             "score_facts": [row.to_json() for row in self.score_facts],
             "randomization": [row.to_json() for row in self.randomization],
             "probes": [row.to_json() for row in self.probes],
+            "curves": [curve.to_json() for curve in self.curves],
         }
 
     @classmethod
@@ -127,6 +131,7 @@ class AuditRecord:
             score_facts=tuple(ScoreAssociation.from_json(row) for row in data["score_facts"]),
             randomization=tuple(RandomizationStage.from_json(row) for row in data["randomization"]),
             probes=tuple(ProbeRow.from_json(row) for row in data["probes"]),
+            curves=tuple(CurveSet.from_json(curve) for curve in data["curves"]),
         )
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "FactorMatch",
     "assert_action_fractions",
     "assert_deletion_beats_random",
+    "assert_deletion_curve_beats_random",
     "assert_differs_from_random_weights",
     "assert_factors_stable",
     "assert_latent_knows",
@@ -419,3 +420,33 @@ def assert_latent_knows(
             evidence,
         )
     return best - rival
+
+
+def assert_deletion_curve_beats_random(
+    explanation: Explanation, head: str, *, min_area: float, evidence: Evidence = None
+) -> float:
+    """Deleting the score's top-ranked (step, episode, categorical) entries moves ``head``
+    (``actor``, ``value``, ``reward``, ``discount`` or ``decoder``) more than deleting random
+    ones: the deletion curve's area over the random curve (``analysis/curves.py``, computed with
+    ``--dreamer-curves true``) must reach ``min_area``. Returns the area."""
+    __tracebackhide__ = True
+    curves = {(c.head, c.kind): c for c in explanation.curves}
+    if not curves:
+        _fail("the deletion curves were not computed; run with --dreamer-curves true", evidence)
+    key = (head, "deletion")
+    if key not in curves:
+        heads = sorted({name for name, _ in curves})
+        raise ConfigError(f"no deletion curve of {head!r}; the heads are {', '.join(heads)}")
+    curve = curves[key]
+    if curve.area < min_area:
+        points = ", ".join(
+            f"{f:.0%}: {s:.4g} vs {r:.4g}"
+            for f, s, r in zip(curve.fractions, curve.score_curve, curve.random_curve, strict=True)
+        )
+        _fail(
+            f"deleting the top-ranked entries moves the {head} head by {curve.area:+.4g} more than "
+            f"random orders on average over the fractions, below the required {min_area:+.4g} "
+            f"(score vs random: {points})",
+            evidence,
+        )
+    return curve.area

@@ -128,6 +128,8 @@ class ExplainConfig:
             ``analysis/randomization.py``).
         probes: also fit the linear probes of every game fact from the trained latents and
             their controls (``results/probes.py``; needs the agent and scikit-learn).
+        curves: also draw the deletion and insertion curves of every head for the score's
+            ranking (``analysis/curves.py``; needs the agent).
         skip_steps: leave the first ``skip_steps`` steps of every episode out of the
             explanation (a burn-in: the episode start looks alike in every episode and can
             take factors of its own); they are still rolled out and count for the return.
@@ -147,12 +149,14 @@ class ExplainConfig:
     skip_steps: int = 0
     randomization: Randomization = "full"
     probes: bool = False
+    curves: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("score", self.score, SCORES)
         _check_choice("randomization", self.randomization, RANDOMIZATIONS)
-        if not isinstance(self.probes, bool):
-            raise ConfigError(f"probes must be True or False, got {self.probes!r}")
+        for name in ("probes", "curves"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         _check_int("skip_steps", self.skip_steps, 0)
         _check_int("top_k", self.top_k, 1)
         _check_int("stability_refits", self.stability_refits, 0)

@@ -21,7 +21,7 @@ from ..games import GAMES
 from ..jsonvalues import to_json_number
 from .config import LAYOUTS, SCORES, ExplainConfig
 from .facts import VISIBLE_FACTS, visible_form
-from .values import ProbeRow, RandomizationStage, TrustMetrics
+from .values import CurveSet, ProbeRow, RandomizationStage, TrustMetrics
 
 __all__ = ["LAYOUTS", "SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
 
@@ -66,6 +66,8 @@ class Explanation:
             the full randomization first; empty without an agent.
         probes: each game fact probed from the latents and their controls
             (``results/probes.py``); empty unless ``config.probes``.
+        curves: the deletion and insertion curves of every head (``analysis/curves.py``);
+            empty unless ``config.curves``.
         facts: ``[L, B, F]`` game facts as recorded (names in fact_names; every fact, with the
             visible forms of transition facts, through :meth:`fact` and :attr:`all_fact_names`).
     """
@@ -98,6 +100,7 @@ class Explanation:
     facts: np.ndarray
     randomization: tuple[RandomizationStage, ...] = ()
     probes: tuple[ProbeRow, ...] = ()
+    curves: tuple[CurveSet, ...] = ()
 
     def __repr__(self) -> str:
         c = self.config
@@ -165,6 +168,7 @@ class Explanation:
             "factor_stability": [to_json_number(float(v)) for v in self.factor_stability],
             "randomization": [stage.to_json() for stage in self.randomization],
             "probes": [row.to_json() for row in self.probes],
+            "curves": [curve.to_json() for curve in self.curves],
             "mean_return": float(self.returns.mean()),
         }
 
@@ -217,6 +221,7 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
         "metrics",
         "randomization",
         "probes",
+        "curves",
     }
     if set(arrays) != expected:
         raise damaged(f"arrays {sorted(set(arrays) ^ expected)} missing or unexpected")
@@ -233,6 +238,7 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
                 RandomizationStage.from_json(stage) for stage in summary["randomization"]
             ),
             probes=tuple(ProbeRow.from_json(row) for row in summary["probes"]),
+            curves=tuple(CurveSet.from_json(curve) for curve in summary["curves"]),
             **arrays,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -18,6 +18,7 @@ from ..jsonvalues import from_json_number, to_json_number
 __all__ = [
     "CONTROLS",
     "LATENTS",
+    "CurveSet",
     "FactAssociation",
     "ProbeRow",
     "FactorStatus",
@@ -422,4 +423,54 @@ class ProbeRow:
             fact=str(data["fact"]),
             kind=str(data["kind"]),
             scores=tuple((str(name), from_json_number(value)) for name, value in scores.items()),
+        )
+
+
+@dataclass(frozen=True)
+class CurveSet:
+    """A deletion or insertion curve of one head (``analysis/curves.py``).
+
+    Attributes:
+        head: ``"actor"``, ``"value"``, ``"reward"``, ``"discount"`` or ``"decoder"``.
+        kind: ``"deletion"`` or ``"insertion"``. fractions: the fractions of ranked entries.
+        score_curve, random_curve: the head's mean output change at each fraction, in the
+            score's order and averaged over random orders.
+        area: mean over the fractions of score - random (deletion) or random - score
+            (insertion); > 0 means the score's order beats chance for this head.
+    """
+
+    head: str
+    kind: Literal["deletion", "insertion"]
+    fractions: tuple[float, ...]
+    score_curve: tuple[float, ...]
+    random_curve: tuple[float, ...]
+    area: float
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values, NaN written as None."""
+        return {
+            "head": self.head,
+            "kind": self.kind,
+            "fractions": list(self.fractions),
+            "score_curve": _json_floats(self.score_curve),
+            "random_curve": _json_floats(self.random_curve),
+            "area": to_json_number(self.area),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CurveSet:
+        """The inverse of :meth:`to_json`; KeyError, TypeError or ValueError if malformed."""
+        kind = data["kind"]
+        if kind not in ("deletion", "insertion"):
+            raise ValueError(f"kind must be deletion or insertion, got {kind!r}")
+        curves = [_floats(data[name]) for name in ("fractions", "score_curve", "random_curve")]
+        if len({len(curve) for curve in curves}) != 1:
+            raise ValueError("fractions and curves differ in length")
+        return cls(
+            head=str(data["head"]),
+            kind=kind,
+            fractions=curves[0],
+            score_curve=curves[1],
+            random_curve=curves[2],
+            area=from_json_number(data["area"]),
         )
