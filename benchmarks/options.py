@@ -28,6 +28,7 @@ OPTIONS: dict[str, ExplainConfig] = {
     "--dreamer-randomization cascade": ExplainConfig(randomization="cascade"),
     "--dreamer-probes true": ExplainConfig(probes=True),
     "--dreamer-curves true": ExplainConfig(curves=True),
+    "--dreamer-decoded true": ExplainConfig(decoded=True),
 }
 
 

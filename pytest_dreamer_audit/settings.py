@@ -207,6 +207,13 @@ OPTIONS: tuple[Option, ...] = (
         "false",
     ),
     Option(
+        "decoded",
+        "also decode what the world model believes it sees and each factor's prototype (shown "
+        "in the rollout grids and the gallery)",
+        _flag,
+        "false",
+    ),
+    Option(
         "render_episodes",
         "rollout grids rendered per explanation",
         _int_at_least(0, "an integer >= 0", MAX_RENDERED),
@@ -291,6 +298,7 @@ class AuditSettings:
     randomization: Randomization = "full"
     probes: bool = False
     curves: bool = False
+    decoded: bool = False
     render_episodes: int = 4
 
     def __post_init__(self) -> None:
@@ -329,7 +337,7 @@ class AuditSettings:
         for name, value in overrides.items():
             if name == "checkpoint":
                 parsed[name] = str(value)
-            elif isinstance(value, bool) and name in ("pomdp", "probes", "curves"):
+            elif isinstance(value, bool) and name in ("pomdp", "probes", "curves", "decoded"):
                 parsed[name] = by_field[name].parse("true" if value else "false")
             else:
                 try:
@@ -356,6 +364,7 @@ class AuditSettings:
             randomization=self.randomization,
             probes=self.probes,
             curves=self.curves,
+            decoded=self.decoded,
         )
 
     def check_agent(

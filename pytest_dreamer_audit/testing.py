@@ -173,6 +173,8 @@ def fake_explanation(
         factor_activations=factor_activations.astype(np.float32),
         factor_examples=examples,
         factor_stability=np.full(rank, 0.95),
+        beliefs=np.zeros((0, episodes, channels, 10, 10), dtype=np.float32),
+        factor_decoded=np.zeros((0, channels, 10, 10), dtype=np.float32),
         observations=rng.random((steps, episodes, channels, 10, 10)) < 0.1,
         posterior_probs=probs.astype(np.float32),
         stoch_classes=probs.argmax(-1).astype(np.int16),

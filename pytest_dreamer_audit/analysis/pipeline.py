@@ -24,6 +24,7 @@ from ..results.probes import ProbeRow
 from ..results.values import CurveSet, RandomizationStage
 from ..rollout.rollouts import Trajectory, replay_posteriors
 from .curves import head_curves
+from .decoding import decoded_beliefs, decoded_factors
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
 from .probing import probe_facts
 from .randomization import match_scale, mean_entropy, permute_parameters, stages
@@ -106,6 +107,11 @@ def explain(
             "the fact probes compare the trained latents with the randomized network's, so "
             "they need the agent: pass agent= (or leave probes off)"
         )
+    if config.decoded and (agent is None or agent.obs_decoder is None):
+        raise ConfigError(
+            "the decoded views need the agent's ObsDecoder: pass agent= with a checkpoint that "
+            "has one (or leave decoded off)"
+        )
     if config.curves and agent is None:
         raise ConfigError(
             "the deletion and insertion curves read the agent's heads, so they need the agent: "
@@ -148,7 +154,18 @@ def explain(
             valid,
             seed=config.seed,
         )
-    return dataclasses.replace(explanation, randomization=randomized, probes=probes, curves=curves)
+    beliefs, factor_decoded = explanation.beliefs, explanation.factor_decoded
+    if config.decoded and agent is not None:
+        note("decoded views")
+        beliefs, factor_decoded = _decoded(agent, trajectory, valid, explanation)
+    return dataclasses.replace(
+        explanation,
+        randomization=randomized,
+        probes=probes,
+        curves=curves,
+        beliefs=beliefs,
+        factor_decoded=factor_decoded,
+    )
 
 
 def _row_scores(scored: _Scored) -> Tensor:
@@ -280,6 +297,8 @@ def _assemble(
         factor_activations=factor_activity,
         factor_examples=examples,
         factor_stability=stability.astype(np.float64),
+        beliefs=np.zeros((0, *trajectory.observations.shape[1:]), dtype=np.float32),
+        factor_decoded=np.zeros((0, *trajectory.observations.shape[2:]), dtype=np.float32),
         observations=host(trajectory.observations),
         posterior_probs=host(probs),
         stoch_classes=host(trajectory.stoch.argmax(dim=-1).to(torch.int16)),
@@ -300,3 +319,25 @@ def _examples(activations: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
     pairs[:, :width, 0] = steps[order].T
     pairs[:, :width, 1] = episodes[order].T
     return pairs
+
+
+def _decoded(
+    agent: DreamerAgent, trajectory: Trajectory, valid: Tensor, e: Explanation
+) -> tuple[np.ndarray, np.ndarray]:
+    """The decoded views (``analysis/decoding.py``): beliefs and decoded factors."""
+    strongest = np.full(e.rank, -1, dtype=np.int64)
+    if e.config.layout == "pooled":
+        for j, (t, b) in enumerate(e.factor_examples[:, 0]):
+            rows = np.flatnonzero((e.row_step == t) & (e.row_episode == b))
+            if t >= 0 and len(rows):
+                strongest[j] = e.row_categorical[rows[np.argmax(e.activations[rows, j])]]
+    beliefs = decoded_beliefs(agent, trajectory.deter, trajectory.posterior_logits, valid)
+    factors = decoded_factors(
+        agent,
+        trajectory.deter,
+        trajectory.posterior_logits,
+        e.prototypes,
+        e.factor_examples,
+        strongest,
+    )
+    return beliefs, factors

@@ -111,6 +111,18 @@ def observation_rgb(observations: np.ndarray, channels: tuple[int, ...]) -> np.n
     return rgb
 
 
+def belief_rgb(values: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
+    """Colour decoded observations: each channel's colour weighted by its decoded value (clipped
+    to [0, 1]), summed and clipped, on black; a confident belief looks like the observation.
+
+    Shape:
+        - values: ``[N, channels, 10, 10]`` float; output: ``[N, 10, 10, 3]`` in [0, 1]
+    """
+    palette = _CHANNEL_RGB[np.asarray(channels, dtype=np.int64) % len(_CHANNEL_RGB)]
+    weights = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
+    return np.clip(np.einsum("nchw,cr->nhwr", weights, palette), 0.0, 1.0)
+
+
 def _scaled(blocks: np.ndarray, height: int) -> np.ndarray:
     """Nearest-neighbour resize of ``[N, h, w, 3]`` blocks to ``height`` rows, same aspect."""
     h, w = blocks.shape[1:3]
@@ -292,6 +304,9 @@ def render_rollout(
             _ACTIVITY_CMAP,
         ),
     ]
+    if e.beliefs.shape[0]:  # the decoder's reconstruction: what the model believes it sees
+        beliefs = belief_rgb(e.beliefs[steps, b], _observed_channels(e))
+        columns.insert(1, (beliefs, "decoded\nbelief", None))
     common = int(np.lcm.reduce([blocks.shape[1] for blocks, _, _ in columns]))
     common = common if common <= _ROW_CONTENT_PX else max(categoricals, 10)
     content = common * max(1, round(_ROW_CONTENT_PX / common))
@@ -380,6 +395,8 @@ def render_factor_gallery(
     most. Under each factor's name: why it makes no claims (unstable, episode start), or the
     game event and the graded fact it is the significant claim of, each next to its null's 95%
     quantile (``semantics.factor_highlights``), and the share of its picks that were tied.
+    With ``config.decoded``, a column before the examples shows each prototype decoded through
+    the ObsDecoder in the context of its best example (``analysis/decoding.py``).
 
     Args:
         explanation: what to draw. path: also write the PNG there.
@@ -413,7 +430,17 @@ def render_factor_gallery(
     proto = _tiles(_scaled(blocks, 60), np.tile(_WHITE, (rank, 1)), _LABEL_BAND_PX)
     proto = proto.reshape(-1, proto.shape[2], 3)
     proto_px = proto.shape[1]
-    width = max(left + proto_px + 2 * _GAP_PX + k * tile + _RIGHT_PX, 600)  # room for the title
+    decoded = None  # the prototypes decoded through the ObsDecoder, when computed
+    if e.factor_decoded.shape[0]:
+        views = _tiles(
+            _scaled(belief_rgb(e.factor_decoded, _observed_channels(e)), 60),
+            np.tile(_WHITE, (rank, 1)),
+            _LABEL_BAND_PX,
+        )
+        views = np.pad(views, ((0, 0), (0, 0), (10, 10), (0, 0)), constant_values=1.0)
+        decoded = views.reshape(-1, tile, 3)
+    extra = tile + _GAP_PX if decoded is not None else 0
+    width = max(left + proto_px + 2 * _GAP_PX + extra + k * tile + _RIGHT_PX, 600)
     canvas = _Canvas(width, header + rank * pitch)
     table = claims or claims_table(e)
     table_k = next((row.k for row in table.facts if row.kind == "event"), ClaimConfig().k)
@@ -425,7 +452,11 @@ def render_factor_gallery(
         f"its top {table_k} beat their null at (level {table_level:g}), or why it claims nothing"
     )
     canvas.text(15, 8, title_text, 1.0, va="top", linespacing=1.35)
-    x_examples = left + proto_px + 2 * _GAP_PX
+    x_examples = left + proto_px + 2 * _GAP_PX + extra
+    if decoded is not None:
+        x_decoded = x_examples - extra
+        canvas.image(decoded, x_decoded, header)
+        canvas.text(x_decoded + tile / 2, header - 3, "decoded", **_BOTTOM)
     canvas.text(x_examples + k * tile / 2, header - 3, f"top {k} dataset examples", **_BOTTOM)
     canvas.image(proto, left, header)
     canvas.text(left + proto_px / 2, header - 3, title, **_BOTTOM)

@@ -130,6 +130,8 @@ class ExplainConfig:
             their controls (``results/probes.py``; needs the agent and scikit-learn).
         curves: also draw the deletion and insertion curves of every head for the score's
             ranking (``analysis/curves.py``; needs the agent).
+        decoded: also decode what the world model believes it sees at every step and what each
+            factor's prototype looks like (``analysis/decoding.py``; needs the ObsDecoder).
         skip_steps: leave the first ``skip_steps`` steps of every episode out of the
             explanation (a burn-in: the episode start looks alike in every episode and can
             take factors of its own); they are still rolled out and count for the return.
@@ -150,11 +152,12 @@ class ExplainConfig:
     randomization: Randomization = "full"
     probes: bool = False
     curves: bool = False
+    decoded: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("score", self.score, SCORES)
         _check_choice("randomization", self.randomization, RANDOMIZATIONS)
-        for name in ("probes", "curves"):
+        for name in ("probes", "curves", "decoded"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         _check_int("skip_steps", self.skip_steps, 0)

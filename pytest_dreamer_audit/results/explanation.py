@@ -57,6 +57,10 @@ class Explanation:
             (ties broken across episodes: ``results/picks.py``).
         factor_stability: ``[r]`` each prototype's smallest matched cosine over the stability
             refits (NaN without refits).
+        beliefs: ``[L, B, channels, 10, 10]`` the decoder's reconstruction of each step from
+            its posterior (``analysis/decoding.py``); ``[0, ...]`` unless ``config.decoded``.
+        factor_decoded: ``[r, channels, 10, 10]`` each factor's prototype decoded; ``[0, ...]``
+            unless ``config.decoded``.
         observations: ``[L, B, channels, 10, 10]`` bool. posterior_probs: ``[L, B, C, K]``.
         stoch_classes: ``[L, B, C]`` the sampled class of each categorical.
         actions: ``[L, B]``. rewards: ``[L, B]`` (0 after an episode's end).
@@ -91,6 +95,8 @@ class Explanation:
     factor_activations: np.ndarray
     factor_examples: np.ndarray
     factor_stability: np.ndarray
+    beliefs: np.ndarray
+    factor_decoded: np.ndarray
     observations: np.ndarray
     posterior_probs: np.ndarray
     stoch_classes: np.ndarray
@@ -282,6 +288,16 @@ def _inconsistency(e: Explanation) -> str:
     for name, shape in shapes.items():
         if getattr(e, name).shape != shape:
             return f"{name} has shape {getattr(e, name).shape}, expected {shape}"
+    views = {
+        "beliefs": (steps, episodes, channels, 10, 10),
+        "factor_decoded": (rank, channels, 10, 10),
+    }
+    for name, shape in views.items():
+        values = getattr(e, name)
+        if values.shape not in (shape, (0, *shape[1:])) or values.dtype.kind != "f":
+            return f"{name} has shape {values.shape}, expected {shape} or none"
+        if not np.isfinite(values).all():
+            return f"{name} is not an array of finite floats"
     rows = e.activations.shape[0] if e.activations.ndim == 2 else -1
     for name in ("row_step", "row_episode", "row_categorical", "row_scores"):
         if getattr(e, name).shape != (rows,):
