@@ -33,6 +33,7 @@ from .report.html import (
     score_table_html,
 )
 from .report.terminal import printable
+from .results.config import ClaimConfig
 from .results.explanation import TrustMetrics
 from .results.semantics import claims_table
 from .settings import OPTIONS, AuditSettings, _positive_int
@@ -196,9 +197,10 @@ def _explain(args: argparse.Namespace) -> int:
     out: Path = args.out
     previous = prepare_out(out, Path(args.checkpoint), force=args.force)
     rendered = min(settings.render_episodes, settings.episodes)
+    optional = int(config.probes) + int(config.curves) + int(config.decoded)
     stages = _Stages(
-        5 + config.stability_refits + rendered + 2, disable=args.no_progress
-    )  # load, rollouts, factorize, refits, sanity, deletion, save, rollout figures, gallery
+        5 + config.stability_refits + optional + rendered + 2, disable=args.no_progress
+    )  # load, rollouts, factorize, refits, sanity, deletion, options, save, figures, gallery
     try:
         stages("load checkpoint")
         agent = load_checkpoint(
@@ -215,9 +217,10 @@ def _explain(args: argparse.Namespace) -> int:
         trajectory = audit_rollouts(agent, settings, target)
         explanation = explain(trajectory, config, agent=agent, progress=stages)
         try:
-            written = write_bundle(explanation, out, rendered, progress=stages)
+            claims = settings.claim_config()
+            written = write_bundle(explanation, out, rendered, progress=stages, claims=claims)
             images = [path.name for path in written[:-1]]
-            write_index(out, explanation, images, checkpoint=str(args.checkpoint))
+            write_index(out, explanation, images, checkpoint=str(args.checkpoint), claims=claims)
             finish_out(out, {path.name for path in written} | OWN_FILES, previous)
         except OSError as error:
             raise ConfigError(f"cannot write into --out {out}: {error}") from None
@@ -289,8 +292,10 @@ def write_index(
     rollout_images: Sequence[str],
     *,
     checkpoint: str = "",
+    claims: ClaimConfig | None = None,
 ) -> Path:
-    """Write ``index.html``: what was explained, the trust metrics and the figures.
+    """Write ``index.html``: what was explained, the trust metrics and the figures (and what
+    the explanation claims, at ``claims``' level).
 
     Every string from the explanation, the command line or the file system is escaped with
     :func:`html.escape`; images are referenced by their names relative to ``directory``.
@@ -323,10 +328,10 @@ def write_index(
         for name in TrustMetrics.__dataclass_fields__
     )
     header = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
-    claims = claims_table(e)
-    fact_table = fact_table_html(claims.facts) or "<p>No valid steps.</p>"
-    status_table = factor_status_html(claims.factors)
-    score_table = score_table_html(claims.scores)
+    table = claims_table(e, claims)
+    fact_table = fact_table_html(table.facts) or "<p>No valid steps.</p>"
+    status_table = factor_status_html(table.factors)
+    score_table = score_table_html(table.scores)
     randomization_table = randomization_html(e.randomization, e.metrics.posterior_entropy)
     probes_table = probe_table_html(e.probes) or "<p>Not run (--probes true runs them).</p>"
     curves_table = curves_html(e.curves) or "<p>Not run (--curves true draws them).</p>"

@@ -21,6 +21,7 @@ from .results.config import (
     LAYOUTS,
     RANDOMIZATIONS,
     SCORES,
+    ClaimConfig,
     ExplainConfig,
     Layout,
     Randomization,
@@ -138,6 +139,16 @@ def _text(text: str) -> str:
     return text
 
 
+def _level(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"expected a significance level between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise ConfigError(f"expected a significance level between 0 and 1, got {value}")
+    return value
+
+
 def _flag(text: str) -> bool:
     if text.lower() in ("true", "1", "yes", "on"):
         return True
@@ -185,6 +196,13 @@ OPTIONS: tuple[Option, ...] = (
         "leave each episode's first N steps out of the explanation (a burn-in)",
         _int_at_least(0, "an integer >= 0", MAX_STEPS),
         "0",
+    ),
+    Option(
+        "significance",
+        "family-wise level of every claim the report, the gallery and the assertions make "
+        "(maxT over factors, Holm over facts)",
+        _level,
+        "0.05",
     ),
     Option(
         "randomization",
@@ -295,6 +313,7 @@ class AuditSettings:
     seed: int = 0
     stability_refits: int = 2
     skip_steps: int = 0
+    significance: float = 0.05
     randomization: Randomization = "full"
     probes: bool = False
     curves: bool = False
@@ -366,6 +385,10 @@ class AuditSettings:
             curves=self.curves,
             decoded=self.decoded,
         )
+
+    def claim_config(self) -> ClaimConfig:
+        """When an association counts as a finding, for these settings."""
+        return ClaimConfig(level=self.significance)
 
     def check_agent(
         self,

@@ -91,3 +91,17 @@ def test_cache_key_depends_on_content_and_settings_but_not_device() -> None:
     assert a.key("digest") != a.key("other-digest")
     assert a.key("digest") != a.with_overrides({"rank": 4}).key("digest")
     assert a.label == "a"
+
+
+def test_the_significance_level_is_checked_and_decides_the_claims() -> None:
+    by_field = {option.field: option for option in OPTIONS}
+    option = by_field["significance"]
+    assert parse_value(option, "0.01") == 0.01
+    for bad in ("0", "1", "x", "-0.1"):
+        with pytest.raises(ConfigError, match="expected a significance level between 0 and 1"):
+            parse_value(option, bad)
+    settings = AuditSettings(checkpoint="a.pth").with_overrides({"significance": 0.001})
+    assert settings.claim_config().level == 0.001
+    assert AuditSettings(checkpoint="a.pth").claim_config().level == 0.05
+    # A stricter level is another audit: its gallery claims less, so it has its own cache key.
+    assert settings.key("d") != AuditSettings(checkpoint="a.pth").key("d")

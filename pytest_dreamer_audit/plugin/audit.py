@@ -53,7 +53,7 @@ class AuditResult:
     def claims(self) -> ClaimsTable:
         """What the explanation claims about the game, with nulls (``semantics.claims_table``):
         computed once per explanation, not once per test."""
-        return claims_table(self.explanation)
+        return claims_table(self.explanation, self.settings.claim_config())
 
 
 def _rollout_settings(settings: AuditSettings) -> AuditSettings:
@@ -125,7 +125,9 @@ class AuditCache:
             def build(directory: Path) -> None:
                 agent = self.agent(settings)
                 result = explain(self.trajectory(settings), settings.explain_config(), agent=agent)
-                write_bundle(result, directory, settings.render_episodes)
+                write_bundle(
+                    result, directory, settings.render_episodes, claims=settings.claim_config()
+                )
                 (directory / "settings.json").write_text(
                     json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n"
                 )

@@ -71,23 +71,28 @@ class DreamerAudit:
     def __repr__(self) -> str:
         return f"DreamerAudit({self.explanation!r}, evidence={str(self.evidence)!r})"
 
+    def _level(self, level: float | None) -> float:
+        """The assertion's level: as given, else the audit's ``--dreamer-significance``."""
+        return self.result.settings.significance if level is None else level
+
     def assert_top_observations_coincide(
         self,
         event: assertions.Event,
         *,
         min_precision: float,
         k: int | None = None,
-        level: float = 0.05,
+        level: float | None = None,
     ) -> float:
         """Assert that the rollouts' top-k observations hit ``event`` at least
-        ``min_precision`` of the time and beyond chance at ``level``; returns the precision."""
+        ``min_precision`` of the time and beyond chance at ``level`` (default: the audit's
+        ``--dreamer-significance``); returns the precision."""
         __tracebackhide__ = True
         return assertions.assert_top_observations_coincide(
             self.explanation,
             event,
             min_precision=min_precision,
             k=k,
-            level=level,
+            level=self._level(level),
             evidence=self.evidence,
         )
 
@@ -97,7 +102,7 @@ class DreamerAudit:
         *,
         min_precision: float,
         k: int | None = None,
-        level: float = 0.05,
+        level: float | None = None,
     ) -> assertions.FactorMatch:
         """Assert that some claimable factor's k most exciting observations hit ``event`` at
         least ``min_precision`` of the time and beyond the best-of-factors null at ``level``;
@@ -108,12 +113,12 @@ class DreamerAudit:
             event,
             min_precision=min_precision,
             k=k,
-            level=level,
+            level=self._level(level),
             evidence=self.evidence,
         )
 
     def assert_some_factor_tracks(
-        self, fact: FactValues, *, min_abs_spearman: float, level: float = 0.05
+        self, fact: FactValues, *, min_abs_spearman: float, level: float | None = None
     ) -> assertions.FactorMatch:
         """Assert that some claimable factor's activation has ``|Spearman| >= min_abs_spearman``
         with a graded fact, beyond the best-of-factors null at ``level``; returns that factor
@@ -123,7 +128,7 @@ class DreamerAudit:
             self.explanation,
             fact,
             min_abs_spearman=min_abs_spearman,
-            level=level,
+            level=self._level(level),
             evidence=self.evidence,
         )
 

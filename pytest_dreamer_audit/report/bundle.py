@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..results.config import ClaimConfig
 from ..results.explanation import Explanation
 
 __all__ = ["FACTORS_FILE", "rollout_file", "write_bundle"]
@@ -26,8 +27,11 @@ def write_bundle(
     directory: Path,
     render_episodes: int,
     progress: Callable[[str], None] | None = None,
+    claims: ClaimConfig | None = None,
 ) -> list[Path]:
-    """Save ``explanation`` and render it into ``directory``; the PNG paths, gallery last."""
+    """Save ``explanation`` and render it into ``directory``; the PNG paths, gallery last.
+    ``claims`` decides what the gallery may claim (default: :class:`ClaimConfig`)."""
+    from ..results.semantics import claims_table
     from .render import render_factor_gallery, render_rollout
 
     note = progress or (lambda _label: None)
@@ -40,5 +44,6 @@ def write_bundle(
         render_rollout(explanation, episode, path=path)
         images.append(path)
     note("render factors")
-    render_factor_gallery(explanation, path=directory / FACTORS_FILE)
+    table = claims_table(explanation, claims)
+    render_factor_gallery(explanation, path=directory / FACTORS_FILE, claims=table)
     return [*images, directory / FACTORS_FILE]
