@@ -32,6 +32,7 @@ from .report.html import (
     randomization_html,
     score_table_html,
 )
+from .report.records import METRIC_NOTES
 from .report.terminal import printable
 from .results.config import ClaimConfig
 from .results.explanation import TrustMetrics
@@ -48,22 +49,6 @@ __all__ = ["INDEX_FILE", "build_parser", "main", "write_index"]
 PROG = "dreamer-audit"
 INDEX_FILE = "index.html"
 EXIT_ERROR = 2
-
-METRIC_NOTES: dict[str, str] = {
-    "relative_error": "||X - AD||_F / ||X||_F; 0 is a perfect fit",
-    "explained_variance": "1 is a perfect fit",
-    "iterations": "NMF iterations run",
-    "stability_mean_cosine": "prototypes of refits from random inits, matched: mean cosine",
-    "stability_min_cosine": "the same: worst matched factor",
-    "stability_topk_jaccard": "overlap of the top-k observations across refits (n/a: surprise)",
-    "confidence_spearman": "score vs ||p||_2; near 1 means the score only restates confidence",
-    "sanity_spearman": "vs the same network with its posterior layers permuted; should be low",
-    "posterior_entropy": "mean entropy of the trained posteriors' categoricals (nats)",
-    "sanity_entropy": "the same for the permuted network: not ln K, so not uniform noise",
-    "deletion_topk": "policy change (TV) when the top-k posteriors are replaced by the prior",
-    "deletion_random": "the same for random valid steps",
-    "deletion_ratio": "top-k / random; > 1: the explanation points at states the policy uses",
-}
 
 
 def _argparse_type(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:

@@ -53,6 +53,8 @@ def test_metrics_are_cleaned_and_escaped(tmp_path: Path) -> None:
     assert "(freeway, surprise score, per_step layout, rank 10, 16x50)" in table
     assert "<td>relative_error</td><td>0.25</td>" in table
     assert "<td>sanity_spearman</td><td>n/a</td>" in table
+    assert "<th>meaning</th>" in table
+    assert "<td>sanity_entropy</td><td>n/a</td><td>the same for the permuted network" in table
     assert table.index("stability_mean_cosine") < table.index("stability_min_cosine")
     summary = checkpoint_summary_html([record, record])
     assert summary.count("<tr>") == 2  # header + one deduplicated checkpoint

@@ -26,7 +26,7 @@ from ..results.values import (
     RandomizationStage,
     ScoreAssociation,
 )
-from .records import HEADLINE, AuditRecord, format_number
+from .records import HEADLINE, METRIC_NOTES, AuditRecord, format_number
 from .terminal import distinct
 
 __all__ = [
@@ -48,13 +48,14 @@ def metrics_table(record: AuditRecord) -> str:
     """An HTML table of the headline metrics; every string is escaped."""
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td>"
-        f"<td>{html.escape(format_number(record.metric(name)))}</td></tr>"
+        f"<td>{html.escape(format_number(record.metric(name)))}</td>"
+        f"<td>{html.escape(METRIC_NOTES.get(name, ''))}</td></tr>"
         for name in HEADLINE
     )
     title = f"{record.label} ({record.game}, {record.settings_label})"
     return (
         f'<div class="dreamer-audit"><p><b>dreamer-audit:</b> {html.escape(title)}</p>'
-        f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table></div>"
+        f"<table><tr><th>metric</th><th>value</th><th>meaning</th></tr>{rows}</table></div>"
     )
 
 

@@ -44,6 +44,24 @@ HEADLINE = (
 )
 """The metrics every report shows, in order (``mean_return`` and the trust metrics)."""
 
+METRIC_NOTES: dict[str, str] = {
+    "mean_return": "mean episode return over the audited rollouts (steps may truncate them)",
+    "relative_error": "||X - AD||_F / ||X||_F; 0 is a perfect fit",
+    "explained_variance": "1 is a perfect fit",
+    "iterations": "NMF iterations run",
+    "stability_mean_cosine": "prototypes of refits from random inits, matched: mean cosine",
+    "stability_min_cosine": "the same: worst matched factor",
+    "stability_topk_jaccard": "overlap of the top-k observations across refits (n/a: surprise)",
+    "confidence_spearman": "score vs ||p||_2; near 1 means the score only restates confidence",
+    "sanity_spearman": "vs the same network with its posterior layers permuted; should be low",
+    "posterior_entropy": "mean entropy of the trained posteriors' categoricals (nats)",
+    "sanity_entropy": "the same for the permuted network: not ln K, so not uniform noise",
+    "deletion_topk": "policy change (TV) when the top-k posteriors are replaced by the prior",
+    "deletion_random": "the same for random valid steps",
+    "deletion_ratio": "top-k / random; > 1: the explanation points at states the policy uses",
+}
+"""What each metric means, in a line (the reports' "meaning" column)."""
+
 
 @dataclass(frozen=True)
 class AuditRecord:
