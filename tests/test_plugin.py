@@ -328,6 +328,7 @@ def test_html_report_embeds_the_grids_for_passing_failing_and_setup_failures(
             pass
 
         def test_fail(dreamer_audit):
+            dreamer_audit.assert_action_fractions(at_most={"down": 1.0})
             dreamer_audit.assert_mean_return(at_least=1.0)
 
         def test_setup(broken):
@@ -357,6 +358,16 @@ def test_html_report_embeds_the_grids_for_passing_failing_and_setup_failures(
     )
     assert len(set(links)) == 3
     assert all((project.path / link / "summary.json").is_file() for link in set(links))
+    # The failing test lists its check: the assertion with its threshold and the measured value.
+    unescaped = html_module.unescape(html_module.unescape(text))
+    assert unescaped.count("the checks of this test") == 1  # only test_fail made a check
+    assert "<code>assert_mean_return(at_least=1.0)</code></td><td><b>FAILED</b></td>" in unescaped
+    assert "mean return is 0.000 (std 0.000 over 2 episodes of up to 6 steps)" in unescaped
+    assert re.search(
+        r"<code>assert_action_fractions\(at_most=\{'down': 1\.0\}\)</code></td><td>passed</td>"
+        r"<td>noop 0\.\d+, up 0\.\d+, down 0\.\d+</td>",
+        unescaped,
+    )
 
 
 def test_without_pytest_html_nothing_breaks(project: pytest.Pytester) -> None:

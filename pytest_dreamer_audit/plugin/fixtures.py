@@ -6,17 +6,18 @@ Imported lazily by ``plugin.py`` (it pulls in the audit machinery).
 
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from ..files import distinct_name
 from ..report.artifacts import artifact_directory
-from ..report.records import AuditRecord
+from ..report.records import AuditRecord, Check
 from ..results import assertions
 from ..results.baseline import BaselineTolerances, check_baseline
 from ..results.explanation import Explanation
@@ -47,6 +48,40 @@ class _Deprecated:
         return getattr(audit, self.new)
 
 
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _outcome(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # FactorMatch
+        return ", ".join(f"{k} {_outcome(v)}" for k, v in value._asdict().items())
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_outcome(v)}" for k, v in value.items())
+    return "held" if value is None else str(value)
+
+
+def _logged(method: Method) -> Method:
+    """Record each call of an assertion method, with its outcome, in the audit's check log
+    (the report's table of this test's checks)."""
+
+    @functools.wraps(method)
+    def logged(self: DreamerAudit, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        call = f"{method.__name__}({', '.join(shown)})"
+        try:
+            value = method(self, *args, **kwargs)
+        except AssertionError as error:
+            message = str(error).removeprefix("dreamer-audit: ").split("\nEvidence:")[0]
+            self.checks.append(Check(call, False, message))
+            raise
+        self.checks.append(Check(call, True, _outcome(value)))
+        return value
+
+    return logged  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class DreamerAudit:
     """One test's audit: use its assertion methods, or read ``explanation`` directly.
@@ -59,6 +94,8 @@ class DreamerAudit:
         baseline_path: where :meth:`check_baseline` keeps this test's baseline.
         update_baselines: whether ``--dreamer-update-baselines`` was given.
         record: what the report shows of this audit.
+        checks: the assertions this test made and their outcomes, in order (shared with the
+            report hooks through the test item, so a failing check is listed too).
     """
 
     explanation: Explanation
@@ -67,6 +104,7 @@ class DreamerAudit:
     baseline_path: Path
     update_baselines: bool
     record: AuditRecord
+    checks: list[Check]
 
     def __repr__(self) -> str:
         return f"DreamerAudit({self.explanation!r}, evidence={str(self.evidence)!r})"
@@ -75,6 +113,7 @@ class DreamerAudit:
         """The assertion's level: as given, else the audit's ``--dreamer-significance``."""
         return self.result.settings.significance if level is None else level
 
+    @_logged
     def assert_top_observations_coincide(
         self,
         event: assertions.Event,
@@ -96,6 +135,7 @@ class DreamerAudit:
             evidence=self.evidence,
         )
 
+    @_logged
     def assert_some_factor_coincides(
         self,
         event: assertions.Event,
@@ -117,6 +157,7 @@ class DreamerAudit:
             evidence=self.evidence,
         )
 
+    @_logged
     def assert_some_factor_tracks(
         self, fact: FactValues, *, min_abs_spearman: float, level: float | None = None
     ) -> assertions.FactorMatch:
@@ -132,6 +173,7 @@ class DreamerAudit:
             evidence=self.evidence,
         )
 
+    @_logged
     def assert_latent_knows(self, fact: str, *, margin: float) -> float:
         """Assert that the trained latent predicts ``fact`` better than every control by
         ``margin`` (needs ``--dreamer-probes true``); returns the difference."""
@@ -140,6 +182,7 @@ class DreamerAudit:
             self.explanation, fact, margin=margin, evidence=self.evidence
         )
 
+    @_logged
     def assert_deletion_curve_beats_random(self, head: str, *, min_area: float) -> float:
         """Assert that deleting the score's top-ranked entries moves ``head`` more than random
         orders by ``min_area`` (needs ``--dreamer-curves true``); returns the area."""
@@ -148,12 +191,14 @@ class DreamerAudit:
             self.explanation, head, min_area=min_area, evidence=self.evidence
         )
 
+    @_logged
     def assert_factors_stable(self, **thresholds: float) -> None:
         """Assert the stability metrics across NMF refits (``min_cosine``,
         ``min_mean_cosine``, ``min_topk_jaccard``)."""
         __tracebackhide__ = True
         assertions.assert_factors_stable(self.explanation, evidence=self.evidence, **thresholds)
 
+    @_logged
     def assert_differs_from_random_weights(self, *, max_spearman: float) -> float:
         """Assert the sanity check: the scores' Spearman with randomized weights' scores is
         at most ``max_spearman``; returns it."""
@@ -162,6 +207,7 @@ class DreamerAudit:
             self.explanation, max_spearman=max_spearman, evidence=self.evidence
         )
 
+    @_logged
     def assert_not_just_confidence(self, *, max_spearman: float) -> float:
         """Assert that the scores' Spearman with the categoricals' confidence ``||p||_2`` is
         at most ``max_spearman``; returns it."""
@@ -170,11 +216,13 @@ class DreamerAudit:
             self.explanation, max_spearman=max_spearman, evidence=self.evidence
         )
 
+    @_logged
     def assert_reconstruction(self, **thresholds: float) -> None:
         """Assert the NMF fit (``max_relative_error``, ``min_explained_variance``)."""
         __tracebackhide__ = True
         assertions.assert_reconstruction(self.explanation, evidence=self.evidence, **thresholds)
 
+    @_logged
     def assert_deletion_beats_random(self, *, min_ratio: float = 1.0) -> float:
         """Assert that deleting the top-k posteriors moves the policy at least ``min_ratio``
         times as much as deleting random ones; returns the ratio."""
@@ -183,6 +231,7 @@ class DreamerAudit:
             self.explanation, min_ratio=min_ratio, evidence=self.evidence
         )
 
+    @_logged
     def assert_mean_return(self, *, at_least: float) -> float:
         """Assert that the rollouts' mean return is at least ``at_least``; returns it."""
         __tracebackhide__ = True
@@ -190,6 +239,7 @@ class DreamerAudit:
             self.explanation, at_least=at_least, evidence=self.evidence
         )
 
+    @_logged
     def assert_action_fractions(
         self,
         *,
@@ -215,6 +265,7 @@ class DreamerAudit:
     mean_return = _Deprecated("assert_mean_return")
     action_fractions = _Deprecated("assert_action_fractions")
 
+    @_logged
     def check_baseline(self, **tolerances: float) -> None:
         """Compare with this test's stored baseline (written, and failing, when missing)."""
         __tracebackhide__ = True
@@ -244,6 +295,7 @@ def make_audit(
     baseline_dir: str,
     update_baselines: bool,
     claimed: dict[Path, str],
+    checks: list[Check] | None = None,
 ) -> DreamerAudit:
     """Bind an audit result to the requesting test. ``claimed`` maps each artifacts folder and
     baseline written in this process to its test, so that two tests never share one."""
@@ -282,6 +334,7 @@ def make_audit(
         baseline_path=baseline,
         update_baselines=update_baselines,
         record=record,
+        checks=[] if checks is None else checks,
     )
 
 

@@ -19,7 +19,7 @@ import pytest
 from ..errors import ConfigError, DreamerAuditError
 from ..files import ensure_writable, regular_file
 from ..report.artifacts import write_artifacts
-from ..report.records import PROPERTY, AuditRecord
+from ..report.records import PROPERTY, AuditRecord, Check
 from ..report.terminal import printable, summary_lines
 from ..settings import MARKER, OPTIONS, AuditSettings, parse_value
 
@@ -56,6 +56,7 @@ class PluginState:
 STATE = pytest.StashKey[PluginState]()
 RECORDS = pytest.StashKey[list[AuditRecord]]()
 EVIDENCE = pytest.StashKey[Path]()
+CHECKS = pytest.StashKey[list[Check]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -303,7 +304,13 @@ def dreamer_audit(
     state = request.config.stash[STATE]
     result = _computed(lambda: dreamer_cache.explanation(dreamer_settings))
     audit = make_audit(
-        result, request, state.artifacts, state.baseline_dir, state.update_baselines, state.claimed
+        result,
+        request,
+        state.artifacts,
+        state.baseline_dir,
+        state.update_baselines,
+        state.claimed,
+        request.node.stash.setdefault(CHECKS, []),
     )
     request.node.stash.setdefault(RECORDS, []).append(audit.record)
     request.node.stash[EVIDENCE] = audit.evidence
@@ -339,10 +346,13 @@ def pytest_runtest_makereport(
     except Exception as error:
         report.sections.append(("dreamer-audit", f"summary not recorded: {_describe(error)}"))
     if item.config.pluginmanager.hasplugin("html"):
-        from ..report.html import artifacts_link, html_extras, problem_extra
+        from ..report.html import artifacts_link, checks_html, html_extras, problem_extra
 
         try:
             added = html_extras(records)
+            checks = item.stash.get(CHECKS, [])
+            if checks:
+                added.insert(0, checks_html(checks))
             evidence = item.stash.get(EVIDENCE, None)
             if evidence is not None:
                 added.append(artifacts_link(evidence, item.config.getoption("htmlpath", None)))

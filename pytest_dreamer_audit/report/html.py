@@ -26,11 +26,12 @@ from ..results.values import (
     RandomizationStage,
     ScoreAssociation,
 )
-from .records import HEADLINE, METRIC_NOTES, AuditRecord, format_number
+from .records import HEADLINE, METRIC_NOTES, AuditRecord, Check, format_number
 from .terminal import distinct
 
 __all__ = [
     "artifacts_link",
+    "checks_html",
     "checkpoint_summary_html",
     "curves_html",
     "fact_table_html",
@@ -42,6 +43,24 @@ __all__ = [
     "metrics_table",
     "problem_extra",
 ]
+
+
+def checks_html(checks: Iterable[Check]) -> dict[str, Any]:
+    """A pytest-html extra listing the test's checks: each assertion with its arguments (the
+    thresholds), whether it held, and its outcome (the measured value, or the failure message
+    with the value, the threshold and the null). Every string is escaped."""
+    import pytest_html
+
+    rows = "".join(
+        f"<tr><td><code>{html.escape(c.assertion)}</code></td>"
+        f"<td>{'passed' if c.passed else '<b>FAILED</b>'}</td>"
+        f"<td>{html.escape(c.outcome)}</td></tr>"
+        for c in checks
+    )
+    return pytest_html.extras.html(
+        '<div class="dreamer-audit"><p><b>dreamer-audit:</b> the checks of this test</p>'
+        f"<table><tr><th>assertion</th><th>result</th><th>measured</th></tr>{rows}</table></div>"
+    )
 
 
 def metrics_table(record: AuditRecord) -> str:

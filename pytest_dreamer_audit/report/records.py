@@ -156,3 +156,19 @@ class AuditRecord:
 def format_number(value: float) -> str:
     """``0.2512`` -> ``"0.2512"``; NaN -> ``"n/a"``."""
     return "n/a" if math.isnan(value) else f"{value:.4g}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One assertion a test made through :class:`~pytest_dreamer_audit.plugin.fixtures.
+    DreamerAudit`, as the report lists it.
+
+    Attributes:
+        assertion: its name and arguments (``assert_mean_return(at_least=0.25)``).
+        passed: whether it held. outcome: the measured value it returned, or its failure
+            message (which gives the value, the threshold and the null).
+    """
+
+    assertion: str
+    passed: bool
+    outcome: str
