@@ -51,6 +51,8 @@ class PluginState:
     summaries: list[AuditRecord] = field(default_factory=list)
     claimed: dict[Path, str] = field(default_factory=dict)
     """Which test writes each artifacts folder and baseline in this process."""
+    pictures: dict[str, str] = field(default_factory=dict)
+    """Which test's report carries each explanation's pictures (by key), in this process."""
 
 
 STATE = pytest.StashKey[PluginState]()
@@ -349,7 +351,15 @@ def pytest_runtest_makereport(
         from ..report.html import artifacts_link, checks_html, html_extras, problem_extra
 
         try:
-            added = html_extras(records)
+            pictures = item.config.stash[STATE].pictures
+            shown_with = {
+                r.key: pictures[r.key]
+                for r in records
+                if pictures.get(r.key, item.nodeid) != item.nodeid
+            }
+            for r in records:
+                pictures.setdefault(r.key, item.nodeid)
+            added = html_extras(records, shown_with)
             checks = item.stash.get(CHECKS, [])
             if checks:
                 added.insert(0, checks_html(checks))

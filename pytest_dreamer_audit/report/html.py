@@ -11,7 +11,7 @@ import base64
 import html
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -291,10 +291,18 @@ def problem_extra(message: str) -> dict[str, Any]:
     )
 
 
-def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
-    """pytest-html extras: the metrics table and the fact table, then each PNG as base64."""
+def html_extras(
+    records: Iterable[AuditRecord], shown_with: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """pytest-html extras: the metrics table and the fact table, then each PNG as base64.
+
+    ``shown_with`` maps the key of an explanation whose pictures an earlier test of the report
+    already carries to that test's id: its pictures are not embedded again (a report of many
+    tests of one checkpoint would hold them once per test), a line names the test instead.
+    """
     import pytest_html
 
+    elsewhere = shown_with or {}
     extras: list[dict[str, Any]] = []
     for record in records:
         extras.append(pytest_html.extras.html(metrics_table(record)))
@@ -319,6 +327,17 @@ def html_extras(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:
                     f"{html.escape(title)}</p>{table}</div>"
                 )
             )
+        if record.key in elsewhere and record.images:
+            note = (
+                f"{record.label}: the {len(record.images)} pictures of this explanation are shown "
+                f"with {elsewhere[record.key]} (and are in this test's artifacts folder)"
+            )
+            extras.append(
+                pytest_html.extras.html(
+                    f'<div class="dreamer-audit"><p>{html.escape(note)}</p></div>'
+                )
+            )
+            continue
         for image, caption in record.images:
             with open_regular(image) as stream:
                 content = base64.b64encode(stream.read()).decode("ascii")
