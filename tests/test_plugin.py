@@ -464,3 +464,28 @@ def test_a_bad_thread_count_stops_the_run(project: pytest.Pytester) -> None:
     assert "--dreamer-threads / dreamer_threads: expected auto or a positive integer, got 0" in (
         result.stderr.str()
     )
+
+
+def test_progress_lines_show_computations_and_stay_quiet_under_q(project: pytest.Pytester) -> None:
+    project.makepyfile("def test_a(dreamer_explanation):\n    pass\n")
+    args = ["--dreamer-checkpoint", "tiny.pth", "-p", "no:cacheprovider"]
+    first = project.runpytest(*args, "-v")
+    first.assert_outcomes(passed=1)
+    first.stdout.fnmatch_lines(
+        [
+            "dreamer-audit: tiny: rolling out 2 x 6",
+            "dreamer-audit: tiny (surprise score, pooled layout): explaining",
+            "dreamer-audit: tiny (surprise score, pooled layout): factorize",  # a stage, under -v
+            "dreamer-audit: tiny (surprise score, pooled layout): explained in * s",
+        ]
+    )
+    # Cached now: nothing is computed, nothing is said; and -q silences a computation too.
+    again = project.runpytest(*args)
+    assert "rolling out" not in again.stdout.str()
+    assert "explaining" not in again.stdout.str()
+    quiet = project.runpytest(*args, "-q", "--dreamer-rank", "2")
+    quiet.assert_outcomes(passed=1)
+    assert "explaining" not in quiet.stdout.str()
+    default = project.runpytest(*args, "--dreamer-rank", "1")
+    assert "explaining" in default.stdout.str()
+    assert ": factorize" not in default.stdout.str()  # stages only under -v

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -69,11 +71,20 @@ def _rollout_settings(settings: AuditSettings) -> AuditSettings:
     )
 
 
-class AuditCache:
-    """Per-session memo of agents, trajectories and explanations over an on-disk cache."""
+Progress = Callable[[str, bool], None]
+"""Told what is being computed: ``(line, detail)``; detail lines are the explanation's stages,
+the others one line when a computation starts and one when it ends."""
 
-    def __init__(self, root: Path) -> None:
+
+class AuditCache:
+    """Per-session memo of agents, trajectories and explanations over an on-disk cache.
+
+    ``progress`` is told about every computation (a cache miss); hits are silent.
+    """
+
+    def __init__(self, root: Path, progress: Progress | None = None) -> None:
         self.root = root
+        self._progress: Progress = progress or (lambda _line, _detail: None)
         self._digests: dict[str, str] = {}
         self._agents: dict[tuple[str, str], DreamerAgent] = {}
         self._trajectories: dict[str, Trajectory] = {}
@@ -105,6 +116,9 @@ class AuditCache:
                 target = settings.check_agent(
                     agent.sizes, agent.metadata.game, agent.metadata.pomdp
                 )
+                self._progress(
+                    f"{settings.label}: rolling out {settings.episodes} x {settings.steps}", False
+                )
                 trajectory = audit_rollouts(agent, settings, target)
                 save_trajectory(trajectory, directory / TRAJECTORY_FILE)
 
@@ -124,7 +138,17 @@ class AuditCache:
 
             def build(directory: Path) -> None:
                 agent = self.agent(settings)
-                result = explain(self.trajectory(settings), settings.explain_config(), agent=agent)
+                trajectory = self.trajectory(settings)
+                what = f"{settings.label} ({settings.score} score, {settings.layout} layout)"
+                self._progress(f"{what}: explaining", False)
+                start = time.perf_counter()
+                result = explain(
+                    trajectory,
+                    settings.explain_config(),
+                    agent=agent,
+                    progress=lambda stage: self._progress(f"{what}: {stage}", True),
+                )
+                self._progress(f"{what}: explained in {time.perf_counter() - start:.1f} s", False)
                 write_bundle(
                     result, directory, settings.render_episodes, claims=settings.claim_config()
                 )

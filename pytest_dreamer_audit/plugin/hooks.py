@@ -241,7 +241,23 @@ def dreamer_cache(pytestconfig: pytest.Config) -> AuditCache:
 
     state = pytestconfig.stash[STATE]
     apply_threads(state.threads)  # per process: each xdist worker sets its own
-    return AuditCache(state.cache_dir)
+    return AuditCache(state.cache_dir, _progress_lines(pytestconfig))
+
+
+def _progress_lines(config: pytest.Config) -> Callable[[str, bool], None] | None:
+    """Progress through the terminal reporter: a line when a computation starts and ends, each
+    explanation stage too under -v, nothing under -q. xdist workers have no terminal (their
+    progress would be lost or garble the controller's), so they stay silent."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    verbosity = config.get_verbosity()
+    if reporter is None or verbosity < 0 or hasattr(config, "workerinput"):
+        return None
+
+    def line(text: str, detail: bool) -> None:
+        if verbosity >= 1 or not detail:
+            reporter.write_line(f"dreamer-audit: {text}")
+
+    return line
 
 
 @pytest.fixture
