@@ -59,6 +59,28 @@ def test_metrics_are_cleaned_and_escaped(tmp_path: Path) -> None:
     summary = checkpoint_summary_html([record, record])
     assert summary.count("<tr>") == 2  # header + one deduplicated checkpoint
     assert "<script>" not in summary
+    assert "<svg" not in summary  # one checkpoint: nothing to compare
+
+
+def test_several_checkpoints_are_compared_in_one_plot(tmp_path: Path) -> None:
+    first = _record(tmp_path, label="early<b>")
+    second = dataclasses.replace(
+        _record(tmp_path, label="late"),
+        key="k2",
+        mean_return=7.0,
+        metrics=TrustMetrics(relative_error=0.5, explained_variance=0.25, iterations=60),
+    )
+    summary = checkpoint_summary_html(iter([first, second]))  # any iterable, read once
+    assert summary.count("<tr>") == 3
+    assert summary.count("<svg") == 1
+    assert "early&lt;b&gt;" in summary
+    assert "<b>" not in summary.replace("<b>dreamer", "")
+    # mean_return: 3.5 and 7.0, scaled to the larger: bars of 45 and 90 pixels.
+    assert (
+        'height="45.0" fill="#4363d8"><title>early&lt;b&gt;: mean_return = 3.5</title>' in summary
+    )
+    assert 'height="90.0" fill="#e6194b"><title>late: mean_return = 7</title>' in summary
+    assert "sanity_spearman" not in summary.split("<svg")[1]  # n/a everywhere: left out
 
 
 def test_html_extras_embed_png_and_are_json_serializable(tmp_path: Path) -> None:

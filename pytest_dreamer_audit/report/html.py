@@ -33,6 +33,7 @@ __all__ = [
     "artifacts_link",
     "checks_html",
     "checkpoint_summary_html",
+    "comparison_svg",
     "curves_html",
     "fact_table_html",
     "factor_status_html",
@@ -350,7 +351,8 @@ def checkpoint_summary_html(records: Iterable[AuditRecord]) -> str:
     columns = ("checkpoint", "game", "settings", *HEADLINE)
     header = "".join(f"<th>{html.escape(name)}</th>" for name in columns)
     rows = []
-    for record in distinct(records):
+    chosen = distinct(records)
+    for record in chosen:
         cells = [record.label, record.game, record.settings_label] + [
             format_number(record.metric(name)) for name in HEADLINE
         ]
@@ -359,7 +361,58 @@ def checkpoint_summary_html(records: Iterable[AuditRecord]) -> str:
             + "".join(f'<td style="white-space: nowrap">{html.escape(str(c))}</td>' for c in cells)
             + "</tr>"
         )
+    plot = comparison_svg(chosen) if len(chosen) > 1 else ""
     return (
         '<div class="dreamer-audit-summary"><h2>Audited checkpoints</h2>'
-        f"<table><tr>{header}</tr>{''.join(rows)}</table></div>"
+        f"<table><tr>{header}</tr>{''.join(rows)}</table>{plot}</div>"
+    )
+
+
+_BAR_COLOURS = ("#4363d8", "#e6194b", "#3cb44b", "#f58231", "#911eb4", "#42d4f4", "#f032e6")
+
+
+def comparison_svg(records: list[AuditRecord]) -> str:
+    """An inline SVG comparing the checkpoints: one group of bars per headline metric (one bar
+    per checkpoint and settings, in the table's order and colours, each labelled with its
+    value), every group scaled to its own largest absolute value, so metrics of different units
+    sit side by side. Metrics that are n/a for every checkpoint are left out. Standard library
+    only; every string is escaped."""
+    names = [n for n in HEADLINE if any(not math.isnan(r.metric(n)) for r in records)]
+    bar, gap, height, top = 14, 26, 90, 18
+    group = bar * len(records) + gap
+    width = max(group * len(names) + 20, 200)
+    parts = []
+    for g, name in enumerate(names):
+        values = [r.metric(name) for r in records]
+        scale = max((abs(v) for v in values if not math.isnan(v)), default=0.0) or 1.0
+        x0 = 10 + g * group
+        for i, value in enumerate(values):
+            x = x0 + i * bar
+            colour = _BAR_COLOURS[i % len(_BAR_COLOURS)]
+            if math.isnan(value):
+                parts.append(f'<text x="{x + 2}" y="{top + height}" font-size="8">n/a</text>')
+                continue
+            size = abs(value) / scale * height
+            y = top + height - size
+            parts.append(
+                f'<rect x="{x}" y="{y:.1f}" width="{bar - 2}" height="{size:.1f}" fill="{colour}">'
+                f"<title>{html.escape(f'{records[i].label}: {name} = {format_number(value)}')}"
+                "</title></rect>"
+            )
+            parts.append(
+                f'<text x="{x + (bar - 2) / 2}" y="{y - 2:.1f}" font-size="7" '
+                f'text-anchor="middle">{html.escape(format_number(value))}</text>'
+            )
+        parts.append(
+            f'<text x="{x0}" y="{top + height + 12}" font-size="8">{html.escape(name)}</text>'
+        )
+    legend = "".join(
+        f'<span style="color: {_BAR_COLOURS[i % len(_BAR_COLOURS)]}">&#9632;</span> '
+        f"{html.escape(r.label)} ({html.escape(r.settings_label)})&nbsp;&nbsp;"
+        for i, r in enumerate(records)
+    )
+    return (
+        f'<div class="dreamer-audit-comparison"><svg width="{width}" height="{top + height + 20}" '
+        f'role="img" aria-label="headline metrics by checkpoint">{"".join(parts)}</svg>'
+        f"<p>{legend}(each metric scaled to its largest value)</p></div>"
     )
