@@ -36,6 +36,15 @@ def test_bound_assertions_are_the_plain_functions_with_the_evidence(audit: Dream
     assert audit.assert_mean_return(at_least=-1.0) == float(e.returns.mean())
     with pytest.raises(AssertionError, match=f"Evidence: {audit.evidence}"):
         audit.assert_mean_return(at_least=1e9)
+    # Each call is in the test's check log, with its arguments and what it measured.
+    assert [c.assertion for c in audit.checks[-2:]] == [
+        "assert_mean_return(at_least=-1.0)",
+        "assert_mean_return(at_least=1000000000.0)",
+    ]
+    last = audit.checks[-1]
+    assert (last.assertion, last.passed) == ("assert_mean_return(at_least=1000000000.0)", False)
+    assert last.outcome.startswith("mean return is ")
+    assert audit.checks[-2].outcome == f"{float(e.returns.mean()):.4g}"
 
 
 @pytest.mark.parametrize(

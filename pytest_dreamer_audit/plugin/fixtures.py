@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -104,7 +104,7 @@ class DreamerAudit:
     baseline_path: Path
     update_baselines: bool
     record: AuditRecord
-    checks: list[Check]
+    checks: list[Check] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"DreamerAudit({self.explanation!r}, evidence={str(self.evidence)!r})"
