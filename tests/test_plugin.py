@@ -448,7 +448,7 @@ def test_the_thread_policy_is_applied_per_process(
         f"""
         import torch
 
-        def test_threads(dreamer_cache):
+        def test_threads(dreamer_agent):
             assert torch.get_num_threads() == {expected}
         """
     )
@@ -489,3 +489,19 @@ def test_progress_lines_show_computations_and_stay_quiet_under_q(project: pytest
     default = project.runpytest(*args, "--dreamer-rank", "1")
     assert "explaining" in default.stdout.str()
     assert ": factorize" not in default.stdout.str()  # stages only under -v
+
+
+def test_a_warm_audit_never_imports_torch(project: pytest.Pytester) -> None:
+    # Every explanation cached: the workers (here, the one process) read it, the report and the
+    # assertions work, and torch is never imported. A cold run has to import it.
+    project.makepyfile(
+        report_torch="import sys\n\ndef pytest_sessionfinish():\n    print('TORCH', 'torch' in sys.modules)\n",
+        test_a="def test_a(dreamer_audit):\n    dreamer_audit.assert_mean_return(at_least=-1.0)\n",
+    )
+    args = ["--dreamer-checkpoint", "tiny.pth", "-s", "-p", "report_torch", "test_a.py"]
+    cold = project.runpytest_subprocess(*args)
+    cold.assert_outcomes(passed=1)
+    cold.stdout.fnmatch_lines(["*TORCH True*"])
+    warm = project.runpytest_subprocess(*args, "--html=report.html", "--self-contained-html")
+    warm.assert_outcomes(passed=1)
+    warm.stdout.fnmatch_lines(["*TORCH False*"])

@@ -3,6 +3,9 @@
 :class:`AuditCache` computes each of these once per settings and shares them: in memory within
 a process, and on disk (``cache.py``) across pytest-xdist workers and across runs, keyed by the
 checkpoint's content hash and the settings. The plugin's fixtures are thin wrappers around it.
+
+A warm run (every entry cached) imports neither torch nor the networks: they are imported where
+something is computed or an agent is asked for, so xdist workers start without them.
 """
 
 from __future__ import annotations
@@ -14,20 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..analysis.pipeline import explain
 from ..errors import SavedDataError
-from ..model.agent import DreamerAgent
-from ..model.checkpoint import load_checkpoint
-from ..model.devices import resolve_device
 from ..report.bundle import FACTORS_FILE, rollout_file, write_bundle
 from ..results.explanation import Explanation, load_explanation
 from ..results.semantics import ClaimsTable, claims_table
-from ..rollout.rollouts import Trajectory, audit_rollouts, load_trajectory, save_trajectory
 from ..settings import AuditSettings
 from .cache import cached, code_digest, file_digest
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..model.agent import DreamerAgent
+    from ..rollout.rollouts import Trajectory
 
 __all__ = ["AuditCache", "AuditResult"]
 
@@ -82,8 +85,9 @@ class AuditCache:
     ``progress`` is told about every computation (a cache miss); hits are silent.
     """
 
-    def __init__(self, root: Path, progress: Progress | None = None) -> None:
+    def __init__(self, root: Path, progress: Progress | None = None, *, threads: int = 1) -> None:
         self.root = root
+        self.threads = threads
         self._progress: Progress = progress or (lambda _line, _detail: None)
         self._digests: dict[str, str] = {}
         self._agents: dict[tuple[str, str], DreamerAgent] = {}
@@ -97,12 +101,18 @@ class AuditCache:
         return self._digests[path]
 
     def device(self, settings: AuditSettings) -> torch.device:
+        from ..model.devices import resolve_device
+
         return resolve_device(settings.device)
 
     def agent(self, settings: AuditSettings) -> DreamerAgent:
         device = self.device(settings)
         memo = (str(Path(settings.checkpoint).resolve()), str(device))
         if memo not in self._agents:
+            from ..model.checkpoint import load_checkpoint
+            from ..model.devices import apply_threads
+
+            apply_threads(self.threads)
             self._agents[memo] = load_checkpoint(settings.checkpoint, device=device)
         return self._agents[memo]
 
@@ -110,6 +120,8 @@ class AuditCache:
         rollout = _rollout_settings(settings)
         key = "rollouts-" + rollout.key(self.digest(settings.checkpoint), code_digest())
         if key not in self._trajectories:
+            from ..rollout.rollouts import audit_rollouts, load_trajectory, save_trajectory
+
             agent = self.agent(settings)
 
             def build(directory: Path) -> None:
@@ -137,6 +149,8 @@ class AuditCache:
             names = [*(rollout_file(episode) for episode in range(rendered)), FACTORS_FILE]
 
             def build(directory: Path) -> None:
+                from ..analysis.pipeline import explain
+
                 agent = self.agent(settings)
                 trajectory = self.trajectory(settings)
                 what = f"{settings.label} ({settings.score} score, {settings.layout} layout)"

@@ -134,11 +134,11 @@ def _state(config: pytest.Config) -> PluginState:
     if checkpoints:
         _check_writable(artifacts, "artifacts directory", "--dreamer-artifacts")
         _check_writable(cache, "cache directory", "--dreamer-cache-dir")
-        from .preflight import check_checkpoint  # imports torch: only when auditing
+        from .preflight import check_checkpoint  # imports torch when a checkpoint is new
 
         for path in checkpoints:
             try:
-                check_checkpoint(dataclasses.replace(template, checkpoint=path))
+                check_checkpoint(dataclasses.replace(template, checkpoint=path), cache)
             except DreamerAuditError as error:
                 raise pytest.UsageError(f"dreamer-audit: {error}") from None
     update = bool(_value(config, UPDATE_INI))
@@ -192,9 +192,9 @@ def pytest_collection_modifyitems(
             for audited in (dataclasses.replace(settings, checkpoint=p) for p in paths):
                 if audited not in checked:
                     checked.add(audited)
-                    from .preflight import check_checkpoint  # imports torch: only when auditing
+                    from .preflight import check_checkpoint  # imports torch when it is new
 
-                    check_checkpoint(audited)
+                    check_checkpoint(audited, state.cache_dir)
         except DreamerAuditError as error:
             raise pytest.UsageError(printable(f"dreamer-audit: {item.nodeid}: {error}")) from None
 
@@ -236,12 +236,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def dreamer_cache(pytestconfig: pytest.Config) -> AuditCache:
     """The session's audit cache (in memory, over the on-disk cache shared by xdist workers)."""
-    from ..model.devices import apply_threads
     from .audit import AuditCache
 
     state = pytestconfig.stash[STATE]
-    apply_threads(state.threads)  # per process: each xdist worker sets its own
-    return AuditCache(state.cache_dir, _progress_lines(pytestconfig))
+    # The torch thread count is set per process (each xdist worker its own) when torch is first
+    # needed, so that a warm run never imports torch.
+    return AuditCache(state.cache_dir, _progress_lines(pytestconfig), threads=state.threads)
 
 
 def _progress_lines(config: pytest.Config) -> Callable[[str, bool], None] | None:
