@@ -11,11 +11,11 @@ best time and its ratio to the defaults'.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
 import torch
+from bench.machine import describe_here, publish
 
 from pytest_dreamer_audit.analysis.pipeline import explain
 from pytest_dreamer_audit.model.checkpoint import load_checkpoint
@@ -51,9 +51,8 @@ def main() -> None:
             times[name].append(time.perf_counter() - start)
     base = min(times["defaults"])
     lines = [
-        f"explain on {args.episodes} x {args.steps} rollouts of the bundled checkpoint, "
-        f"{platform.machine()} with {torch.get_num_threads()} torch thread, torch "
-        f"{torch.__version__}, best of {args.repeats} interleaved runs",
+        f"explain on {args.episodes} x {args.steps} rollouts of the bundled checkpoint, best of "
+        f"{args.repeats} interleaved runs; {describe_here(torch.get_num_threads())}",
         "",
         "| configuration | seconds | vs defaults |",
         "|---|---|---|",
@@ -62,10 +61,7 @@ def main() -> None:
             for name, values in times.items()
         ),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if args.out is not None:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

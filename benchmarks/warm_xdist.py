@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.machine import describe_here, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,18 +57,15 @@ def main() -> None:
             serial.append(_run(cache, artifacts, []))
             parallel.append(_run(cache, artifacts, ["-n", str(args.workers)]))
     lines = [
-        f"warm example suite, {platform.machine()} with {os.cpu_count()} cores, best of "
-        f"{args.rounds} alternating rounds (the cold run that filled the cache: {cold:.1f} s)",
+        f"warm example suite, best of {args.rounds} alternating rounds (the cold run that "
+        f"filled the cache: {cold:.1f} s); {describe_here(1)}",
         "",
         "| run | seconds | vs serial |",
         "|---|---|---|",
         f"| serial | {min(serial):.2f} | 1.0x |",
         f"| -n {args.workers} | {min(parallel):.2f} | {min(parallel) / min(serial):.2f}x |",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if args.out is not None:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from pytest_dreamer_audit.model.agent import DreamerAgent, build_agent
 from pytest_dreamer_audit.model.checkpoint import load_checkpoint
 from pytest_dreamer_audit.results.config import LAYOUTS, SCORES, ClaimConfig, ExplainConfig
 from pytest_dreamer_audit.results.explanation import Explanation
+from pytest_dreamer_audit.results.nulls import spearman_columns
 from pytest_dreamer_audit.results.semantics import ClaimsTable, claims_table, table_facts
 from pytest_dreamer_audit.rollout.rollouts import Trajectory, replay_posteriors, run_rollouts
 
@@ -134,11 +135,7 @@ def step_auc(steps: np.ndarray, hits: np.ndarray) -> float:
 
 def rank_corr(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman correlation (average ranks), NaN when either side is constant."""
-    from scipy.stats import spearmanr
-
-    if np.all(a == a[0]) or np.all(b == b[0]):
-        return math.nan
-    return float(spearmanr(a, b).statistic)
+    return float(spearman_columns(np.asarray(a, dtype=np.float64)[:, None], b)[0])
 
 
 def fmt(value: float, digits: int = 2) -> str:
@@ -232,14 +229,6 @@ def claims_detail(runs: Sequence[Run]) -> list[str]:
     return lines
 
 
-def verdict(p_above: float, p_below: float) -> str:
-    if p_above <= LEVEL:
-        return "above"
-    if p_below <= LEVEL:
-        return "BELOW"
-    return "chance"
-
-
 def score_table(runs: Sequence[Run], names: Sequence[str]) -> list[str]:
     lines = [
         f"## 2. The score's top-{TOP_K} per rollout vs each event",
@@ -261,7 +250,8 @@ def score_table(runs: Sequence[Run], names: Sequence[str]) -> list[str]:
             if s is None:
                 cells.append("n/a")
                 continue
-            v = verdict(s.p_above, s.p_below)
+            v = s.verdict(LEVEL)
+            v = v.upper() if v == "below" else v  # shouted, as in the report
             text = (
                 f"{fmt(s.precision, 3)}/{fmt(s.base_rate, 3)}/"
                 f"{fmt(s.null_q05, 3)}-{fmt(s.null_q95, 3)} {v}"

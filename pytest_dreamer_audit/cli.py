@@ -34,9 +34,8 @@ from .report.html import (
 )
 from .report.records import METRIC_NOTES
 from .report.terminal import printable
-from .results.config import ClaimConfig
 from .results.explanation import TrustMetrics
-from .results.semantics import claims_table
+from .results.semantics import ClaimsTable, claims_table
 from .settings import OPTIONS, AuditSettings, _positive_int
 
 if TYPE_CHECKING:
@@ -202,10 +201,10 @@ def _explain(args: argparse.Namespace) -> int:
         trajectory = audit_rollouts(agent, settings, target)
         explanation = explain(trajectory, config, agent=agent, progress=stages)
         try:
-            claims = settings.claim_config()
-            written = write_bundle(explanation, out, rendered, progress=stages, claims=claims)
+            table = claims_table(explanation, settings.claim_config())  # once, for both
+            written = write_bundle(explanation, out, rendered, progress=stages, claims=table)
             images = [path.name for path in written[:-1]]
-            write_index(out, explanation, images, checkpoint=str(args.checkpoint), claims=claims)
+            write_index(out, explanation, images, checkpoint=str(args.checkpoint), claims=table)
             finish_out(out, {path.name for path in written} | OWN_FILES, previous)
         except OSError as error:
             raise ConfigError(f"cannot write into --out {out}: {error}") from None
@@ -277,10 +276,10 @@ def write_index(
     rollout_images: Sequence[str],
     *,
     checkpoint: str = "",
-    claims: ClaimConfig | None = None,
+    claims: ClaimsTable | None = None,
 ) -> Path:
     """Write ``index.html``: what was explained, the trust metrics and the figures (and what
-    the explanation claims, at ``claims``' level).
+    the explanation claims: ``claims``, computed at the default level when not given).
 
     Every string from the explanation, the command line or the file system is escaped with
     :func:`html.escape`; images are referenced by their names relative to ``directory``.
@@ -313,7 +312,7 @@ def write_index(
         for name in TrustMetrics.__dataclass_fields__
     )
     header = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
-    table = claims_table(e, claims)
+    table = claims or claims_table(e)
     fact_table = fact_table_html(table.facts) or "<p>No valid steps.</p>"
     status_table = factor_status_html(table.factors)
     score_table = score_table_html(table.scores)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from .errors import PYTHON, ConfigError, Spelling, UnknownGameError
 
 __all__ = [
+    "FREEWAY_TRANSITION_FACTS",
+    "GENERIC_TRANSITION_FACTS",
     "MAX_SEED",
     "GAMES",
     "GameSpec",
@@ -23,6 +25,11 @@ __all__ = [
 
 MAX_SEED = 2**32 - 1
 """MinAtar seeds its games with 32-bit integers: every episode seed is in ``[0, MAX_SEED]``."""
+
+GENERIC_TRANSITION_FACTS = ("executed_action", "sticky")
+"""Facts every game records about what action ``a_t`` did (``rollout/envs.py``)."""
+FREEWAY_TRANSITION_FACTS = ("scored", "collision")
+"""Freeway's facts about the transition ``t -> t+1`` (shown by observation ``t+1``)."""
 
 
 @dataclass(frozen=True)

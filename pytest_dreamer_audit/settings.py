@@ -356,11 +356,11 @@ class AuditSettings:
         for name, value in overrides.items():
             if name == "checkpoint":
                 parsed[name] = str(value)
-            elif isinstance(value, bool) and name in ("pomdp", "probes", "curves", "decoded"):
-                parsed[name] = by_field[name].parse("true" if value else "false")
             else:
+                # a bool is spelled as on the command line (flags, the POMDP choice)
+                text = ("true" if value else "false") if isinstance(value, bool) else str(value)
                 try:
-                    parsed[name] = by_field[name].parse(str(value))
+                    parsed[name] = by_field[name].parse(text)
                 except ConfigError as error:
                     raise ConfigError(f"@pytest.mark.{MARKER}({name}={value!r}): {error}") from None
         return dataclasses.replace(self, **parsed)

@@ -158,3 +158,25 @@ def gemm_rate(clock: Clock, side: int, repeats: int = 3) -> GemmRate:
     b = torch.rand(side, side, device=clock.device)
     timing, _ = clock.best_of(repeats, lambda: a @ b)
     return GemmRate(side, timing.best_s, 2 * side**3 / timing.best_s)
+
+
+def describe_here(threads: int) -> str:
+    """One line naming this machine for a side script's table: CPU model, usable CPUs, memory,
+    load at start and the torch threads."""
+    import torch
+
+    m = describe_machine(torch.device("cpu"))
+    memory = f", {m.memory_gib:.0f} GiB" if m.memory_gib else ""
+    load = ", ".join(f"{value:.2f}" for value in m.load_average_at_start)
+    return (
+        f"{m.cpu_model}, {m.usable_cpus} usable CPUs{memory}, load {load} at start, "
+        f"{threads} torch thread(s), torch {torch.__version__}"
+    )
+
+
+def publish(lines: list[str], out: Path | None) -> None:
+    """Print a side script's markdown table and, with ``out``, write it there too."""
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if out is not None:
+        out.write_text(text)

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ..model.agent import DreamerAgent, LatentState
 from ..results.values import CurveSet
+from .trust import mode_one_hot
 
 __all__ = ["FRACTIONS", "RANDOM_ORDERS", "head_curves"]
 
@@ -82,9 +83,8 @@ def head_curves(
     """
     device = agent.device
     valid = valid.to(device)
-    classes = posterior_logits.shape[-1]
-    post = torch.nn.functional.one_hot(posterior_logits.argmax(-1), classes).float().to(device)
-    prior = torch.nn.functional.one_hot(prior_logits.argmax(-1), classes).float().to(device)
+    post = mode_one_hot(posterior_logits.float()).to(device)
+    prior = mode_one_hot(prior_logits.float()).to(device)
     deter = deter.to(device)[valid]  # [N, D]
     post, prior = post[valid], prior[valid]  # [N, C, K]
     flat_scores = scores.to(device)[valid].flatten()  # [N * C]

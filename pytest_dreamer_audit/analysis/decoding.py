@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..model.agent import DreamerAgent, LatentState
+from .trust import mode_one_hot
 
 __all__ = ["decoded_beliefs", "decoded_factors"]
 
@@ -55,9 +56,9 @@ def decoded_beliefs(
         - deter: ``[L, B, D]``; posterior_logits: ``[L, B, C, K]``; valid: ``[L, B]``
         - output: ``[L, B, channels, 10, 10]`` float32
     """
-    steps, episodes, _, classes = posterior_logits.shape
+    steps, episodes = posterior_logits.shape[:2]
     mask = valid.bool().cpu()
-    mode = torch.nn.functional.one_hot(posterior_logits.argmax(-1), classes).float().cpu()
+    mode = mode_one_hot(posterior_logits.float()).cpu()
     out = np.zeros((steps, episodes, agent.sizes.channels, 10, 10), dtype=np.float32)
     if bool(mask.any()):
         out[mask.numpy()] = _decode(agent, mode[mask], deter.cpu()[mask])
@@ -93,7 +94,7 @@ def decoded_factors(
     stochs, deters = [], []
     for j in present:
         t, b = (int(v) for v in examples[j, 0])
-        stoch = torch.nn.functional.one_hot(posterior_logits[t, b].argmax(-1), classes).float()
+        stoch = mode_one_hot(posterior_logits[t, b].float())
         if strongest[j] >= 0:
             stoch[int(strongest[j])] = 0.0
             stoch[int(strongest[j]), int(np.argmax(prototypes[j]))] = 1.0

@@ -217,14 +217,15 @@ def _randomization(
     budget = dataclasses.replace(config.nmf(), max_iter=max(main.fit.iterations, 10))
     kinds = stages("full") + (stages("cascade") if config.randomization == "cascade" else [])
     results = []
-    latents: list[tuple[Tensor, Tensor]] = []
+    latents: list[tuple[Tensor, Tensor]] = []  # the full stage's only: the probes' control
     for kind, name, layers in kinds:
         randomized = permute_parameters(agent, layers, config.sanity_seed)
         replayed = replay_posteriors(randomized, trajectory)
         posterior = match_scale(replayed.posterior_logits, trajectory.posterior_logits, valid)
         prior = match_scale(replayed.prior_logits, trajectory.prior_logits, valid)
         probs = torch.softmax(posterior, dim=-1)
-        latents.append((probs, replayed.deter))
+        if not latents:
+            latents.append((probs, replayed.deter))
         other = _score(probs, valid, surprise(posterior, prior), config, budget)
         cosines = matched_cosines(main.fit.prototypes, other.fit.prototypes)
         results.append(

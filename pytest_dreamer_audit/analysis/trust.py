@@ -17,6 +17,7 @@ from ..results import similarity
 __all__ = [
     "deletion_effects",
     "matched_cosines",
+    "mode_one_hot",
     "spearman",
     "topk_jaccard",
 ]
@@ -56,7 +57,8 @@ def topk_jaccard(first: Tensor, second: Tensor) -> float:
     )
 
 
-def _mode_one_hot(logits: Tensor) -> Tensor:
+def mode_one_hot(logits: Tensor) -> Tensor:
+    """Each categorical's most likely class, one-hot: ``[..., K]`` logits -> ``[..., K]``."""
     return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
 
 
@@ -77,7 +79,7 @@ def deletion_effects(
         policies = []
         for logits in (posterior_logits, prior_logits):
             flat = logits.reshape(steps * episodes, *logits.shape[2:]).to(agent.device)
-            state = LatentState(flat, _mode_one_hot(flat), flat_deter)
+            state = LatentState(flat, mode_one_hot(flat), flat_deter)
             policies.append(torch.softmax(agent.policy_logits(state), dim=-1))
         change = 0.5 * (policies[0] - policies[1]).abs().sum(dim=-1)
     return change.reshape(steps, episodes)

@@ -163,9 +163,8 @@ class AuditCache:
                     progress=lambda stage: self._progress(f"{what}: {stage}", True),
                 )
                 self._progress(f"{what}: explained in {time.perf_counter() - start:.1f} s", False)
-                write_bundle(
-                    result, directory, settings.render_episodes, claims=settings.claim_config()
-                )
+                table = claims_table(result, settings.claim_config())
+                write_bundle(result, directory, settings.render_episodes, claims=table)
                 (directory / "settings.json").write_text(
                     json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n"
                 )

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..results.config import ClaimConfig
 from ..results.explanation import Explanation
+
+if TYPE_CHECKING:
+    from ..results.semantics import ClaimsTable
 
 __all__ = ["FACTORS_FILE", "rollout_file", "write_bundle"]
 
@@ -27,11 +30,11 @@ def write_bundle(
     directory: Path,
     render_episodes: int,
     progress: Callable[[str], None] | None = None,
-    claims: ClaimConfig | None = None,
+    claims: ClaimsTable | None = None,
 ) -> list[Path]:
     """Save ``explanation`` and render it into ``directory``; the PNG paths, gallery last.
-    ``claims`` decides what the gallery may claim (default: :class:`ClaimConfig`)."""
-    from ..results.semantics import claims_table
+    ``claims`` is what the gallery may claim (``semantics.claims_table``; computed at the
+    default level when the caller has none)."""
     from .render import render_factor_gallery, render_rollout
 
     note = progress or (lambda _label: None)
@@ -44,6 +47,5 @@ def write_bundle(
         render_rollout(explanation, episode, path=path)
         images.append(path)
     note("render factors")
-    table = claims_table(explanation, claims)
-    render_factor_gallery(explanation, path=directory / FACTORS_FILE, claims=table)
+    render_factor_gallery(explanation, path=directory / FACTORS_FILE, claims=claims)
     return [*images, directory / FACTORS_FILE]

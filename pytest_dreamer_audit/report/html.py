@@ -166,12 +166,11 @@ def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
         return ""
     lines = []
     for s in rows:
-        if s.p_above <= 0.05:
-            verdict = f"above chance (p = {s.p_above:.3g})"
-        elif s.p_below <= 0.05:
-            verdict = f"BELOW chance (p = {s.p_below:.3g})"
-        else:
-            verdict = "chance"
+        verdict = {
+            "above": f"above chance (p = {s.p_above:.3g})",
+            "below": f"BELOW chance (p = {s.p_below:.3g})",
+            "chance": "chance",
+        }[s.verdict()]
         lines.append(
             f"<tr><td>{html.escape(s.name)}</td><td>{_percent(s.precision)}</td>"
             f"<td>{_percent(s.base_rate)}</td>"

@@ -9,7 +9,7 @@ transition fact one step later (row ``t`` holds the fact of the transition ``t -
 holds 0), within each episode. A transition that ends an episode has no next observation, so its
 visible form does not exist.
 
-Standard library and NumPy only.
+NumPy and the foundation only.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ..games import FREEWAY_TRANSITION_FACTS, GENERIC_TRANSITION_FACTS
+
 __all__ = ["TRANSITION_FACTS", "VISIBLE_FACTS", "VISIBLE_SUFFIX", "step_of", "visible_form"]
 
 VISIBLE_SUFFIX = "_visible"
-TRANSITION_FACTS = frozenset({"executed_action", "sticky", "scored", "collision"})
+TRANSITION_FACTS = frozenset(GENERIC_TRANSITION_FACTS + FREEWAY_TRANSITION_FACTS)
 """Facts of row ``t`` that describe what action ``a_t`` did (shown by ``o_{t+1}``)."""
 VISIBLE_FACTS = MappingProxyType(
-    {f"{name}{VISIBLE_SUFFIX}": name for name in ("collision", "scored")}
+    {f"{name}{VISIBLE_SUFFIX}": name for name in sorted(FREEWAY_TRANSITION_FACTS)}
 )
 """The visible form of each transition fact an observation can show, and its transition fact.
 ``executed_action`` and ``sticky`` stay transition facts: they describe the agent's choice made

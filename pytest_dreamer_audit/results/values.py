@@ -287,6 +287,15 @@ class ScoreAssociation:
     k: int
     picks: int
 
+    def verdict(self, level: float = 0.05) -> Literal["above", "below", "chance"]:
+        """Whether the picks hit the event more (``"above"``) or less (``"below"``) often than
+        chance at ``level`` (one-sided), or neither."""
+        if self.p_above <= level:
+            return "above"
+        if self.p_below <= level:
+            return "below"
+        return "chance"
+
     def to_json(self) -> dict[str, Any]:
         """Plain values, NaN written as None."""
         return {f.name: to_json_number(getattr(self, f.name)) for f in fields(self)}

@@ -32,14 +32,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..games import GameSpec, game_spec
+from ..games import FREEWAY_TRANSITION_FACTS, GENERIC_TRANSITION_FACTS, GameSpec, game_spec
 from ..model.sampling import MAX_SEED
 
 __all__ = ["GameBatch", "StepResult", "fact_names", "make_env"]
 
-_GENERIC_TRANSITION_FACTS = ("executed_action", "sticky")
 _FREEWAY_OBSERVATION_FACTS = ("chicken_row", "move_ready", "car_adjacent", "up_hits")
-_FREEWAY_TRANSITION_FACTS = ("scored", "collision")
 _FREEWAY_START_ROW = 9
 _FREEWAY_CHICKEN_COLUMN = 4
 _FREEWAY_COLUMNS = 10
@@ -48,8 +46,8 @@ _FREEWAY_COLUMNS = 10
 def fact_names(game: str) -> tuple[str, ...]:
     """Names of the facts recorded for ``game``, in the order of the facts' last axis."""
     if game_spec(game).name == "freeway":
-        return _FREEWAY_OBSERVATION_FACTS + _GENERIC_TRANSITION_FACTS + _FREEWAY_TRANSITION_FACTS
-    return _GENERIC_TRANSITION_FACTS
+        return _FREEWAY_OBSERVATION_FACTS + GENERIC_TRANSITION_FACTS + FREEWAY_TRANSITION_FACTS
+    return GENERIC_TRANSITION_FACTS
 
 
 def _register_minatar() -> None:
