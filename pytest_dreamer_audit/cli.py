@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import COMMAND_LINE, ConfigError, DreamerAuditError
-from .report.bundle import FACTORS_FILE
+from .report.bundle import FACTORS_FILE, TOP_STEPS_FILE, caption, is_full_grid
 from .report.html import (
     curves_html,
     fact_table_html,
@@ -203,7 +203,7 @@ def _explain(args: argparse.Namespace) -> int:
         try:
             table = claims_table(explanation, settings.claim_config())  # once, for both
             written = write_bundle(explanation, out, rendered, progress=stages, claims=table)
-            images = [path.name for path in written[:-1]]
+            images = [path.name for path in written if is_full_grid(path.name)]
             write_index(out, explanation, images, checkpoint=str(args.checkpoint), claims=table)
             finish_out(out, {path.name for path in written} | OWN_FILES, previous)
         except OSError as error:
@@ -239,7 +239,7 @@ def prepare_out(out: Path, checkpoint: Path, *, force: bool) -> set[str]:
     ours = previous | {OUT_MARKER}
     if checkpoint.resolve().parent == out.resolve():
         name = checkpoint.name
-        if name in OWN_FILES | {OUT_MARKER, FACTORS_FILE} or name.startswith("rollout-"):
+        if name in OWN_FILES | {OUT_MARKER, TOP_STEPS_FILE, FACTORS_FILE} or is_full_grid(name):
             raise ConfigError(
                 f"the checkpoint {checkpoint} is inside --out {out} under a name this command "
                 "writes; pass another --out folder (the input is never overwritten)"
@@ -286,8 +286,9 @@ def write_index(
 
     Args:
         directory: the output folder holding the PNGs.
-        explanation: the explanation shown. rollout_images: file names of the rollout figures,
-            in display order. checkpoint: the checkpoint path shown in the header.
+        explanation: the explanation shown. rollout_images: file names of the rollouts' full
+            grids, in display order (``top-steps.png`` and ``factors.png`` are shown too).
+            checkpoint: the checkpoint path shown in the header.
     """
     e = explanation
 
@@ -319,11 +320,14 @@ def write_index(
     randomization_table = randomization_html(e.randomization, e.metrics.posterior_entropy)
     probes_table = probe_table_html(e.probes) or "<p>Not run (--probes true runs them).</p>"
     curves_table = curves_html(e.curves) or "<p>Not run (--curves true draws them).</p>"
-    figures = "\n".join(
-        f'<figure><img src="{esc(name)}" alt="{esc(name)}"><figcaption>{esc(name)}</figcaption>'
-        "</figure>"
-        for name in rollout_images
-    )
+
+    def figure(name: str) -> str:
+        return (
+            f'<figure><img src="{esc(name)}" alt="{esc(caption(name, e))}">'
+            f"<figcaption>{esc(name)}: {esc(caption(name, e))}</figcaption></figure>"
+        )
+
+    figures = "\n".join(figure(name) for name in rollout_images)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{esc(f"dreamer-audit: {e.game}")}</title>
@@ -341,8 +345,10 @@ figure {{ margin: 0; }} figcaption {{ font-size: small; color: #555; }}
 {metrics}</table>
 <p>Arrays: <a href="explanation.npz">explanation.npz</a>,
 summary: <a href="summary.json">summary.json</a>.</p>
+<h2>The most important steps</h2>
+{figure(TOP_STEPS_FILE)}
 <h2>Factors</h2>
-<figure><img src="{esc(FACTORS_FILE)}" alt="factor gallery"></figure>
+{figure(FACTORS_FILE)}
 <h3>What each factor's observations coincide with</h3>
 {fact_table}
 <h3>Which factors may claim</h3>

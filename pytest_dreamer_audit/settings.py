@@ -334,14 +334,18 @@ class AuditSettings:
             )
 
     def estimated_bytes(self, sizes: AgentShape) -> int:
-        """Memory of the rollouts and the explanation, estimated per episode-step: the latents
-        (prior and posterior logits, samples, probabilities, scores: ~5 x C x K floats), the
-        deterministic state, the observation, and the NMF rows with their activations."""
+        """Peak memory of the rollouts and the explanation, estimated per episode-step: the
+        latents (prior and posterior logits, samples, probabilities, scores: ~5 x C x K floats),
+        the deterministic state, the observation, and the NMF rows with their activations, once
+        for the rollouts and again for what the fits hold at once (the sanity check's replay
+        and fit are the peak). For the reference agent and the defaults this is 40,640 bytes
+        per episode-step, above the 34,904 measured (``benchmarks/scaling.md``: the slope of the
+        process's peak over B x L up to 1024 x 50)."""
         latent = sizes.categoricals * sizes.classes
         per_step = 4 * (5 * latent + sizes.deter + sizes.categoricals * (self.rank + 4) + self.rank)
         per_step += 100 * sizes.channels
         refits = 1 + self.stability_refits + 1  # the fit, the refits, the sanity fit
-        return self.episodes * self.steps * per_step * (1 + refits // 2)
+        return self.episodes * self.steps * per_step * (2 + refits // 2)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> AuditSettings:
         """Apply a marker's keyword overrides, validated like the options."""

@@ -28,6 +28,7 @@ from .results.explanation import ExplainConfig, Explanation, TrustMetrics
 from .rollout.envs import fact_names
 
 __all__ = [
+    "HEADLESS_CHROMIUM",
     "EFFECT_MARKERS",
     "FAST_INI",
     "ID_PAYLOAD",
@@ -91,6 +92,22 @@ def write_tiny_checkpoint(
         tiny_agent(game, pomdp=pomdp, seed=seed, **overrides), path, native=native
     )
 
+
+HEADLESS_CHROMIUM = (
+    "--headless",
+    "--no-sandbox",  # root in a container
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--virtual-time-budget=5000",
+)
+"""Chromium's flags for photographing and reading a report offline, the same in the browser
+tests and ``docs/screenshot.py`` (add ``--user-data-dir``, the window size and the action)."""
 
 FAST_INI = """
 [pytest]

@@ -91,7 +91,12 @@ def evil_project_report(pytester: pytest.Pytester) -> Path:
     pytester.makeini(FAST_INI)
     pytester.makepyfile(test_evil=EVIL_TESTS)
     result = pytester.runpytest(
-        "--dreamer-checkpoint", str(checkpoint), "--html=report.html", "--self-contained-html"
+        "--dreamer-checkpoint",
+        str(checkpoint),
+        "--html=report.html",
+        "--self-contained-html",
+        "-o",
+        "render_collapsed=",  # every test's extras open, as a reader expands them
     )
     result.assert_outcomes(passed=2, failed=1)
     return pytester.path / "report.html"

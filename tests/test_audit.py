@@ -53,7 +53,7 @@ def test_a_second_cache_object_computes_nothing(cache_copy: tuple[AuditSettings,
     settings, cache = cache_copy
     result = AuditCache(cache).explanation(settings)
     assert _builds(cache) == 2  # the rollouts and the explanation, once each
-    assert [p.name for p in result.images] == ["rollout-0.png", "factors.png"]
+    assert [p.name for p in result.images] == ["rollout-0.png", "top-steps.png", "factors.png"]
 
 
 def _set_number(path: Path) -> None:
@@ -88,6 +88,7 @@ EXPLANATION_FILES = (
     "summary.json",
     "explanation.npz",
     "rollout-0.png",
+    "top-steps.png",
     "factors.png",
     "settings.json",
 )

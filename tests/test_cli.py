@@ -43,6 +43,7 @@ def test_explain_writes_every_file(audit: Path) -> None:
         "rollout-0.png",
         "rollout-1.png",
         "summary.json",
+        "top-steps.png",
     ]
     for png in audit.glob("*.png"):
         assert imread(png).shape[0] > 100

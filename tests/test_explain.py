@@ -116,7 +116,9 @@ def test_permuting_episodes_permutes_the_scores(order: list[int], layout: str, s
     )
     config = ExplainConfig(rank=3, layout=layout, score=score, stability_refits=0)  # type: ignore[arg-type]
     a, b = explain(base, config), explain(permuted, config)
-    np.testing.assert_allclose(b.observation_scores, a.observation_scores[:, order], atol=1e-4)
+    # Equal up to the fit's float32 summation order, which can make the HALS stop land an
+    # iteration apart (measured: at most 1.8e-4 here; a wrong permutation moves scores by ~0.1).
+    np.testing.assert_allclose(b.observation_scores, a.observation_scores[:, order], atol=1e-3)
 
 
 def test_save_and_load_round_trip(tmp_path: Path, explained: Explanation) -> None:

@@ -56,7 +56,7 @@ def test_flatten_unflatten_round_trip(shape: tuple[int, ...], layout: str) -> No
     assert bool((rows.step[1:] >= rows.step[:-1]).all())
 
 
-@given(shapes, st.integers(1, 4), st.sampled_from(["mu", "torchnmf"]))
+@given(shapes, st.integers(1, 4), st.sampled_from(["hals", "mu", "torchnmf"]))
 @settings(max_examples=25, deadline=None)
 def test_fit_is_non_negative_with_unit_prototypes(
     shape: tuple[int, ...], rank: int, solver: str
@@ -187,7 +187,7 @@ def test_more_bad_inputs() -> None:
     [
         ({"rank": 0}, "NMF rank must be an integer >= 1, got 0"),
         ({"layout": "flat"}, "unknown NMF layout 'flat'; choose from pooled, per_step"),
-        ({"solver": "sklearn"}, "unknown NMF solver"),
+        ({"solver": "sklearn"}, "unknown NMF solver 'sklearn'; choose from hals, mu, torchnmf"),
         ({"tol": -1.0}, "tol must be"),
     ],
 )
@@ -219,7 +219,7 @@ def test_torchnmf_import_warnings_do_not_break_a_warnings_as_errors_run() -> Non
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("solver", ["mu", "torchnmf"])
+@pytest.mark.parametrize("solver", ["hals", "mu", "torchnmf"])
 def test_fit_on_cuda_matches_the_cpu_fit(solver: Solver) -> None:
     matrix = flatten_posteriors(_probs(12, 6, 4, 8, 1), _valid(12, 6, 1), "pooled").matrix
     config = NMFConfig(rank=3, solver=solver, max_iter=100)
@@ -245,3 +245,77 @@ def test_explained_variance_is_undefined_for_rows_that_do_not_vary() -> None:
     assert fit.relative_error < 1e-3
     varied = torch.rand(64, 20, generator=torch.Generator().manual_seed(0))
     assert 0 < fit_nmf(varied, NMFConfig(rank=3, max_iter=20)).explained_variance < 1
+
+
+def _planted(rows: int, width: int, rank: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """An exactly rank-``rank`` non-negative ``[rows, width]`` matrix and its prototypes: sparse
+    activations and prototypes with a private column each (separable, so the NMF is unique)."""
+    g = torch.Generator().manual_seed(seed)
+    prototypes = torch.rand(rank, width, generator=g) * (torch.rand(rank, width, generator=g) < 0.5)
+    prototypes[:, :rank] = torch.eye(rank) + 0.0
+    activations = torch.rand(rows, rank, generator=g) * (torch.rand(rows, rank, generator=g) < 0.5)
+    activations[:rank] = torch.eye(rank)
+    return activations @ prototypes, prototypes
+
+
+def test_hals_recovers_an_exactly_low_rank_matrix_and_beats_mu() -> None:
+    matrix, prototypes = _planted(2_000, 20, 5, 0)
+    hals = fit_nmf(matrix, NMFConfig(rank=5, solver="hals", max_iter=300, tol=0))
+    mu = fit_nmf(matrix, NMFConfig(rank=5, solver="mu", max_iter=300, tol=0))
+    assert hals.relative_error < 1e-4
+    assert hals.relative_error <= mu.relative_error
+    assert float(matched_cosines(prototypes, hals.prototypes).min()) > 0.9999
+
+
+def test_hals_reaches_a_lower_error_than_mu_on_posteriors_in_half_the_iterations() -> None:
+    rows = flatten_posteriors(
+        _probs(20, 8, 20, 20, 1), torch.ones(20, 8, dtype=torch.bool), "pooled"
+    )
+    mu = fit_nmf(rows.matrix, NMFConfig(rank=10, solver="mu", max_iter=200, tol=0))
+    hals = fit_nmf(rows.matrix, NMFConfig(rank=10, solver="hals", max_iter=100, tol=0))
+    assert hals.relative_error < mu.relative_error
+
+
+@pytest.mark.parametrize("init", ["nndsvda", "random"])
+def test_hals_stops_on_convergence_and_is_deterministic(init: str) -> None:
+    rows = flatten_posteriors(
+        _probs(10, 4, 20, 20, 2), torch.ones(10, 4, dtype=torch.bool), "pooled"
+    )
+    config = NMFConfig(rank=5, solver="hals", init=init, tol=1e-4, max_iter=500)  # type: ignore[arg-type]
+    first, second = fit_nmf(rows.matrix, config), fit_nmf(rows.matrix, config)
+    assert first.iterations < 500
+    assert first.iterations == second.iterations
+    assert torch.equal(first.activations, second.activations)
+    assert torch.equal(first.prototypes, second.prototypes)
+    assert bool((first.activations >= 0).all())
+    assert bool((first.prototypes >= 0).all())
+    # tol = 0 never stops early; the stop at tol > 0 costs little error.
+    full = fit_nmf(rows.matrix, NMFConfig(rank=5, solver="hals", init=init, tol=0, max_iter=500))  # type: ignore[arg-type]
+    assert full.iterations == 500
+    assert full.relative_error <= first.relative_error + 1e-6
+    assert first.relative_error < full.relative_error * 1.01
+
+
+def test_hals_is_the_same_fit_in_one_block_or_many(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_dreamer_audit.analysis import nmf_solvers
+
+    rows = flatten_posteriors(
+        _probs(12, 6, 20, 20, 3), torch.ones(12, 6, dtype=torch.bool), "pooled"
+    )
+    config = NMFConfig(rank=6, solver="hals", max_iter=40, tol=0)
+    whole = fit_nmf(rows.matrix, config)
+    monkeypatch.setattr(nmf_solvers, "block_rows", lambda device: 100)
+    blocks = fit_nmf(rows.matrix, config)
+    torch.testing.assert_close(blocks.prototypes, whole.prototypes, atol=1e-4, rtol=0)
+    torch.testing.assert_close(blocks.activations, whole.activations, atol=1e-4, rtol=1e-3)
+
+
+def test_hals_survives_dead_factors() -> None:
+    """Rank 4 of a rank-2 matrix: spare factors may die (all-zero columns or rows); their
+    updates are skipped instead of dividing by zero."""
+    matrix, _ = _planted(300, 6, 2, 4)
+    for init in ("nndsvda", "random"):
+        fit = fit_nmf(matrix, NMFConfig(rank=4, solver="hals", init=init, max_iter=200, tol=0))  # type: ignore[arg-type]
+        assert bool(torch.isfinite(fit.activations).all())
+        assert bool(torch.isfinite(fit.prototypes).all())
+        assert fit.relative_error < 1e-3

@@ -78,8 +78,11 @@ def test_pytest_html_report_shows_ids_labels_and_messages_as_text(
         for extra in entry["extras"]
     ]
     assert any(LABEL_PAYLOAD in text_of(e["content"]) for e in extras if e["format_type"] == "html")
-    # Media names are set with innerText by pytest-html: raw text is right there.
-    assert any(e["name"].startswith(LABEL_PAYLOAD) for e in extras if e["format_type"] == "image")
+    # The pictures are embedded in our HTML (no pytest-html media extras), under the label as
+    # text; the markup scan above covered their alt and caption attributes.
+    assert not [e for e in extras if e["format_type"] == "image"]
+    pictures = [text_of(e["content"]) for e in extras if "data-dreamer-pictures" in e["content"]]
+    assert any(f"{LABEL_PAYLOAD}: pictures" in text for text in pictures)
     # The failure message reached the log, escaped.
     logs = [entry["log"] for entries in blob["tests"].values() for entry in entries]
     assert any(MESSAGE_PAYLOAD in text_of(log) for log in logs)

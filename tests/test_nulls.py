@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.results.config import ClaimConfig
 from pytest_dreamer_audit.results.explanation import Explanation
 from pytest_dreamer_audit.results.nulls import (
     CircularShifts,
+    average_ranks,
     holm,
     max_adjusted,
     p_value,
@@ -178,3 +179,24 @@ def test_a_world_of_noise_makes_claims_no_more_often_than_the_level() -> None:
     # Measured: 4 of 120 worlds (3.3%) at level 0.05. The bound is the level plus three binomial
     # standard deviations (0.05 + 3 * 0.020): the family-wise control must hold.
     assert false / worlds <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / worlds)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(1, 3),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([2, 4, 1000]),
+)
+def test_ranks_equal_scipy_rankdata_with_ties(
+    rows: int, columns: int, seed: int, levels: int
+) -> None:
+    values = np.random.default_rng(seed).integers(0, levels, (rows, columns)).astype(float)
+    np.testing.assert_array_equal(average_ranks(values), rankdata(values, axis=0))
+
+
+def test_ranks_of_a_column_with_nan_are_nan_and_other_columns_are_kept() -> None:
+    values = np.array([[1.0, 3.0], [np.nan, 1.0], [2.0, 1.0]])
+    ranks = average_ranks(values)
+    assert np.isnan(ranks[:, 0]).all()
+    np.testing.assert_array_equal(ranks[:, 1], [3.0, 1.5, 1.5])

@@ -5,16 +5,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 from matplotlib.image import imread
+from PIL import Image
 
 from pytest_dreamer_audit.errors import ConfigError
+from pytest_dreamer_audit.report.blocks import observed_channels
 from pytest_dreamer_audit.report.render import (
     action_label,
     observation_rgb,
     render_factor_gallery,
     render_rollout,
+    render_top_steps,
 )
 from pytest_dreamer_audit.testing import fake_explanation
 
@@ -138,3 +142,133 @@ def test_render_leaves_pyplot_unimported() -> None:
         "assert 'matplotlib.pyplot' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# Geometry of the default fake explanation (C = 4, K = 5, 10 x 10 observations): blocks of 60
+# content rows (observation x6, the [C, K] blocks x15), framed by a 3 px margin and a 3 px frame.
+_HEADER, _PITCH, _INSET = 150, 72, 6
+_COLUMN_X = {"observation": 199, "posterior": 285, "sampled": 386, "activity": 487}
+_RED, _GREY = [0xD6, 0x27, 0x28], 219
+
+
+def pixels(png: bytes) -> np.ndarray:
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert image.dtype == np.uint8
+    return image
+
+
+def expected_block(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """``[h, w, 3]`` floats in [0, 1] as the figure must hold them: bytes, each pixel repeated."""
+    block = np.round(rgb * 255).astype(np.uint8)
+    return np.repeat(np.repeat(block, factor, axis=0), factor, axis=1)
+
+
+def cell(image: np.ndarray, column: str, row: int, height: int, width: int) -> np.ndarray:
+    y, x = _HEADER + _PITCH * row + _INSET, _COLUMN_X[column] + _INSET
+    return image[y : y + height, x : x + width]
+
+
+def test_rollout_cells_hold_the_exact_arrays() -> None:
+    e, b = fake_explanation(), 0
+    image = pixels(render_rollout(e, b))
+    assert image.shape == (_HEADER + 12 * _PITCH, 590, 3)
+    top = set(e.top_observations[b][e.top_observations[b] >= 0].tolist())
+    channels = observed_channels(e)
+    for t in (0, 5, *sorted(top)):
+        obs = observation_rgb(e.observations[t : t + 1, b], channels)[0]
+        np.testing.assert_array_equal(cell(image, "observation", t, 60, 60), expected_block(obs, 6))
+        probs = matplotlib.colormaps["magma"](np.sqrt(e.posterior_probs[t, b]))[..., :3]
+        np.testing.assert_array_equal(
+            cell(image, "posterior", t, 60, 75), expected_block(probs, 15)
+        )
+        one_hot = np.zeros((4, 5), dtype=bool)
+        one_hot[np.arange(4), e.stoch_classes[t, b]] = True
+        sampled = np.where(one_hot[..., None], 0.0, np.full(3, _GREY / 255))
+        np.testing.assert_array_equal(
+            cell(image, "sampled", t, 60, 75), expected_block(sampled, 15)
+        )
+        activity = matplotlib.colormaps["viridis"](e.step_scores[t, b])[:, None, :3]
+        painted = np.where(one_hot[..., None], activity, np.full(3, _GREY / 255))
+        np.testing.assert_array_equal(
+            cell(image, "activity", t, 60, 75), expected_block(painted, 15)
+        )
+        # The frame ring (3 px outside the content) is red exactly on the top-k rows.
+        y, x = _HEADER + _PITCH * t + 3, _COLUMN_X["observation"] + 3
+        ring = image[y : y + 3, x : x + 66].reshape(-1, 3)
+        assert (ring == (_RED if t in top else [255, 255, 255])).all()
+
+
+def test_rollout_text_is_where_text_belongs() -> None:
+    e, b = fake_explanation(), 0
+    image = pixels(render_rollout(e, b)).astype(int)
+    ink = (image < 200).any(axis=2)  # a text pixel darker than the anti-aliasing's fringe
+    red = (image[..., 0] > 150) & (image[..., 1] < 110) & (image[..., 2] < 110)
+    top = set(e.top_observations[b][e.top_observations[b] >= 0].tolist())
+    assert ink[5:50, 10:400].sum() > 300  # the two-line title
+    for x in _COLUMN_X.values():  # each column's two-line title above its blocks
+        assert ink[118:147, x : x + 70].sum() > 40
+    assert ink[100:147, 10:180].sum() > 300  # the key of the row fields
+    for t in range(12):
+        band = slice(_HEADER + _PITCH * t + 10, _HEADER + _PITCH * (t + 1) - 10)
+        assert ink[band, 10:180].sum() > 100, f"row {t} has no text"
+        assert (red[band, 10:180].sum() > 50) == (t in top), f"row {t}: red text iff a top row"
+        # Nothing spills into the white gaps between the image columns.
+        assert (image[band, 185:199] == 255).all()
+    # The colour bars: the ramp's ends are the colormaps' ends.
+    bar = image[95, _COLUMN_X["posterior"] + 6 : _COLUMN_X["posterior"] + 87 - 6]
+    magma = np.round(np.asarray(matplotlib.colormaps["magma"]([0.0, 1.0]))[:, :3] * 255)
+    np.testing.assert_array_equal(bar[[0, -1]], magma)
+
+
+def test_top_steps_figure_shows_each_rollouts_top_rows_in_rank_order() -> None:
+    e = fake_explanation(episodes=3)
+    image = pixels(render_top_steps(e, [2, 0]))
+    assert image.shape == (_HEADER + 2 * (24 + 3 * _PITCH), 590, 3)
+    channels = observed_channels(e)
+    for slot, (b, y0) in enumerate(((2, _HEADER + 24), (0, _HEADER + 2 * 24 + 3 * _PITCH))):
+        for rank, t in enumerate(e.top_observations[b]):
+            obs = observation_rgb(e.observations[t : t + 1, b], channels)[0]
+            y, x = y0 + _PITCH * rank + _INSET, _COLUMN_X["observation"] + _INSET
+            got = image[y : y + 60, x : x + 60]
+            np.testing.assert_array_equal(got, expected_block(obs, 6), f"rollout {slot}")
+        header = image[y0 - 24 : y0].astype(int)
+        assert (header[:, 10:300] < 100).all(axis=2).sum() > 100  # the rollout's one-line header
+
+
+def test_top_steps_height_grows_with_k_and_the_rollouts() -> None:
+    def height(**kwargs: object) -> int:
+        episodes = kwargs.pop("episodes_drawn", None)
+        png = render_top_steps(fake_explanation(episodes=5, **kwargs), episodes)  # type: ignore[arg-type]
+        return decode(png).shape[0]
+
+    k2, k3, four = height(top_k=2), height(top_k=3), height(top_k=3, episodes_drawn=[0, 1, 2, 3])
+    assert k3 - k2 == 4 * _PITCH  # the default: the first 4 rollouts, one more row each
+    assert four == k3
+    assert height(top_k=3, episodes_drawn=[1]) == _HEADER + 24 + 3 * _PITCH
+    assert height(top_k=3, episodes_drawn=[4, 3, 1, 0, 2]) - k3 == 24 + 3 * _PITCH
+
+
+def test_top_steps_skips_missing_top_entries() -> None:
+    # Only 2 valid steps in rollout 0, so its third top entry is -1.
+    e = fake_explanation(steps=8, lengths=[2, 8, 8], top_k=3)
+    assert (e.top_observations[0] == -1).sum() == 1
+    assert decode(render_top_steps(e, [0])).shape[0] == _HEADER + 24 + 2 * _PITCH
+
+
+@pytest.mark.parametrize("episodes", [[-1], [0, 3], ["0"]])
+def test_top_steps_rejects_invalid_episodes(episodes: list[object]) -> None:
+    with pytest.raises(ConfigError, match=r"0 to 2"):
+        render_top_steps(fake_explanation(episodes=3), episodes)  # type: ignore[arg-type]
+
+
+def test_top_steps_is_written_to_path(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "top.png"
+    png = render_top_steps(fake_explanation(), path=target)
+    assert target.read_bytes() == png
+
+
+def test_rollout_without_valid_steps_says_so() -> None:
+    e = fake_explanation(steps=6, lengths=[0, 6, 6])
+    image = pixels(render_rollout(e, 0))
+    assert image.shape[0] == _HEADER + _PITCH
+    assert (image[_HEADER:, 200:400] < 100).all(axis=2).sum() > 50  # "no valid steps"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html
 import json
 import math
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 from pytest_dreamer_audit.report.artifacts import artifact_directory, write_artifacts
 from pytest_dreamer_audit.report.html import (
     checkpoint_summary_html,
+    embed_once,
     fact_table_html,
     html_extras,
     metrics_table,
@@ -29,8 +32,15 @@ from pytest_dreamer_audit.settings import AuditSettings
 
 
 def _record(tmp_path: Path, label: str = "agent<script>alert(1)</script>") -> AuditRecord:
-    image = tmp_path / "rollout-0.png"
-    image.write_bytes(b"\x89PNG fake")
+    images = []
+    for name, caption in (
+        ("rollout-0.png", "rollout 0 <b>grid</b>"),
+        ("top-steps.png", "top steps"),
+        ("factors.png", "factor gallery"),
+    ):
+        image = tmp_path / name
+        image.write_bytes(b"\x89PNG fake " + name.encode())
+        images.append((str(image), caption))
     return AuditRecord(
         checkpoint="a.pth",
         label=label,
@@ -39,7 +49,7 @@ def _record(tmp_path: Path, label: str = "agent<script>alert(1)</script>") -> Au
         settings=AuditSettings(checkpoint="a.pth", layout="per_step"),
         metrics=TrustMetrics(relative_error=0.25, explained_variance=0.5, iterations=60),
         mean_return=3.5,
-        images=((str(image), "rollout 0"),),
+        images=tuple(images),
     )
 
 
@@ -83,19 +93,56 @@ def test_several_checkpoints_are_compared_in_one_plot(tmp_path: Path) -> None:
     assert "sanity_spearman" not in summary.split("<svg")[1]  # n/a everywhere: left out
 
 
-def test_html_extras_embed_png_and_are_json_serializable(tmp_path: Path) -> None:
-    extras = html_extras([_record(tmp_path)])
-    assert [e["format_type"] for e in extras] == ["html", "image"]
-    assert extras[1]["content"] == "iVBORyBmYWtl"  # base64 of the file's bytes
+def test_html_extras_embed_the_compact_figures_and_link_the_full_grids(tmp_path: Path) -> None:
+    record = _record(tmp_path)
+    evidence = tmp_path / "artifacts" / "test-a"
+    report = tmp_path / "report" / "audit.html"
+    extras = html_extras([record], evidence=evidence, report_path=str(report))
+    assert [e["format_type"] for e in extras] == ["html", "html", "html"]
+    pictures, links = extras[0]["content"], extras[1]["content"]
+    top = base64.b64encode(b"\x89PNG fake top-steps.png").decode()
+    gallery = base64.b64encode(b"\x89PNG fake factors.png").decode()
+    grid = base64.b64encode(b"\x89PNG fake rollout-0.png").decode()
+    assert f'src="data:image/png;base64,{top}"' in pictures
+    assert f'src="data:image/png;base64,{gallery}"' in pictures
+    assert grid not in pictures  # the full grid is linked, not embedded
+    assert pictures.index(top) < pictures.index(gallery)
+    assert "<figcaption><small>top steps</small></figcaption>" in pictures
+    # The link is relative to the report and names the copy write_artifacts makes.
+    label = "agent<script>alert(1)</script>"
+    href = html.escape(f"../artifacts/test-a/0-{label}-rollout-0.png")
+    assert f'<a href="{href}" title="rollout 0 &lt;b&gt;grid&lt;/b&gt;">rollout 0</a>' in links
+    assert "<script>" not in pictures + links
+    # Without a report file the links are file URIs; without a folder there are none.
+    unfiled = html_extras([record], evidence=evidence)[1]["content"]
+    assert evidence.resolve().as_uri() in unfiled
+    assert len(html_extras([record])) == 2
     json.dumps(extras)
+
+
+def test_embed_once_keeps_each_explanations_pictures_in_the_first_test_only(
+    tmp_path: Path,
+) -> None:
+    first = html_extras([_record(tmp_path)])
+    other = html_extras([dataclasses.replace(_record(tmp_path), key="k2")])
+    shown: dict[str, str] = {}
+    assert embed_once(first, shown, "test_a") == first
+    assert embed_once(first, shown, "test_a") == first  # the same test's report again
+    again = embed_once(first, shown, "test_b")
+    assert "data:image/png" not in json.dumps(again)
+    assert "the pictures of this explanation are shown with test_a" in again[0]["content"]
+    assert again[1:] == first[1:]  # the tables stay
+    assert embed_once(other, shown, "test_b") == other  # another explanation: embedded
+    assert shown == {"k1": "test_a", "k2": "test_b"}
+
     facts = (FactAssociation("collision_visible", "event", (0.4,), 0.1, 20, 0.25, (0.002,)),)
     status = (FactorStatus(0, 0.93, 0.1, 0.0, 0.25, unstable=False, marks_start=False),)
     scores = (ScoreAssociation("collision_visible", 0.02, 0.1, 0.05, 0.15, 0.99, 0.004, 5, 80),)
     with_facts = dataclasses.replace(
         _record(tmp_path), factor_facts=facts, factor_status=status, score_facts=scores
     )
-    extras = html_extras([with_facts])
-    assert [e["format_type"] for e in extras] == ["html", "html", "html", "html", "image"]
+    extras = html_extras([with_facts])[1:]  # after the pictures
+    assert [e["format_type"] for e in extras] == ["html", "html", "html", "html"]
     assert "what each factor&#x27;s observations coincide with" in extras[1]["content"]
     assert (
         "<td>collision_visible</td><td>precision of top-20</td><td>10.0%</td><td>25%</td>"
@@ -107,7 +154,7 @@ def test_html_extras_embed_png_and_are_json_serializable(tmp_path: Path) -> None
         in (extras[2]["content"])
     )
     stages = (RandomizationStage("full", "all layers", 0.8, -0.1, 0.67),)
-    table = html_extras([dataclasses.replace(with_facts, randomization=stages)])[4]["content"]
+    table = html_extras([dataclasses.replace(with_facts, randomization=stages)])[5]["content"]
     assert "<th>posterior entropy (trained n/a)</th>" in table
     assert "<td>full</td><td>all layers</td><td>0.8</td><td>-0.1</td><td>0.67</td>" in table
     # The score's picks hit the event below its null's 5% quantile: said in capitals.
@@ -155,7 +202,12 @@ def test_artifacts_are_written_per_test(tmp_path: Path) -> None:
     directory = artifact_directory(tmp_path / "art", "tests/test_x.py::test_y[cp/1]")
     assert directory.name.startswith("test_x.py_test_y_cp_1-")
     write_artifacts(directory, "tests/test_x.py::test_y[cp/1]", [_record(tmp_path, label="cp")])
-    assert sorted(p.name for p in directory.iterdir()) == ["0-cp-rollout-0.png", "summary.json"]
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "0-cp-factors.png",
+        "0-cp-rollout-0.png",
+        "0-cp-top-steps.png",
+        "summary.json",
+    ]
     summary = json.loads((directory / "summary.json").read_text())
     assert summary["test"] == "tests/test_x.py::test_y[cp/1]"
     assert summary["audits"][0]["metrics"]["mean_return"] == 3.5
@@ -189,7 +241,7 @@ def test_records_cross_the_json_edge_unchanged(tmp_path: Path) -> None:
         randomization=(RandomizationStage("full", "all layers", 0.8, -0.1, 0.67),),
     )
     back = AuditRecord.from_json(json.loads(json.dumps(record.to_json())))
-    assert "deletion and insertion curves" in html_extras([record])[-2]["content"]
+    assert "deletion and insertion curves" in html_extras([record])[-1]["content"]
     assert back == dataclasses.replace(record, images=())
     assert math.isnan(back.metrics.sanity_spearman)
     assert back.settings.layout == "per_step"

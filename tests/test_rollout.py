@@ -5,7 +5,12 @@ import torch
 
 from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.model.agent import AgentMetadata, DreamerAgent
-from pytest_dreamer_audit.rollout.rollouts import Trajectory, episode_seeds, run_rollouts
+from pytest_dreamer_audit.rollout.rollouts import (
+    Trajectory,
+    episode_seeds,
+    replay_posteriors,
+    run_rollouts,
+)
 from pytest_dreamer_audit.testing import tiny_agent
 
 
@@ -153,3 +158,17 @@ def test_cuda_rollout_matches_cpu(freeway_agent: DreamerAgent) -> None:
     assert gpu.posterior_logits.device.type == "cuda"
     assert freeway_agent.device.type == "cpu"
     _assert_same(cpu, gpu.to("cpu"), exact=False)
+
+
+def test_replaying_a_trajectory_with_its_agent_reproduces_its_latents() -> None:
+    """The replay encodes all observations in one batch; the recurrence and the noise are the
+    rollout's, so the latents come back as recorded (and another agent's differ)."""
+    agent = tiny_agent(seed=3)
+    trajectory = run_rollouts(agent, "freeway", episodes=3, steps=9, seed=4)
+    replayed = replay_posteriors(agent, trajectory)
+    valid = trajectory.valid.bool()
+    for name in ("posterior_logits", "prior_logits", "stoch", "deter"):
+        recorded = getattr(trajectory, name)[valid]
+        torch.testing.assert_close(getattr(replayed, name)[valid], recorded, rtol=0, atol=1e-6)
+    other = replay_posteriors(tiny_agent(seed=5), trajectory)
+    assert float((other.posterior_logits - trajectory.posterior_logits)[valid].abs().max()) > 0.1

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pytest_dreamer_audit import assertions as A
 from pytest_dreamer_audit.analysis.pipeline import explain
 from pytest_dreamer_audit.errors import ConfigError
+from pytest_dreamer_audit.results.config import ClaimConfig
 from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation
 from pytest_dreamer_audit.results.semantics import (
     FactAssociation,
@@ -20,6 +21,7 @@ from pytest_dreamer_audit.results.semantics import (
     factor_event_precision,
     factor_fact_spearman,
     factor_highlights,
+    score_event_test,
 )
 from pytest_dreamer_audit.rollout.rollouts import run_rollouts
 from pytest_dreamer_audit.testing import tiny_agent
@@ -262,3 +264,41 @@ def test_factor_highlights_name_only_significant_claims() -> None:
         ConfigError, match=r"factor 2 is out of range: 'common' has values for factors 0 to 1"
     ):
         factor_highlights(rows, 2)
+
+
+def test_score_event_test_finds_picks_planted_on_an_event_and_not_on_chance() -> None:
+    """Top picks placed on the steps of an event (3 of 40 per rollout) are far above the
+    circular-shift null; the same picks against an unrelated event are at chance."""
+    from pytest_dreamer_audit.testing import fake_explanation
+
+    e = fake_explanation(steps=40, episodes=4, top_k=3, seed=3)
+    event = np.zeros(e.valid.shape, dtype=bool)
+    event[[5, 17, 30]] = True  # [L, B]: steps 5, 17, 30 of every rollout
+    planted = dataclasses.replace(e, top_observations=np.tile([5, 17, 30], (4, 1)))
+    found = score_event_test(planted, event)
+    assert found.precision == 1.0
+    assert found.base_rate == pytest.approx(3 / 40)
+    assert found.p_above <= 0.01
+    assert found.null_q95 < 0.5
+    assert found.verdict() == "above"
+    assert found.level == 0.05
+    unrelated = np.zeros(e.valid.shape, dtype=bool)
+    unrelated[[9, 21, 35]] = True
+    chance = score_event_test(planted, unrelated)
+    assert chance.precision == 0.0
+    assert chance.p_above == 1.0
+    assert chance.null_q05 <= chance.base_rate <= chance.null_q95
+
+
+def test_score_event_test_verdict_uses_the_configured_level() -> None:
+    from pytest_dreamer_audit.testing import fake_explanation
+
+    e = fake_explanation(steps=40, episodes=4, top_k=3, seed=3)
+    event = np.zeros(e.valid.shape, dtype=bool)
+    event[[5, 17, 30]] = True
+    planted = dataclasses.replace(e, top_observations=np.tile([5, 17, 2], (4, 1)))
+    loose = score_event_test(planted, event, ClaimConfig(level=0.2))
+    strict = score_event_test(planted, event, ClaimConfig(level=1e-9))
+    assert (loose.level, strict.level) == (0.2, 1e-9)
+    assert loose.p_above == strict.p_above <= 0.2
+    assert (loose.verdict(), strict.verdict()) == ("above", "chance")

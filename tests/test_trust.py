@@ -7,9 +7,11 @@ import math
 import pytest
 import torch
 
+from pytest_dreamer_audit.analysis import trust
 from pytest_dreamer_audit.analysis.trust import (
     deletion_effects,
     matched_cosines,
+    mode_one_hot,
     spearman,
     topk_jaccard,
 )
@@ -167,3 +169,22 @@ def test_deleting_a_posterior_with_the_priors_modes_changes_nothing(
     prior = _logits(freeway_agent, 4, 3, seed=5)
     effects = deletion_effects(freeway_agent, deter, 7 * prior, prior)
     assert effects.tolist() == torch.zeros(4, 3).tolist()
+
+
+def test_deletion_effects_in_chunks_equal_one_pass(
+    freeway_agent: DreamerAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deter = torch.randn(7, 3, freeway_agent.sizes.deter)
+    posterior = _logits(freeway_agent, 7, 3, seed=8)
+    prior = _logits(freeway_agent, 7, 3, seed=9)
+    whole = deletion_effects(freeway_agent, deter, posterior, prior)
+    monkeypatch.setattr(trust, "DELETION_CHUNK", 4)  # 21 states: chunks of 4, 4, ..., 1
+    chunked = deletion_effects(freeway_agent, deter, posterior, prior)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+    assert float(whole.max()) > 0
+
+
+def test_mode_one_hot_marks_the_argmax_of_each_categorical() -> None:
+    logits = torch.tensor([[[0.1, 2.0, -1.0], [5.0, 5.0, 0.0]]])  # a tie: the first wins
+    assert mode_one_hot(logits).tolist() == [[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]]
+    assert mode_one_hot(logits.double()).dtype == torch.float64

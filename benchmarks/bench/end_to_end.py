@@ -2,7 +2,8 @@
 
 ``load_checkpoint`` (of the private copy), ``run_rollouts`` (B x 50), ``explain`` with the agent
 and the default ``ExplainConfig()`` (its stages split by its progress callback), then
-``render_rollout`` for 4 episodes and ``render_factor_gallery`` (PNG bytes in memory).
+``render_rollout`` for 4 episodes, ``render_top_steps`` of them and ``render_factor_gallery``
+(the bundle's pictures, PNG bytes in memory).
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from typing import Any
 
 from pytest_dreamer_audit.analysis.pipeline import explain
 from pytest_dreamer_audit.model.checkpoint import load_checkpoint
-from pytest_dreamer_audit.report.render import render_factor_gallery, render_rollout
+from pytest_dreamer_audit.report.render import (
+    render_factor_gallery,
+    render_rollout,
+    render_top_steps,
+)
 from pytest_dreamer_audit.results.explanation import ExplainConfig
 
 from .agent import STEPS, AgentSource, rollout
@@ -21,8 +26,9 @@ from .timing import Clock, Laps, StageTimer
 RENDER_EPISODES = 4  # rollout grids per audit (the CLI's and the plugin's default)
 MAIN_STAGES = ("load", "rollouts", "explain", "render")
 CONFIG = (
-    "ExplainConfig() defaults: rank 10, pooled, mu, 2 stability refits, "
-    f"sanity and deletion; {RENDER_EPISODES} rollout grids + factor gallery"
+    f"ExplainConfig() defaults: rank {ExplainConfig().rank}, {ExplainConfig().layout}, "
+    f"{ExplainConfig().solver}, {ExplainConfig().stability_refits} stability refits, sanity and "
+    f"deletion; {RENDER_EPISODES} rollout grids + their top steps + factor gallery"
 )
 
 
@@ -80,6 +86,7 @@ def end_to_end(source: AgentSource, clock: Clock, episodes: int) -> StageTimes:
         stages[f"explain: {name}"] = seconds
     for episode in range(min(RENDER_EPISODES, episodes)):
         render_rollout(explanation, episode)
+    render_top_steps(explanation, list(range(min(RENDER_EPISODES, explanation.episodes))))
     render_factor_gallery(explanation)
     laps.lap("render")
     stages["render"] = laps.seconds["render"]

@@ -1,9 +1,9 @@
 """Suite 2, NMF of ``[N, 20]`` posterior rows: the package's solvers against the others.
 
 Rank 10, 200 iterations, tol 0, one shared NNDSVDa init: the package's ``fit_nmf`` with
-``solver="mu"`` and ``solver="torchnmf"``, a column-major MU prototype (not package code: what a
-layout change would buy) and scikit-learn's ``mu`` and ``cd`` (skipped when it is absent); time,
-relative error and the memory and compute floors of this machine.
+``solver="mu"``, ``solver="torchnmf"`` and ``solver="hals"``, a column-major MU prototype (not
+package code: what a layout change would buy) and scikit-learn's ``mu`` and ``cd`` (skipped when
+it is absent); time, relative error and the memory and compute floors of this machine.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def mu_column_major(
 
 def _package_and_prototype(case: _Case) -> list[SolverResult]:
     results = []
-    for solver in ("mu", "torchnmf"):
+    for solver in ("mu", "torchnmf", "hals"):  # mu first: the others are compared with it
         config = NMFConfig(rank=RANK, solver=solver, max_iter=NMF_ITERATIONS, tol=0.0)
         timing, fit = case.time(partial(fit_nmf, case.x, config))
         results.append(

@@ -3,13 +3,18 @@
 The notebook's approach is reproduced with the object API (it used pyplot): one figure with
 ``L x 4`` subplots, one ``imshow`` per axes (observation, posterior probabilities, sampled
 one-hot state, activity on the sampled classes), axes left with their default ticks, the action,
-entropy and score as axes titles, saved as PNG. The factor gallery is timed for reference.
+entropy and score as axes titles, saved as PNG. The factor gallery (given its claims table, as
+``report/bundle.py`` calls it, so that only drawing is timed) and the compact figure of the top
+steps (``render_top_steps``, the first 4 rollouts) are timed for reference.
+
+The package's figures are composed in NumPy (``report/canvas.py``); their first call in a
+process also renders the glyphs it uses, which ``Timing.warmup_s`` shows.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,14 +22,18 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pytest_dreamer_audit.analysis.pipeline import explain
+from pytest_dreamer_audit.report.canvas import PNG_LEVEL
 from pytest_dreamer_audit.report.render import (
     observation_rgb,
     render_factor_gallery,
     render_rollout,
+    render_top_steps,
 )
 from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation
+from pytest_dreamer_audit.results.semantics import claims_table
 
 from .agent import AgentSource, rollout
+from .codec import OMIT_NONE
 from .timing import Clock, Timing
 
 
@@ -40,6 +49,12 @@ class RenderSuite:
     """Notebook figure over ``render_rollout`` (best times)."""
     package_png_bytes: int
     notebook_png_bytes: int
+    package_top_steps: Timing | None = field(default=None, metadata=OMIT_NONE)
+    """``render_top_steps`` of the first 4 rollouts (absent in files from before it existed)."""
+    top_steps_png_bytes: int | None = field(default=None, metadata=OMIT_NONE)
+    gallery_png_bytes: int | None = field(default=None, metadata=OMIT_NONE)
+    png_zlib_level: int | None = field(default=None, metadata=OMIT_NONE)
+    """``report.canvas.PNG_LEVEL`` of the package's files."""
 
 
 def notebook_rollout(explanation: Explanation, episode: int) -> bytes:
@@ -81,10 +96,16 @@ def bench_render(source: AgentSource, repeats: int) -> RenderSuite:
     cpu = Clock(torch.device("cpu"))  # rendering is NumPy + matplotlib
     ours, ours_png = cpu.best_of(repeats, lambda: render_rollout(explanation, episode))
     notebook, notebook_png = cpu.best_of(repeats, lambda: notebook_rollout(explanation, episode))
-    gallery, _ = cpu.best_of(repeats, lambda: render_factor_gallery(explanation))
+    claims = claims_table(explanation)
+    gallery, gallery_png = cpu.best_of(
+        repeats, lambda: render_factor_gallery(explanation, claims=claims)
+    )
+    top, top_png = cpu.best_of(repeats, lambda: render_top_steps(explanation))
+    first = ours.warmup_s if ours.warmup_s is not None else float("nan")
     print(
-        f"  render: package {ours.best_s:.3f} s, notebook {notebook.best_s:.3f} s, "
-        f"gallery {gallery.best_s:.3f} s",
+        f"  render: package {ours.best_s:.3f} s ({len(ours_png):,} B; first call {first:.3f} s), "
+        f"notebook {notebook.best_s:.3f} s, gallery {gallery.best_s:.3f} s "
+        f"({len(gallery_png):,} B), top steps {top.best_s:.3f} s ({len(top_png):,} B)",
         flush=True,
     )
     return RenderSuite(
@@ -96,4 +117,8 @@ def bench_render(source: AgentSource, repeats: int) -> RenderSuite:
         speedup=notebook.best_s / ours.best_s,
         package_png_bytes=len(ours_png),
         notebook_png_bytes=len(notebook_png),
+        package_top_steps=top,
+        top_steps_png_bytes=len(top_png),
+        gallery_png_bytes=len(gallery_png),
+        png_zlib_level=PNG_LEVEL,
     )

@@ -179,7 +179,10 @@ def _nmf(suite: NMFSuite) -> list[str]:
 
 
 def _render(suite: RenderSuite) -> list[str]:
-    title = f"**Rendering** one {suite.steps}-step rollout to PNG bytes (CPU, matplotlib Agg)"
+    title = (
+        f"**Rendering** one {suite.steps}-step rollout to PNG bytes "
+        "(CPU: one uint8 array, glyphs from matplotlib's FreeType)"
+    )
     return [
         *_table_head(title, RENDER_COLUMNS),
         f"| {seconds_text(suite.notebook_figure.best_s)} "

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from ..errors import ConfigError, FactorizationError
-from ..results.config import LAYOUTS, SOLVERS, Layout, NMFConfig, check_rank
+from ..results.config import LAYOUTS, SOLVERS, Layout, NMFConfig, Solver, check_rank
+from .nmf_solvers import fit_hals, fit_mu
 
 __all__ = [
     "LAYOUTS",
@@ -224,65 +226,12 @@ def _fit_torchnmf(
     return iterations
 
 
-def _block_rows(device: torch.device) -> int:
-    """Rows per block of the fused MU pass: cache-sized on a CPU, large on a GPU."""
-    return 16_384 if device.type == "cpu" else 1 << 21
-
-
-def _fit_mu(matrix: Tensor, activations: Tensor, prototypes: Tensor, config: NMFConfig) -> int:
-    """Lee & Seung multiplicative updates for the Frobenius loss, in torchnmf's order.
-
-    Iteration i: ``D <- D * (A^T X) / (A^T A D)``, then ``A <- A * (X D^T) / (A D D^T)``, the loss
-    checked every 10 iterations with torchnmf's criterion. One pass over the rows per iteration:
-    each block of rows updates its activations with the new D and at once accumulates the
-    ``A^T X`` and ``A^T A`` that the next D update needs, and the loss
-    ``||X||^2 - 2 <X D^T, A> + <A^T A, D D^T>`` comes from the same products. X and A are held
-    transposed in blocks (``[M, n]``, ``[r, n]``): BLAS handles these short-and-wide products
-    2-4x faster than tall-and-skinny ones, and a block stays in cache between its products.
-    """
-    rows = _block_rows(matrix.device)
-    x_blocks = [block.T.contiguous() for block in torch.split(matrix, rows)]  # [M, n] each
-    a_blocks = [block.T.contiguous() for block in torch.split(activations, rows)]  # [r, n] each
-    d = prototypes
-    norm_sq = sum(float((xb * xb).sum()) for xb in x_blocks)
-    rank, width = d.shape
-
-    def accumulate(d: Tensor, update: bool) -> tuple[Tensor, Tensor, Tensor]:
-        """One pass: optionally update A with ``d``; return A^T X, A^T A and <X D^T, A>.
-
-        Nothing is read back to the host here: on a GPU the pass runs without a sync, and only
-        the loss checks (every 10 iterations) wait for the device.
-        """
-        ata = d.new_zeros(rank, rank)
-        atx = d.new_zeros(rank, width)
-        cross = d.new_zeros(())
-        ddt = d @ d.T
-        for xb, ab in zip(x_blocks, a_blocks, strict=True):
-            dx = d @ xb  # [r, n]
-            if update:
-                ab.mul_(dx / (ddt @ ab).clamp_(min=_EPS))
-            cross += (dx * ab).sum()
-            atx += ab @ xb.T
-            ata += ab @ ab.T
-        return atx, ata, cross
-
-    def loss(ata: Tensor, cross: Tensor) -> float:
-        return math.sqrt(max(norm_sq - 2 * float(cross) + float((ata * (d @ d.T)).sum()), 0.0))
-
-    atx, ata, cross = accumulate(d, update=False)
-    initial = previous = loss(ata, cross)
-    iterations = config.max_iter
-    for iteration in range(config.max_iter):
-        d.mul_(atx / (ata @ d).clamp_(min=_EPS))
-        atx, ata, cross = accumulate(d, update=True)
-        if iteration % 10 == 9:
-            current = loss(ata, cross)
-            if (previous - current) / max(initial, _EPS) < config.tol:
-                iterations = iteration + 1
-                break
-            previous = current
-    activations.copy_(torch.cat(a_blocks, dim=1).T)
-    return iterations
+_SOLVERS: dict[Solver, Callable[[Tensor, Tensor, Tensor, NMFConfig], int]] = {
+    "hals": fit_hals,
+    "mu": fit_mu,
+    "torchnmf": _fit_torchnmf,
+}
+"""Each solver fits ``X ~= A D`` in place from the init it is given; returns its iterations."""
 
 
 def _explained_variance(error_sq: float, variance_sq: float, total_sq: float) -> float:
@@ -318,8 +267,7 @@ def fit_nmf(matrix: Tensor, config: NMFConfig) -> Factorization:
             a, d = nndsvda_init(x, config.rank)
         else:
             a, d = random_init(x, config.rank, config.seed)
-        fit = _fit_torchnmf if config.solver == "torchnmf" else _fit_mu
-        iterations = fit(x, a, d, config)
+        iterations = _SOLVERS[config.solver](x, a, d, config)
         norms = d.norm(dim=1, keepdim=True).clamp(min=_EPS)
         d = d / norms
         a = a * norms.T

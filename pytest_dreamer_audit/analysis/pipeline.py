@@ -53,9 +53,11 @@ class _Scored:
 
 
 def _score(
-    probs: Tensor, valid: Tensor, kl: Tensor, config: ExplainConfig, nmf: NMFConfig
+    probs: Tensor | FlatRows, valid: Tensor, kl: Tensor, config: ExplainConfig, nmf: NMFConfig
 ) -> _Scored:
-    rows = flatten_posteriors(probs, valid, config.layout)
+    """Factorize and score; ``probs`` may be rows flattened before (the stability refits
+    factorize the main fit's matrix again and share it)."""
+    rows = probs if isinstance(probs, FlatRows) else flatten_posteriors(probs, valid, config.layout)
     fit = fit_nmf(rows.matrix, nmf)
     per_categorical = categorical_scores(config.score, rows, fit, kl)
     per_observation = observation_scores(config.score, per_categorical)
@@ -196,7 +198,7 @@ def _stability(
     for refit in range(1, config.stability_refits + 1):
         note(f"stability refit {refit}/{config.stability_refits}")
         other = _score(
-            probs, valid, kl, config, config.nmf(init="random", seed=config.seed + refit)
+            main.rows, valid, kl, config, config.nmf(init="random", seed=config.seed + refit)
         )
         cosines.append(matched_cosines(main.fit.prototypes, other.fit.prototypes).numpy())
         overlaps.append(topk_jaccard(main.top, other.top))

@@ -215,7 +215,16 @@ class DreamerAgent(nn.Module):
             - output: ``(prior, posterior)``, both of batch ``B`` and sharing ``deter``
         """
         prior = self.imagine(state, prev_action, nonterminal, noise=noise)
-        return prior, self.posterior(prior.deter, self.obs_encoder(obs), noise=noise)
+        return prior, self.posterior(prior.deter, self.encode(obs), noise=noise)
+
+    def encode(self, obs: Tensor) -> Tensor:
+        """The observation's embedding, the posterior's input (any batch: no step depends on
+        another, so a replay encodes all its steps at once).
+
+        Shape:
+            - obs: ``[N, channels, 10, 10]`` float; output: ``[N, embedding]``
+        """
+        return self.obs_encoder(obs)
 
     def posterior(
         self, deter: Tensor, embedding: Tensor, *, noise: NoiseSource | None = None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SavedDataError
-from ..report.bundle import FACTORS_FILE, rollout_file, write_bundle
+from ..report.bundle import bundle_files, write_bundle
 from ..results.explanation import Explanation, load_explanation
 from ..results.semantics import ClaimsTable, claims_table
 from ..settings import AuditSettings
@@ -145,8 +145,7 @@ class AuditCache:
     def explanation(self, settings: AuditSettings) -> AuditResult:
         key = "explanation-" + settings.key(self.digest(settings.checkpoint), code_digest())
         if key not in self._results:
-            rendered = min(settings.render_episodes, settings.episodes)
-            names = [*(rollout_file(episode) for episode in range(rendered)), FACTORS_FILE]
+            names = bundle_files(settings.render_episodes, settings.episodes)
 
             def build(directory: Path) -> None:
                 from ..analysis.pipeline import explain

@@ -17,6 +17,7 @@ import pytest
 
 from ..files import distinct_name
 from ..report.artifacts import artifact_directory
+from ..report.bundle import caption
 from ..report.records import AuditRecord, Check
 from ..results import assertions
 from ..results.baseline import BaselineTolerances, check_baseline
@@ -309,7 +310,7 @@ def make_audit(
         settings=settings,
         metrics=explanation.metrics,
         mean_return=float(explanation.returns.mean()),
-        images=tuple((str(path), _caption(path)) for path in result.images),
+        images=tuple((str(path), caption(path.name, explanation)) for path in result.images),
         factor_facts=result.claims.facts,
         factor_status=result.claims.factors,
         score_facts=result.claims.scores,
@@ -336,9 +337,3 @@ def make_audit(
         record=record,
         checks=[] if checks is None else checks,
     )
-
-
-def _caption(path: Path) -> str:
-    if path.stem.startswith("rollout-"):
-        return f"rollout {path.stem.split('-', 1)[1]}"
-    return "factor gallery"

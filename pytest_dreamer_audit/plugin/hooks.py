@@ -52,7 +52,8 @@ class PluginState:
     claimed: dict[Path, str] = field(default_factory=dict)
     """Which test writes each artifacts folder and baseline in this process."""
     pictures: dict[str, str] = field(default_factory=dict)
-    """Which test's report carries each explanation's pictures (by key), in this process."""
+    """Which test's report carries each explanation's pictures (by key): the controller's,
+    under xdist, where the workers' reports meet."""
 
 
 STATE = pytest.StashKey[PluginState]()
@@ -367,21 +368,14 @@ def pytest_runtest_makereport(
         from ..report.html import artifacts_link, checks_html, html_extras, problem_extra
 
         try:
-            pictures = item.config.stash[STATE].pictures
-            shown_with = {
-                r.key: pictures[r.key]
-                for r in records
-                if pictures.get(r.key, item.nodeid) != item.nodeid
-            }
-            for r in records:
-                pictures.setdefault(r.key, item.nodeid)
-            added = html_extras(records, shown_with)
+            evidence = item.stash.get(EVIDENCE, None)
+            report_path = item.config.getoption("htmlpath", None)
+            added = html_extras(records, evidence=evidence, report_path=report_path)
             checks = item.stash.get(CHECKS, [])
             if checks:
                 added.insert(0, checks_html(checks))
-            evidence = item.stash.get(EVIDENCE, None)
             if evidence is not None:
-                added.append(artifacts_link(evidence, item.config.getoption("htmlpath", None)))
+                added.append(artifacts_link(evidence, report_path))
         except Exception as error:
             added = [
                 problem_extra(
@@ -407,6 +401,15 @@ class _Reporter:
         for name, value in report.user_properties:
             if name == PROPERTY:
                 self.state.summaries.append(AuditRecord.from_json(json.loads(str(value))))
+        extras = getattr(report, "extras", None)
+        if extras:  # pytest-html reads them at the test's teardown report, after this
+            from ..report.html import embed_once
+
+            try:
+                kept = embed_once(list(extras), self.state.pictures, report.nodeid)
+            except Exception:  # a hook must never raise: the pictures then stay as they are
+                return
+            report.extras = kept  # type: ignore[attr-defined]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = summary_lines(self.state.summaries)

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..files import atomic_copy, atomic_text, distinct_name
 from .records import AuditRecord
 
-__all__ = ["artifact_directory", "write_artifacts"]
+__all__ = ["artifact_directory", "artifact_name", "write_artifacts"]
 
 
 def artifact_directory(root: Path, nodeid: str) -> Path:
@@ -23,14 +23,19 @@ def artifact_directory(root: Path, nodeid: str) -> Path:
     return root / distinct_name(f"{Path(path).name}::{rest}" if rest else nodeid, nodeid)
 
 
+def artifact_name(index: int, record: AuditRecord, image: str) -> str:
+    """The name of the copy of ``image`` (a PNG of the test's ``index``-th record) in the test's
+    folder: the report links the full rollout grids by it."""
+    return f"{index}-{record.label}-{Path(image).name}"
+
+
 def write_artifacts(directory: Path, nodeid: str, records: Iterable[AuditRecord]) -> Path:
     """Copy each record's PNGs into ``directory`` and write ``summary.json`` there."""
     directory.mkdir(parents=True, exist_ok=True)
     summaries = []
     for index, record in enumerate(records):
         for image, _caption in record.images:
-            source = Path(image)
-            atomic_copy(source, directory / f"{index}-{record.label}-{source.name}")
+            atomic_copy(Path(image), directory / artifact_name(index, record, image))
         summaries.append(record.to_json())
     text = json.dumps({"test": nodeid, "audits": summaries}, indent=2, sort_keys=True) + "\n"
     atomic_text(directory / "summary.json", text)

@@ -1,7 +1,10 @@
 """An explanation on disk with its pictures: the layout shared by the CLI and the plugin's cache.
 
 ``explanation.npz`` + ``summary.json`` come first (the arrays are useful even if a figure fails),
-then ``rollout-<episode>.png`` for the first episodes and ``factors.png``.
+then ``rollout-<episode>.png`` for the first episodes (every step: the full grids),
+``top-steps.png`` (only those rollouts' top-k steps: the compact figure a report embeds) and
+``factors.png``.
+:func:`caption` says what each picture is, in one place for the reports.
 """
 
 from __future__ import annotations
@@ -15,14 +18,61 @@ from ..results.explanation import Explanation
 if TYPE_CHECKING:
     from ..results.semantics import ClaimsTable
 
-__all__ = ["FACTORS_FILE", "rollout_file", "write_bundle"]
+__all__ = [
+    "FACTORS_FILE",
+    "TOP_STEPS_FILE",
+    "bundle_files",
+    "caption",
+    "is_full_grid",
+    "rollout_file",
+    "write_bundle",
+]
 
 FACTORS_FILE = "factors.png"
+TOP_STEPS_FILE = "top-steps.png"
+_ROLLOUT_PREFIX = "rollout-"
 
 
 def rollout_file(episode: int) -> str:
     """Name of the PNG of rollout ``episode``."""
-    return f"rollout-{episode}.png"
+    return f"{_ROLLOUT_PREFIX}{episode}.png"
+
+
+def bundle_files(render_episodes: int, episodes: int) -> list[str]:
+    """The PNG names :func:`write_bundle` writes, in its order: the full grids of the first
+    ``render_episodes`` rollouts, the compact figure of their top steps, the gallery."""
+    rendered = min(render_episodes, episodes)
+    return [*(rollout_file(episode) for episode in range(rendered)), TOP_STEPS_FILE, FACTORS_FILE]
+
+
+def is_full_grid(name: str) -> bool:
+    """Whether a bundle PNG is a rollout's full grid (a report links it instead of embedding
+    it: at a page's width it is several screens high)."""
+    return Path(name).name.startswith(_ROLLOUT_PREFIX)
+
+
+def caption(name: str, explanation: Explanation) -> str:
+    """What a bundle PNG shows, in a sentence for a report's caption."""
+    stem = Path(name).name
+    k = explanation.top_observations.shape[1]
+    score = explanation.config.score
+    if is_full_grid(stem):
+        episode = stem.removeprefix(_ROLLOUT_PREFIX).removesuffix(".png")
+        return (
+            f"rollout {episode}, every analysed step: observation, posterior, sampled classes and "
+            f"activity per row; its top {k} steps by the {score} score framed red"
+        )
+    if stem == TOP_STEPS_FILE:
+        return (
+            f"the top {k} steps of the first rollouts by the {score} score, most important "
+            "first, with the columns of the full grids (linked below)"
+        )
+    if stem == FACTORS_FILE:
+        return (
+            f"factor gallery: for each of the {explanation.rank} factors, the observations that "
+            "excite it most (dataset examples); a fact is named only where it beats its null"
+        )
+    return stem
 
 
 def write_bundle(
@@ -32,20 +82,23 @@ def write_bundle(
     progress: Callable[[str], None] | None = None,
     claims: ClaimsTable | None = None,
 ) -> list[Path]:
-    """Save ``explanation`` and render it into ``directory``; the PNG paths, gallery last.
-    ``claims`` is what the gallery may claim (``semantics.claims_table``; computed at the
-    default level when the caller has none)."""
-    from .render import render_factor_gallery, render_rollout
+    """Save ``explanation`` and render it into ``directory``; the PNG paths in
+    :func:`bundle_files`' order, gallery last. ``claims`` is what the gallery may claim
+    (``semantics.claims_table``; computed at the default level when the caller has none)."""
+    from .render import render_factor_gallery, render_rollout, render_top_steps
 
     note = progress or (lambda _label: None)
     note("save")
     explanation.save(directory)
     images = []
-    for episode in range(min(render_episodes, explanation.episodes)):
+    rendered = range(min(render_episodes, explanation.episodes))
+    for episode in rendered:
         note(f"render rollout {episode}")
         path = directory / rollout_file(episode)
         render_rollout(explanation, episode, path=path)
         images.append(path)
+    note("render top steps")
+    render_top_steps(explanation, list(rendered), path=directory / TOP_STEPS_FILE)
     note("render factors")
     render_factor_gallery(explanation, path=directory / FACTORS_FILE, claims=claims)
-    return [*images, directory / FACTORS_FILE]
+    return [*images, directory / TOP_STEPS_FILE, directory / FACTORS_FILE]

@@ -11,7 +11,8 @@ import base64
 import html
 import math
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,10 @@ __all__ = [
     "randomization_html",
     "score_table_html",
     "html_extras",
+    "embed_once",
+    "grid_links_html",
     "metrics_table",
+    "pictures_html",
     "problem_extra",
 ]
 
@@ -160,7 +164,8 @@ def factor_status_html(statuses: Iterable[FactorStatus]) -> str:
 def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
     """An HTML table of the score's top observations per rollout against each event: precision,
     base rate, the null's 5-95% range and whether the picks hit the event more or less often
-    than chance (one-sided p-values at 0.05). Empty without rows."""
+    than chance (one-sided p-values at each row's level, ``--dreamer-significance``; not
+    corrected across the events, which the header says). Empty without rows."""
     rows = list(scores)
     if not rows:
         return ""
@@ -181,7 +186,8 @@ def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
     return (
         '<table class="dreamer-audit-scores"><tr><th>event</th>'
         f"<th>precision of each rollout's top-{k}</th><th>base rate</th><th>null 5-95%</th>"
-        f"<th>verdict</th></tr>{''.join(lines)}</table>"
+        f"<th>verdict (one-sided, at {rows[0].level:g}; not corrected across the "
+        f"{len(rows)} events)</th></tr>{''.join(lines)}</table>"
     )
 
 
@@ -267,18 +273,20 @@ def curves_html(curves: Iterable[CurveSet]) -> str:
     )
 
 
+def _href(target: Path, report_path: str | None) -> str:
+    """A link to ``target``: relative to the report when it is written to a file (so the two
+    can be moved together), else a file URI."""
+    if report_path:
+        relative = os.path.relpath(target.resolve(), Path(report_path).resolve().parent)
+        return Path(relative).as_posix()
+    return target.resolve().as_uri()
+
+
 def artifacts_link(evidence: Path, report_path: str | None) -> dict[str, Any]:
-    """A pytest-html link (the Links column) to the test's artifacts folder: relative to the
-    report when it is written to a file, so the two can be moved together."""
+    """A pytest-html link (the Links column) to the test's artifacts folder."""
     import pytest_html
 
-    target = evidence.resolve()
-    if report_path:
-        relative = os.path.relpath(target, Path(report_path).resolve().parent)
-        href = Path(relative).as_posix() + "/"
-    else:
-        href = target.as_uri() + "/"
-    return pytest_html.extras.url(href, name="artifacts")
+    return pytest_html.extras.url(_href(evidence, report_path) + "/", name="artifacts")
 
 
 def problem_extra(message: str) -> dict[str, Any]:
@@ -291,21 +299,125 @@ def problem_extra(message: str) -> dict[str, Any]:
     )
 
 
-def html_extras(
-    records: Iterable[AuditRecord], shown_with: Mapping[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """pytest-html extras: the metrics table and the fact table, then each PNG as base64.
+_FIGURES_STYLE = "display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start"
+_FIGURE_STYLE = "margin:0;flex:0 1 auto;max-width:100%"
+_IMAGE_STYLE = "display:block;max-width:100%;height:auto;border:1px solid #ddd"
 
-    ``shown_with`` maps the key of an explanation whose pictures an earlier test of the report
-    already carries to that test's id: its pictures are not embedded again (a report of many
-    tests of one checkpoint would hold them once per test), a line names the test instead.
-    """
+
+def _embedded_figure(image: str, caption: str) -> str:
+    """An ``<img>`` holding the PNG as a data URI, shown at its own size (never wider than the
+    page), captioned."""
+    with open_regular(Path(image)) as stream:
+        content = base64.b64encode(stream.read()).decode("ascii")
+    text = html.escape(caption)
+    return (
+        f'<figure style="{_FIGURE_STYLE}"><img src="data:image/png;base64,{content}" '
+        f'alt="{text}" style="{_IMAGE_STYLE}"><figcaption><small>{text}</small></figcaption>'
+        "</figure>"
+    )
+
+
+_PICTURES = re.compile(r'<div class="dreamer-audit" data-dreamer-pictures="([^"]*)">')
+
+
+def pictures_html(record: AuditRecord) -> str:
+    """A record's compact figures (each rollout's top steps, the factor gallery) embedded at
+    their own size, captioned, in a block marked with the explanation's key (so that
+    :func:`embed_once` can keep one copy per report). Empty without such pictures."""
+    from .bundle import is_full_grid
+
+    figures = [
+        _embedded_figure(image, caption)
+        for image, caption in record.images
+        if not is_full_grid(image)
+    ]
+    if not figures:
+        return ""
+    return (
+        f'<div class="dreamer-audit" data-dreamer-pictures="{html.escape(record.key)}">'
+        f"<p><b>dreamer-audit:</b> {html.escape(record.label)}: pictures</p>"
+        f'<div style="{_FIGURES_STYLE}">{"".join(figures)}</div></div>'
+    )
+
+
+def grid_links_html(
+    record: AuditRecord, index: int, evidence: Path, report_path: str | None
+) -> str:
+    """Links to a record's full rollout grids (several screens high each, so linked rather than
+    embedded) in the test's artifacts folder ``evidence``; ``index`` is the record's position
+    in the test, which names the copies (``artifacts.artifact_name``). Empty without grids."""
+    from .artifacts import artifact_name
+    from .bundle import is_full_grid
+
+    def link(image: str, caption: str) -> str:
+        href = _href(evidence / artifact_name(index, record, image), report_path)
+        name = Path(image).stem.replace("-", " ")
+        return (
+            f'<a href="{html.escape(href)}" title="{html.escape(caption)}">{html.escape(name)}</a>'
+        )
+
+    links = [link(image, caption) for image, caption in record.images if is_full_grid(image)]
+    if not links:
+        return ""
+    return (
+        f'<div class="dreamer-audit"><p>{html.escape(record.label)}: the full grids, every '
+        f"analysed step of a rollout: {', '.join(links)}</p></div>"
+    )
+
+
+def embed_once(
+    extras: list[dict[str, Any]], shown: dict[str, str], nodeid: str
+) -> list[dict[str, Any]]:
+    """Keep each explanation's pictures once per report: a pictures block (:func:`pictures_html`)
+    of an explanation that ``shown`` (key -> test id, updated here) says an earlier test's
+    report carries is replaced by a line naming that test. Run where the reports meet (the
+    controller, under xdist), so that the report's size grows with the distinct explanations,
+    not with the tests."""
     import pytest_html
 
-    elsewhere = shown_with or {}
+    kept = []
+    for extra in extras:
+        found = (
+            _PICTURES.match(str(extra.get("content", "")))
+            if extra.get("format_type") == "html"
+            else None
+        )
+        if found is None:
+            kept.append(extra)
+            continue
+        key = html.unescape(found.group(1))
+        first = shown.setdefault(key, nodeid)
+        if first == nodeid:
+            kept.append(extra)
+            continue
+        note = (
+            "the pictures of this explanation are shown with "
+            f"{first} (and are in this test's artifacts folder)"
+        )
+        kept.append(
+            pytest_html.extras.html(f'<div class="dreamer-audit"><p>{html.escape(note)}</p></div>')
+        )
+    return kept
+
+
+def html_extras(
+    records: Iterable[AuditRecord],
+    *,
+    evidence: Path | None = None,
+    report_path: str | None = None,
+) -> list[dict[str, Any]]:
+    """pytest-html extras of a test's records: the pictures (:func:`pictures_html`), the links
+    to the full grids in the test's artifacts folder ``evidence`` (relative to the report's
+    file ``report_path``), the metrics table, then the claims tables."""
+    import pytest_html
+
     extras: list[dict[str, Any]] = []
-    for record in records:
-        extras.append(pytest_html.extras.html(metrics_table(record)))
+    for index, record in enumerate(records):
+        blocks = [pictures_html(record)]
+        if evidence is not None:
+            blocks.append(grid_links_html(record, index, evidence, report_path))
+        blocks.append(metrics_table(record))
+        extras.extend(pytest_html.extras.html(block) for block in blocks if block)
         tables = (
             ("what each factor's observations coincide with", fact_table_html(record.factor_facts)),
             ("which factors may claim", factor_status_html(record.factor_status)),
@@ -327,21 +439,6 @@ def html_extras(
                     f"{html.escape(title)}</p>{table}</div>"
                 )
             )
-        if record.key in elsewhere and record.images:
-            note = (
-                f"{record.label}: the {len(record.images)} pictures of this explanation are shown "
-                f"with {elsewhere[record.key]} (and are in this test's artifacts folder)"
-            )
-            extras.append(
-                pytest_html.extras.html(
-                    f'<div class="dreamer-audit"><p>{html.escape(note)}</p></div>'
-                )
-            )
-            continue
-        for image, caption in record.images:
-            with open_regular(image) as stream:
-                content = base64.b64encode(stream.read()).decode("ascii")
-            extras.append(pytest_html.extras.png(content, name=f"{record.label}: {caption}"))
     return extras
 
 

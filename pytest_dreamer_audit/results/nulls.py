@@ -36,6 +36,7 @@ from ..errors import ConfigError
 __all__ = [
     "NULL_DRAWS",
     "CircularShifts",
+    "average_ranks",
     "holm",
     "max_adjusted",
     "p_value",
@@ -169,11 +170,35 @@ def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     return result
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks along the first axis (ties share their mean rank, as in Spearman)."""
-    from scipy.stats import rankdata
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks along the first axis, from 1 (ties share their mean rank, as in Spearman);
+    a column holding a NaN is all NaN. ``scipy.stats.rankdata(values, axis=0)`` to the last bit
+    (``tests/test_nulls.py`` checks it), in NumPy because importing ``scipy.stats`` costs 1.4 s,
+    which was most of a warm pytest-xdist worker's time (``benchmarks/warm_xdist.md``).
 
-    return np.asarray(rankdata(values, axis=0), dtype=np.float64)
+    Shape:
+        - values: ``[n, ...]``; output: the same, float64
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[0]
+    if n == 0:
+        return values.copy()
+    order = np.argsort(values, axis=0, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=0)
+    index = np.arange(n, dtype=np.float64).reshape((n,) + (1,) * (values.ndim - 1))
+    index = np.broadcast_to(index, values.shape)
+    starts = np.ones(values.shape, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    ends = np.ones(values.shape, dtype=bool)
+    ends[:-1] = starts[1:]
+    first = np.maximum.accumulate(np.where(starts, index, 0.0), axis=0)
+    last = np.flip(
+        np.minimum.accumulate(np.flip(np.where(ends, index, float(n - 1)), axis=0), axis=0),
+        axis=0,
+    )
+    ranks = np.empty_like(values)
+    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=0)
+    return np.where(np.isnan(values).any(axis=0, keepdims=True), np.nan, ranks)
 
 
 def _standardized(ranks: np.ndarray) -> np.ndarray:
@@ -189,8 +214,8 @@ def spearman_columns(activations: np.ndarray, values: np.ndarray) -> np.ndarray:
     NaN for a constant column or constant values (or fewer than two rows)."""
     if len(values) < 2:
         return np.full(activations.shape[1], np.nan)
-    a = _standardized(_ranks(activations))
-    v = _standardized(_ranks(np.asarray(values, dtype=np.float64)[:, None]))[:, 0]
+    a = _standardized(average_ranks(activations))
+    v = _standardized(average_ranks(np.asarray(values, dtype=np.float64)[:, None]))[:, 0]
     return np.asarray(v @ a)
 
 
@@ -207,8 +232,8 @@ def spearman_null(
           NaN for a constant factor or fact
     """
     n, rank = activations.shape
-    a = _standardized(_ranks(activations))  # [n, r]
-    v = _standardized(_ranks(values[:, None]))[:, 0]  # [n]
+    a = _standardized(average_ranks(activations))  # [n, r]
+    v = _standardized(average_ranks(values[:, None]))[:, 0]  # [n]
     observed = np.asarray(v @ a)
     null = np.empty((shifts.draws, rank))
     every = np.arange(n)

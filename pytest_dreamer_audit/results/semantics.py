@@ -333,7 +333,12 @@ def _valid_index(explanation: Explanation) -> np.ndarray:
 
 
 def _score_test(
-    explanation: Explanation, shifts: CircularShifts, name: str, hits: np.ndarray, k: int
+    explanation: Explanation,
+    shifts: CircularShifts,
+    name: str,
+    hits: np.ndarray,
+    k: int,
+    level: float,
 ) -> ScoreAssociation:
     top = explanation.top_observations[:, :k]  # [B, k] steps
     episodes = np.broadcast_to(np.arange(top.shape[0])[:, None], top.shape)
@@ -342,7 +347,7 @@ def _score_test(
     at = at[at >= 0]
     if not len(at):
         nan = math.nan
-        return ScoreAssociation(name, nan, float(hits.mean()), nan, nan, nan, nan, k, 0)
+        return ScoreAssociation(name, nan, float(hits.mean()), nan, nan, nan, nan, k, 0, level)
     precision = float(hits[at].mean())
     null = shifts.shifted(hits.astype(np.float64), at).mean(axis=1)  # [D]
     return ScoreAssociation(
@@ -355,6 +360,7 @@ def _score_test(
         p_below=float(p_value(-precision, -null)),
         k=k,
         picks=len(at),
+        level=level,
     )
 
 
@@ -375,7 +381,7 @@ def score_event_test(
     shifts = CircularShifts.draw(explanation.valid, claims.draws, claims.seed)
     hits = event_mask(explanation, event)[explanation.valid]
     name = event if isinstance(event, str) else getattr(event, "__name__", "the event")
-    return _score_test(explanation, shifts, name, hits, width)
+    return _score_test(explanation, shifts, name, hits, width, claims.level)
 
 
 def score_associations(
@@ -386,15 +392,17 @@ def score_associations(
     if _valid_count(explanation) == 0:
         return []
     return _score_rows(
-        explanation, CircularShifts.draw(explanation.valid, claims.draws, claims.seed)
+        explanation, CircularShifts.draw(explanation.valid, claims.draws, claims.seed), claims.level
     )
 
 
-def _score_rows(explanation: Explanation, shifts: CircularShifts) -> list[ScoreAssociation]:
+def _score_rows(
+    explanation: Explanation, shifts: CircularShifts, level: float
+) -> list[ScoreAssociation]:
     width = explanation.top_observations.shape[1]
     valid = explanation.valid
     return [
-        _score_test(explanation, shifts, name, values[valid].astype(bool), width)
+        _score_test(explanation, shifts, name, values[valid].astype(bool), width, level)
         for name, values, event in table_facts(explanation)
         if event
     ]
@@ -421,7 +429,7 @@ def claims_table(explanation: Explanation, claims: ClaimConfig | None = None) ->
     return ClaimsTable(
         tuple(_fact_rows(explanation, claims, context)),
         context.statuses,
-        tuple(_score_rows(explanation, context.shifts)),
+        tuple(_score_rows(explanation, context.shifts, claims.level)),
     )
 
 

@@ -275,6 +275,8 @@ class ScoreAssociation:
             p_below: one-sided p-values that the picks hit it more (less) often than chance.
         k: picks per rollout. picks: picks in all (fewer than ``k`` per rollout where a rollout
             has fewer analysed steps).
+        level: the significance level the verdict uses (``ClaimConfig.level``, the
+            ``--dreamer-significance`` setting).
     """
 
     name: str
@@ -286,10 +288,12 @@ class ScoreAssociation:
     p_below: float
     k: int
     picks: int
+    level: float = 0.05
 
-    def verdict(self, level: float = 0.05) -> Literal["above", "below", "chance"]:
+    def verdict(self, level: float | None = None) -> Literal["above", "below", "chance"]:
         """Whether the picks hit the event more (``"above"``) or less (``"below"``) often than
-        chance at ``level`` (one-sided), or neither."""
+        chance at ``level`` (one-sided; default: the row's own :attr:`level`), or neither."""
+        level = self.level if level is None else level
         if self.p_above <= level:
             return "above"
         if self.p_below <= level:
@@ -323,6 +327,7 @@ class ScoreAssociation:
             p_below=number("p_below"),
             k=k,
             picks=picks,
+            level=number("level"),
         )
 
 
