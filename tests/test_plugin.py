@@ -392,8 +392,24 @@ def test_four_xdist_workers_compute_each_explanation_exactly_once(project: pytes
     result.assert_outcomes(passed=8)
     assert sum(entry.startswith("explanation-") for entry in _ledger(project)) == 1
     # The explanation's two pictures are embedded once in the report: the controller keeps
-    # them in the first report of a test of it that arrives, whichever worker sent it.
+    # them in the first report of a test of it that arrives, whichever worker sent it, and every
+    # other test names that one.
     assert _embedded_images(project.path / "report.html") == 2
+    from pytest_dreamer_audit.testing import report_blob, text_of
+
+    tests = report_blob(project.path / "report.html")["tests"]
+    extras = {
+        nodeid: " ".join(text_of(x["content"]) for e in entries for x in e["extras"])
+        for nodeid, entries in tests.items()
+    }
+    named = {
+        re.search(r"shown with (\S+) \(", text).group(1)  # type: ignore[union-attr]
+        for text in extras.values()
+        if "shown with" in text
+    }
+    holders = [n for n, e in tests.items() if "data-dreamer-pictures" in json.dumps(e)]
+    assert len(named) == 1
+    assert named == set(holders)
     result.stdout.fnmatch_lines(
         ["tiny (freeway, surprise score, pooled layout, rank 3, 2x6): return 0*"]
     )

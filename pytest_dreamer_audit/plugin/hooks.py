@@ -168,7 +168,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     state = _state(config)
     config.stash[STATE] = state
-    config.pluginmanager.register(_Reporter(state), "dreamer-audit-reporter")
+    # Under xdist the pictures are kept once where the reports meet (the controller): a worker
+    # that kept its own first copies would name tests whose copies the controller dropped.
+    reporter = _Reporter(state, keeps_pictures=not hasattr(config, "workerinput"))
+    config.pluginmanager.register(reporter, "dreamer-audit-reporter")
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(_HtmlSummary(state), "dreamer-audit-html")
 
@@ -394,15 +397,16 @@ class _Reporter:
     """Collects audit summaries from test reports (the controller's, under xdist) and prints
     them; registered per session in ``pytest_configure``, its state lives in the plugin state."""
 
-    def __init__(self, state: PluginState) -> None:
+    def __init__(self, state: PluginState, *, keeps_pictures: bool) -> None:
         self.state = state
+        self.keeps_pictures = keeps_pictures
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == PROPERTY:
                 self.state.summaries.append(AuditRecord.from_json(json.loads(str(value))))
         extras = getattr(report, "extras", None)
-        if extras:  # pytest-html reads them at the test's teardown report, after this
+        if extras and self.keeps_pictures:  # pytest-html reads them at teardown, after this
             from ..report.html import embed_once
 
             try:
