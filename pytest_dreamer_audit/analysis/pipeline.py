@@ -53,11 +53,10 @@ class _Scored:
 
 
 def _score(
-    probs: Tensor | FlatRows, valid: Tensor, kl: Tensor, config: ExplainConfig, nmf: NMFConfig
+    rows: FlatRows, valid: Tensor, kl: Tensor, config: ExplainConfig, nmf: NMFConfig
 ) -> _Scored:
-    """Factorize and score; ``probs`` may be rows flattened before (the stability refits
-    factorize the main fit's matrix again and share it)."""
-    rows = probs if isinstance(probs, FlatRows) else flatten_posteriors(probs, valid, config.layout)
+    """Factorize the flattened posteriors and score them (the stability refits pass the main
+    fit's rows again: one flattening for all the fits of one matrix)."""
     fit = fit_nmf(rows.matrix, nmf)
     per_categorical = categorical_scores(config.score, rows, fit, kl)
     per_observation = observation_scores(config.score, per_categorical)
@@ -98,7 +97,7 @@ def explain(
     kl = surprise(trajectory.posterior_logits, trajectory.prior_logits)
 
     note("factorize")
-    main = _score(probs, valid, kl, config, config.nmf())
+    main = _score(flatten_posteriors(probs, valid, config.layout), valid, kl, config, config.nmf())
     stability = _stability(probs, valid, kl, config, main, note)
     confidence = spearman(_row_scores(main), main.rows.matrix.norm(dim=1))
     deletion = (math.nan, math.nan)
@@ -228,7 +227,8 @@ def _randomization(
         probs = torch.softmax(posterior, dim=-1)
         if not latents:
             latents.append((probs, replayed.deter))
-        other = _score(probs, valid, surprise(posterior, prior), config, budget)
+        rows = flatten_posteriors(probs, valid, config.layout)
+        other = _score(rows, valid, surprise(posterior, prior), config, budget)
         cosines = matched_cosines(main.fit.prototypes, other.fit.prototypes)
         results.append(
             RandomizationStage(

@@ -170,9 +170,29 @@ def _content_px(columns: list[_Column], categoricals: int) -> int:
     return common * max(1, round(_ROW_CONTENT_PX / common))
 
 
-def _column_widths(columns: list[_Column], content: int) -> list[int]:
-    """Pixel width of each column's tiles (the block scaled to ``content`` rows, then framed)."""
-    return [tiles(scaled(c.blocks[:1], content), _WHITE[None]).shape[2] for c in columns]
+@dataclass(frozen=True)
+class _Geometry:
+    """Pixel sizes shared by every row of a rollout figure.
+
+    Attributes:
+        content: rows of every block's content. widths: each column's tile width.
+        pitch: rows per drawn step. width: the whole figure's width.
+    """
+
+    content: int
+    widths: list[int]
+    pitch: int
+    width: int
+
+
+def _geometry(columns: list[_Column], categoricals: int) -> _Geometry:
+    """The geometry of a figure of ``columns``: blocks scaled to :func:`_content_px` rows and
+    framed (each column's width from its first block)."""
+    content = _content_px(columns, categoricals)
+    widths = [tiles(scaled(c.blocks[:1], content), _WHITE[None]).shape[2] for c in columns]
+    pitch = content + 2 * (MARGIN_PX + FRAME_PX)
+    width = _TEXT_PX + sum(w + _GAP_PX for w in widths) + _RIGHT_PX
+    return _Geometry(content, widths, pitch, width)
 
 
 def _header(
@@ -263,21 +283,19 @@ def render_rollout(
     n = len(steps)
     top = e.top_observations[b]
     columns = _columns(e, b, steps)
-    content = _content_px(columns, e.posterior_probs.shape[2])
-    widths = _column_widths(columns, content)
-    pitch = content + 2 * (MARGIN_PX + FRAME_PX)
-    width = _TEXT_PX + sum(w + _GAP_PX for w in widths) + _RIGHT_PX
-    canvas = Canvas(width, _HEADER_PX + pitch * max(n, 1))
+    g = _geometry(columns, e.posterior_probs.shape[2])
+    canvas = Canvas(g.width, _HEADER_PX + g.pitch * max(n, 1))
     title = (
         f"{_describe(e)}, episode {b} (seed {e.seeds[b]}): "
         f"return {float(e.returns[b]):g}, {n} steps\nscore {e.config.score}, "
         f"layout {e.config.layout}, rank {e.rank}; top {len(top[top >= 0])} steps framed red"
     )
-    _header(canvas, e, title, columns, widths)
+    _header(canvas, e, title, columns, g.widths)
     if n:
-        _rows(canvas, e, b, steps, columns, content, _HEADER_PX, np.isin(steps, top[top >= 0]))
+        highlighted = np.isin(steps, top[top >= 0])
+        _rows(canvas, e, b, steps, columns, g.content, _HEADER_PX, highlighted)
     else:
-        canvas.text(width / 2, _HEADER_PX + pitch / 2, "no valid steps", ha="center")
+        canvas.text(g.width / 2, _HEADER_PX + g.pitch / 2, "no valid steps", ha="center")
     return canvas.png(path)
 
 
@@ -316,29 +334,25 @@ def render_top_steps(
     for episode in chosen:
         _check_episode(e, episode)
     ranked = [(int(b), e.top_observations[b][e.top_observations[b] >= 0]) for b in chosen]
-    categoricals = e.posterior_probs.shape[2]
     columns = _columns(e, 0, np.zeros(1, dtype=np.int64))  # the geometry of any one step
-    content = _content_px(columns, categoricals)
-    widths = _column_widths(columns, content)
-    pitch = content + 2 * (MARGIN_PX + FRAME_PX)
-    width = _TEXT_PX + sum(w + _GAP_PX for w in widths) + _RIGHT_PX
-    height = _HEADER_PX + sum(_EPISODE_PX + pitch * len(steps) for _, steps in ranked)
-    canvas = Canvas(width, max(height, _HEADER_PX + _EPISODE_PX))
+    g = _geometry(columns, e.posterior_probs.shape[2])
+    height = _HEADER_PX + sum(_EPISODE_PX + g.pitch * len(steps) for _, steps in ranked)
+    canvas = Canvas(g.width, max(height, _HEADER_PX + _EPISODE_PX))
     k = e.top_observations.shape[1]
     title = (
         f"{_describe(e)}: the top {k} steps of {len(chosen)} of {e.episodes} rollouts, by rank\n"
         f"score {e.config.score}, layout {e.config.layout}, rank {e.rank}"
     )
-    _header(canvas, e, title, columns, widths)
+    _header(canvas, e, title, columns, g.widths)
     y = _HEADER_PX
     for b, steps in ranked:
         valid = int(e.valid[:, b].sum())
         line = f"episode {b} (seed {e.seeds[b]}): return {float(e.returns[b]):g}, {valid} steps"
-        canvas.fill(0, y + 2, width, 1, "#bbbbbb")
+        canvas.fill(0, y + 2, g.width, 1, "#bbbbbb")
         canvas.text(12, y + _EPISODE_PX / 2 + 1, line, 0.5, va="center", fontweight="bold")
         y += _EPISODE_PX
         if len(steps):
             no_frames = np.zeros(len(steps), dtype=bool)
-            _rows(canvas, e, b, steps, _columns(e, b, steps), content, y, no_frames)
-        y += pitch * len(steps)
+            _rows(canvas, e, b, steps, _columns(e, b, steps), g.content, y, no_frames)
+        y += g.pitch * len(steps)
     return canvas.png(path)
