@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from pytest_dreamer_audit.errors import ConfigError
+from pytest_dreamer_audit.report import glyphs as glyphs_module
 from pytest_dreamer_audit.report.glyphs import face, glyph, text_mask
 
 
@@ -28,6 +29,27 @@ def test_glyphs_are_cached_and_spaces_have_no_ink() -> None:
     assert g.alpha.max() == 255
     assert g.top < g.alpha.shape[0]
     assert glyph(sans.path, 7.5, 100, "\u00e9").alpha.any()  # beyond ASCII: rendered on use
+
+
+def test_texts_are_laid_out_once_per_face_and_shared_read_only() -> None:
+    sans, bold = face("sans-serif", 7.5), face("sans-serif", 7.5, "bold")
+    first = text_mask(sans, "t 12, ep 3\nact 0.91")
+    assert text_mask(sans, "t 12, ep 3\nact 0.91") is first
+    assert text_mask(sans, "t 12, ep 3\nact 0.91", align="right") is not first
+    assert text_mask(bold, "t 12, ep 3\nact 0.91") is not first
+    assert not first.alpha.flags.writeable  # shared: a caller cannot paint into it
+    with pytest.raises(ValueError, match="read-only"):
+        first.alpha[0, 0] = 1
+    # The kept mask is the layout itself: the same pixels as laying the text out afresh.
+    fresh = glyphs_module._lay_out(sans, "t 12, ep 3\nact 0.91", 1.2, "left")
+    np.testing.assert_array_equal(first.alpha, fresh.alpha)
+    assert (first.left, first.top, first.width, first.height, first.baseline) == (
+        fresh.left,
+        fresh.top,
+        fresh.width,
+        fresh.height,
+        fresh.baseline,
+    )
 
 
 def test_lines_stack_at_the_font_pitch_and_centre() -> None:

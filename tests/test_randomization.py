@@ -14,6 +14,7 @@ from pytest_dreamer_audit import assertions as A
 from pytest_dreamer_audit.analysis.pipeline import explain
 from pytest_dreamer_audit.analysis.randomization import (
     LAYERS,
+    _spread,
     match_scale,
     mean_entropy,
     permute_parameters,
@@ -68,6 +69,15 @@ def test_scale_matching_restores_the_trained_spread() -> None:
     assert mean_entropy(flat, valid) == pytest.approx(math.log(2), abs=0.01)
     uniform = torch.zeros_like(flat)
     assert torch.equal(match_scale(uniform, trained, valid), uniform)
+
+
+def test_the_spread_is_the_mean_class_standard_deviation_at_the_valid_steps() -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 3, 4, 5, generator=generator) * torch.arange(1, 7)[:, None, None, None]
+    valid = torch.rand(6, 3, generator=generator) > 0.4
+    expected = logits.std(dim=-1)[valid].mean()  # torch's Bessel-corrected std
+    torch.testing.assert_close(_spread(logits, valid), expected)
+    assert float(_spread(logits, ~valid)) != pytest.approx(float(expected), rel=1e-3)
 
 
 class _ScreenReader(DreamerAgent):

@@ -107,14 +107,6 @@ class CircularShifts:
         moved = (self.position[at] - self.shifts[draws][:, b]) % self.lengths[b]
         return np.asarray(self.order[self.start[b] + moved])
 
-    def shifted(self, values: np.ndarray, at: np.ndarray) -> np.ndarray:
-        """``values`` (``[n]``, valid order) as each draw shows them at the indices ``at``.
-
-        Shape:
-            - values: ``[n]``; at: ``[...]``; output: ``[D, ...]``
-        """
-        return np.asarray(values)[self.source(at)]
-
 
 def p_value(observed: np.ndarray | float, null: np.ndarray) -> np.ndarray:
     """``(1 + #{null >= observed}) / (1 + draws)`` along the first axis of ``null``; NaN where

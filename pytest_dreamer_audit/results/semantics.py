@@ -124,6 +124,7 @@ class _Context:
 
     order: np.ndarray  # [k, r] each factor's picks, indices into the valid observations
     shifts: CircularShifts
+    sources: np.ndarray  # [D, k, r] the valid index each null draw moves to each pick
     statuses: tuple[FactorStatus, ...]
     k: int
 
@@ -157,7 +158,7 @@ def _context(explanation: Explanation, claims: ClaimConfig, k: int | None = None
         )
         for j in range(explanation.rank)
     )
-    return _Context(order, shifts, statuses, width)
+    return _Context(order, shifts, shifts.source(order), statuses, width)
 
 
 def factor_status(
@@ -219,7 +220,7 @@ class EventTest:
 
 def _event_test(context: _Context, hits: np.ndarray) -> EventTest:
     precision = hits[context.order].mean(axis=0)  # [r]
-    null = context.shifts.shifted(hits.astype(np.float64), context.order).mean(axis=1)  # [D, r]
+    null = hits.astype(np.float64)[context.sources].mean(axis=1)  # [D, r]
     adjusted, q95 = max_adjusted(precision, null, context.claimable)
     base = float(hits.mean())
     return EventTest(precision, adjusted, q95, base, context.k, context.statuses)
@@ -332,24 +333,25 @@ def _valid_index(explanation: Explanation) -> np.ndarray:
     return index
 
 
-def _score_test(
-    explanation: Explanation,
-    shifts: CircularShifts,
-    name: str,
-    hits: np.ndarray,
-    k: int,
-    level: float,
-) -> ScoreAssociation:
+def _score_picks(explanation: Explanation, k: int) -> np.ndarray:
+    """``[picks]`` the valid indices of the score's top-``k`` observations of every rollout."""
     top = explanation.top_observations[:, :k]  # [B, k] steps
     episodes = np.broadcast_to(np.arange(top.shape[0])[:, None], top.shape)
     picked = top >= 0
     at = _valid_index(explanation)[top[picked], episodes[picked]]
-    at = at[at >= 0]
+    return at[at >= 0]
+
+
+def _score_test(
+    at: np.ndarray, sources: np.ndarray, name: str, hits: np.ndarray, k: int, level: float
+) -> ScoreAssociation:
+    """The test of one event at the score's picks ``at`` (``[picks]``), whose null draws move
+    ``sources`` (``[D, picks]``, :meth:`CircularShifts.source`) there: shared by the events."""
     if not len(at):
         nan = math.nan
         return ScoreAssociation(name, nan, float(hits.mean()), nan, nan, nan, nan, k, 0, level)
     precision = float(hits[at].mean())
-    null = shifts.shifted(hits.astype(np.float64), at).mean(axis=1)  # [D]
+    null = hits.astype(np.float64)[sources].mean(axis=1)  # [D]
     return ScoreAssociation(
         name=name,
         precision=precision,
@@ -381,7 +383,8 @@ def score_event_test(
     shifts = CircularShifts.draw(explanation.valid, claims.draws, claims.seed)
     hits = event_mask(explanation, event)[explanation.valid]
     name = event if isinstance(event, str) else getattr(event, "__name__", "the event")
-    return _score_test(explanation, shifts, name, hits, width, claims.level)
+    at = _score_picks(explanation, width)
+    return _score_test(at, shifts.source(at), name, hits, width, claims.level)
 
 
 def score_associations(
@@ -401,8 +404,10 @@ def _score_rows(
 ) -> list[ScoreAssociation]:
     width = explanation.top_observations.shape[1]
     valid = explanation.valid
+    at = _score_picks(explanation, width)
+    sources = shifts.source(at)  # once: the events share the picks and the draws
     return [
-        _score_test(explanation, shifts, name, values[valid].astype(bool), width, level)
+        _score_test(at, sources, name, values[valid].astype(bool), width, level)
         for name, values, event in table_facts(explanation)
         if event
     ]
