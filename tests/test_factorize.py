@@ -183,6 +183,24 @@ def test_more_bad_inputs() -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (float("nan"), "NaN or infinity"),
+        (float("inf"), "NaN or infinity"),
+        (float("-inf"), "NaN or infinity"),
+        (-1e-3, r"negative values \(min -0.001\)"),
+    ],
+    ids=["nan", "inf", "-inf", "negative"],
+)
+def test_fit_refuses_one_bad_entry_among_valid_ones(value: float, message: str) -> None:
+    """The checks are one min/max pass: a single bad entry anywhere must still be caught."""
+    matrix = torch.rand(300, 20)
+    matrix[217, 13] = value
+    with pytest.raises(FactorizationError, match=message):
+        fit_nmf(matrix, NMFConfig(rank=3))
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"rank": 0}, "NMF rank must be an integer >= 1, got 0"),

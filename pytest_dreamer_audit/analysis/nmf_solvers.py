@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..results.config import NMFConfig
 
-__all__ = ["block_rows", "fit_hals", "fit_mu"]
+__all__ = ["block_rows", "fit_hals", "fit_mu", "norm_sq"]
 
 _EPS = 1e-12
 
@@ -30,6 +30,11 @@ def block_rows(device: torch.device) -> int:
     return 16_384 if device.type == "cpu" else 1 << 21
 
 
+def norm_sq(values: Tensor) -> float:
+    """``||values||_F^2``, summed in float64 without a float64 copy (a third of the time)."""
+    return float(torch.linalg.vector_norm(values, dtype=torch.float64)) ** 2
+
+
 def _blocks(matrix: Tensor, activations: Tensor) -> tuple[list[Tensor], list[Tensor]]:
     rows = block_rows(matrix.device)
     x_blocks = [block.T.contiguous() for block in torch.split(matrix, rows)]  # [M, n] each
@@ -37,9 +42,9 @@ def _blocks(matrix: Tensor, activations: Tensor) -> tuple[list[Tensor], list[Ten
     return x_blocks, a_blocks
 
 
-def _error(norm_sq: float, cross: Tensor, ata: Tensor, ddt: Tensor) -> float:
+def _error(total_sq: float, cross: Tensor, ata: Tensor, ddt: Tensor) -> float:
     """``||X - A D||_F`` from the Gram products (clamped: float rounding can go below zero)."""
-    return math.sqrt(max(norm_sq - 2 * float(cross) + float((ata * ddt).sum()), 0.0))
+    return math.sqrt(max(total_sq - 2 * float(cross) + float((ata * ddt).sum()), 0.0))
 
 
 def fit_mu(matrix: Tensor, activations: Tensor, prototypes: Tensor, config: NMFConfig) -> int:
@@ -54,7 +59,7 @@ def fit_mu(matrix: Tensor, activations: Tensor, prototypes: Tensor, config: NMFC
     """
     x_blocks, a_blocks = _blocks(matrix, activations)
     d = prototypes
-    norm_sq = sum(float((xb * xb).sum()) for xb in x_blocks)
+    total_sq = sum(float((xb * xb).sum()) for xb in x_blocks)
     rank, width = d.shape
 
     def accumulate(d: Tensor, update: bool) -> tuple[Tensor, Tensor, Tensor]:
@@ -77,13 +82,13 @@ def fit_mu(matrix: Tensor, activations: Tensor, prototypes: Tensor, config: NMFC
         return atx, ata, cross
 
     atx, ata, cross = accumulate(d, update=False)
-    initial = previous = _error(norm_sq, cross, ata, d @ d.T)
+    initial = previous = _error(total_sq, cross, ata, d @ d.T)
     iterations = config.max_iter
     for iteration in range(config.max_iter):
         d.mul_(atx / (ata @ d).clamp_(min=_EPS))
         atx, ata, cross = accumulate(d, update=True)
         if iteration % 10 == 9:
-            current = _error(norm_sq, cross, ata, d @ d.T)
+            current = _error(total_sq, cross, ata, d @ d.T)
             if (previous - current) / max(initial, _EPS) < config.tol:
                 iterations = iteration + 1
                 break
@@ -161,7 +166,7 @@ def fit_hals(matrix: Tensor, activations: Tensor, prototypes: Tensor, config: NM
     """
     x_blocks, a_blocks = _blocks(matrix, activations)
     d = prototypes
-    norm_sq = sum(float((xb.double() * xb).sum()) for xb in x_blocks)
+    total_sq = sum(norm_sq(xb) for xb in x_blocks)
     rank, width = d.shape
 
     def accumulate() -> tuple[Tensor, Tensor]:
@@ -194,7 +199,7 @@ def fit_hals(matrix: Tensor, activations: Tensor, prototypes: Tensor, config: NM
         atx, ata = accumulate()
         _update_prototypes(d, atx, ata, prototype_sweeps)
         d64 = d.double()
-        current = _error(norm_sq, (d64 * atx).sum(), ata, d64 @ d64.T)
+        current = _error(total_sq, (d64 * atx).sum(), ata, d64 @ d64.T)
         if config.tol > 0 and previous - current < config.tol * previous:
             iterations = iteration + 1
             break
