@@ -180,6 +180,9 @@ def test_more_bad_inputs() -> None:
         fit_nmf(torch.zeros(4, 5), NMFConfig(rank=2))
     with pytest.raises(FactorizationError, match="negative"):
         fit_nmf(-torch.ones(4, 5), NMFConfig(rank=2))
+    for empty in (torch.zeros(0, 5), torch.zeros(4, 0)):
+        with pytest.raises(FactorizationError, match="is empty"):
+            fit_nmf(empty, NMFConfig(rank=2))
 
 
 @pytest.mark.parametrize(

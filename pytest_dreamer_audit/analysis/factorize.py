@@ -253,7 +253,12 @@ def fit_nmf(matrix: Tensor, config: NMFConfig) -> Factorization:
     """
     if matrix.dim() != 2:
         raise FactorizationError(f"NMF input must be a matrix [N, M], got {tuple(matrix.shape)}")
-    # One pass for the three checks (a 40th of isfinite + any + sum): min and max propagate
+    if matrix.numel() == 0:
+        raise FactorizationError(
+            f"NMF input {tuple(matrix.shape)} is empty; there is nothing to factorize (pass at "
+            "least one row with at least one column)"
+        )
+    # One pass for the three checks (a 35th of isfinite + any + sum): min and max propagate
     # NaN, and a non-negative matrix is all zeros exactly when its max is 0.
     low, high = (float(v) for v in torch.aminmax(matrix.detach()))
     if not (math.isfinite(low) and math.isfinite(high)):
