@@ -62,12 +62,13 @@ from pytest_dreamer_audit.model.sampling import MAX_SEED, gumbel_argmax
 from pytest_dreamer_audit.rollout.envs import GameBatch
 
 RESUME_FORMAT = "train_reference_agent.resume"
-RESUME_VERSION = 1
+RESUME_VERSION = 2  # 2: the learner counts critic updates
 # fmt: off
 _POSITIVE_FIELDS = (
     "total_env_steps", "num_envs", "train_every", "train_steps", "batch_size", "seq_len",
     "replay_capacity", "horizon", "slow_target_update", "deter", "categoricals", "classes",
     "embedding", "node", "depth", "hidden", "layers", "threads", "log_interval", "eval_episodes",
+    "actor_critic_steps",
 )
 # fmt: on
 
@@ -202,6 +203,18 @@ class Args:
         0,
         "Imagination start states per gradient step, drawn at random from the batch's L x B "
         "posteriors (0: all of them, as the reference does).",
+    )
+    actor_critic_steps: int = option(
+        1,
+        "Actor-critic updates per gradient step, each from its own draw of imagination starts "
+        "(the world model updates once). The actor-critic half is about a fifth of a step's "
+        "time, so more updates of the policy cost little.",
+    )
+    freeze_world_model: bool = option(
+        False,
+        "Leave the world model (encoder, RSSM, decoder, reward and discount heads) as it is: "
+        "only the actor and the critic learn, imagining from posteriors of replayed sequences. "
+        "Fine-tunes a policy against a fixed model; its optimizer state is kept untouched.",
     )
     eval_interval_s: float = option(
         900.0, "Seconds between evaluations on the selection seeds (the best save is kept by them)."
@@ -649,6 +662,9 @@ class Learner:
             "critic": torch.optim.Adam(self.critic_params, lr=args.critic_lr),
         }
         self.gradient_steps = 0
+        self.critic_updates = 0
+        """Actor-critic updates so far (``actor_critic_steps`` per gradient step); the slow
+        target critic follows the critic every ``slow_target_update`` of them."""
 
     def _apply(self, name: str, params: list[nn.Parameter]) -> Tensor:
         norm = torch.nn.utils.clip_grad_norm_(params, self.args.grad_clip, foreach=True)
@@ -656,19 +672,43 @@ class Learner:
         return norm
 
     def train_step(self, batch: Batch) -> dict[str, Tensor]:
-        """One world-model step then one actor-critic step; returns detached scalar tensors
-        (no ``.item()`` here, so a GPU learner never waits for the host)."""
-        for optimizer in self.optimizers.values():
-            optimizer.zero_grad(set_to_none=True)
-        wm = world_model_loss(self.agent, batch, self.args)
-        wm.loss.backward()
-        model_norm = self._apply("model", self.world_params)
+        """One world-model step (none with ``freeze_world_model``), then ``actor_critic_steps``
+        actor-critic steps; returns detached scalar tensors, the actor-critic ones averaged over
+        its steps (no ``.item()`` here, so a GPU learner never waits for the host)."""
+        if self.args.freeze_world_model:
+            with torch.no_grad():
+                wm = world_model_loss(self.agent, batch, self.args)
+            metrics = {f"wm_{k}": v for k, v in wm.parts.items()}
+            metrics["wm_loss"] = wm.loss.detach()
+        else:
+            self.optimizers["model"].zero_grad(set_to_none=True)
+            wm = world_model_loss(self.agent, batch, self.args)
+            wm.loss.backward()
+            metrics = {f"wm_{k}": v for k, v in wm.parts.items()}
+            metrics.update(
+                wm_loss=wm.loss.detach(), wm_grad_norm=self._apply("model", self.world_params)
+            )
+        starts = [
+            self._actor_critic_step(wm.posterior, 1.0 - batch.terminal.flatten())
+            for _ in range(self.args.actor_critic_steps)
+        ]
+        metrics.update({k: torch.stack([s[k] for s in starts]).mean() for k in starts[0]})
+        self.gradient_steps += 1
+        return metrics
 
-        start, start_continue = wm.posterior, 1.0 - batch.terminal.flatten()
+    def _actor_critic_step(
+        self, posterior: LatentState, start_continue: Tensor
+    ) -> dict[str, Tensor]:
+        """One actor and critic update from a fresh draw of ``imagine_starts`` of the posteriors
+        (``[N, ...]``, detached; ``start_continue`` ``[N]``); counts critic updates for the slow
+        target."""
+        self.optimizers["actor"].zero_grad(set_to_none=True)
+        self.optimizers["critic"].zero_grad(set_to_none=True)
+        start = posterior
         if 0 < self.args.imagine_starts < len(start_continue):
             pick = torch.randperm(len(start_continue), device=start_continue.device)
             pick = pick[: self.args.imagine_starts]
-            start = LatentState(*(part[pick] for part in start))
+            start = LatentState(*(part[pick] for part in posterior))
             start_continue = start_continue[pick]
         actor_loss, critic_loss, info = actor_critic_loss(
             self.agent, self.target_critic, start, start_continue, self.args
@@ -677,8 +717,8 @@ class Learner:
         self._apply("actor", self.actor_params)
         self._apply("critic", self.critic_params)
 
-        self.gradient_steps += 1
-        if self.gradient_steps % self.args.slow_target_update == 0:
+        self.critic_updates += 1
+        if self.critic_updates % self.args.slow_target_update == 0:
             assert self.agent.value_model is not None
             with torch.no_grad():
                 for target, source in zip(
@@ -687,21 +727,14 @@ class Learner:
                     strict=True,
                 ):
                     target.lerp_(source, self.args.slow_target_fraction)
-        metrics = {f"wm_{k}": v for k, v in wm.parts.items()}
-        metrics.update(
-            wm_loss=wm.loss.detach(),
-            wm_grad_norm=model_norm,
-            actor_loss=actor_loss.detach(),
-            critic_loss=critic_loss.detach(),
-        )
-        metrics.update(info)
-        return metrics
+        return {"actor_loss": actor_loss.detach(), "critic_loss": critic_loss.detach(), **info}
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "target_critic": self.target_critic.state_dict(),
             "gradient_steps": self.gradient_steps,
+            "critic_updates": self.critic_updates,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -709,6 +742,7 @@ class Learner:
             optimizer.load_state_dict(state["optimizers"][name])
         self.target_critic.load_state_dict(state["target_critic"])
         self.gradient_steps = int(state["gradient_steps"])
+        self.critic_updates = int(state["critic_updates"])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -87,6 +87,57 @@ def test_world_model_loss_falls_on_a_fixed_batch(trainer: ModuleType, tmp_path: 
     assert all(math.isfinite(loss) for loss in losses)
 
 
+def _snapshot(params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in params]
+
+
+def _changed(before: list[torch.Tensor], params: list[torch.nn.Parameter]) -> bool:
+    return any(not torch.equal(b, p) for b, p in zip(before, params, strict=True))
+
+
+def test_a_frozen_world_model_stays_as_it_is_while_the_actor_and_critic_learn(
+    trainer: ModuleType, tmp_path: Path
+) -> None:
+    args = tiny_args(trainer, tmp_path, freeze_world_model=True, actor_critic_steps=3)
+    replay = filled_replay(trainer, args, lockstep_rows=30)
+    batch = replay.sample(args.batch_size, args.seq_len, np.random.default_rng(1), CPU)
+    learner = trainer.Learner(trainer.build_agent(args.model_sizes(), seed=0), args)
+    world, actor = _snapshot(learner.world_params), _snapshot(learner.actor_params)
+    critic = _snapshot(learner.critic_params)
+    metrics = learner.train_step(batch)
+    assert all(torch.equal(b, p) for b, p in zip(world, learner.world_params, strict=True))
+    assert _changed(actor, learner.actor_params)
+    assert _changed(critic, learner.critic_params)
+    assert "wm_grad_norm" not in metrics
+    assert math.isfinite(metrics["wm_loss"].item())
+    assert learner.optimizers["model"].state == {}  # Adam never stepped the world model
+    assert learner.gradient_steps == 1
+    assert learner.critic_updates == 3
+    adam = learner.optimizers["actor"].state[learner.actor_params[0]]
+    assert int(adam["step"]) == 3
+
+
+def test_the_slow_target_follows_the_critic_per_critic_update(
+    trainer: ModuleType, tmp_path: Path
+) -> None:
+    args = tiny_args(trainer, tmp_path, actor_critic_steps=2, slow_target_update=4)
+    replay = filled_replay(trainer, args, lockstep_rows=30)
+    batch = replay.sample(args.batch_size, args.seq_len, np.random.default_rng(1), CPU)
+    learner = trainer.Learner(trainer.build_agent(args.model_sizes(), seed=0), args)
+    assert learner.agent.value_model is not None
+    critic = learner.agent.value_model.parameters
+    learner.train_step(batch)  # critic updates 1, 2: the target still holds the first critic
+    assert not all(
+        torch.equal(t, c) for t, c in zip(learner.target_critic.parameters(), critic(), strict=True)
+    )
+    learner.train_step(batch)  # updates 3, 4: copied at the 4th
+    assert all(
+        torch.equal(t, c) for t, c in zip(learner.target_critic.parameters(), critic(), strict=True)
+    )
+    assert learner.critic_updates == 4
+    assert learner.gradient_steps == 2
+
+
 def test_lambda_returns_limits(trainer: ModuleType) -> None:
     reward = torch.tensor([[1.0], [2.0], [3.0]])
     value = torch.tensor([[10.0], [20.0], [30.0]])  # values of s_1, s_2, s_3
