@@ -117,6 +117,82 @@ def test_a_frozen_world_model_stays_as_it_is_while_the_actor_and_critic_learn(
     assert int(adam["step"]) == 3
 
 
+def test_one_step_values_score_each_action_by_its_imagined_next_state(
+    trainer: ModuleType, tmp_path: Path
+) -> None:
+    args = tiny_args(trainer, tmp_path)
+    agent = trainer.build_agent(args.model_sizes(), seed=3)
+    critic = agent.value_model
+    start = agent.initial_state(5)
+    start = start._replace(deter=torch.randn(5, args.deter))
+    with torch.no_grad():
+        torch.manual_seed(7)
+        q = trainer.one_step_values(agent, critic, start, 0.9)
+        torch.manual_seed(7)  # the batched prior draws the actions' samples in this order
+        every = trainer.LatentState(*(part.repeat(3, *([1] * (part.dim() - 1))) for part in start))
+        nxt = agent.imagine(every, agent.one_hot_actions(torch.arange(3).repeat_interleave(5)))
+        expected = []
+        for a in range(3):
+            features = nxt.model_state[a * 5 : (a + 1) * 5]
+            reward = agent.reward_decoder(features).squeeze(-1)
+            alive = torch.sigmoid(agent.discount_model(features).squeeze(-1))
+            expected.append(reward + 0.9 * alive * critic(features).squeeze(-1))
+    assert q.shape == (5, 3)
+    torch.testing.assert_close(q, torch.stack(expected, -1))
+    assert float(q.std()) > 0  # the actions and the states are told apart
+
+
+def _gap_closed(trainer: ModuleType, tmp_path: Path, actor_gradient: str) -> float:
+    """Share of the gap between the policy's expected one-step value and the best action's that
+    30 actor steps close, on the posteriors of one fixed batch (frozen world model and target;
+    the values averaged over 64 prior draws)."""
+    args = tiny_args(
+        trainer,
+        tmp_path,
+        actor_gradient=actor_gradient,
+        actor_lr=1e-2,
+        actor_entropy_scale=0.0,
+        freeze_world_model=True,
+    )
+    replay = filled_replay(trainer, args, lockstep_rows=30)
+    batch = replay.sample(args.batch_size, args.seq_len, np.random.default_rng(1), CPU)
+    torch.manual_seed(0)
+    learner = trainer.Learner(trainer.build_agent(args.model_sizes(), seed=0), args)
+    agent, target = learner.agent, learner.target_critic
+    with torch.no_grad():
+        posterior = trainer.world_model_loss(agent, batch, args).posterior
+        draws = [
+            trainer.one_step_values(agent, target, posterior, args.discount) for _ in range(64)
+        ]
+        q = torch.stack(draws).mean(0)
+
+    def expected_value() -> float:
+        with torch.no_grad():
+            policy = torch.softmax(agent.policy_logits(posterior), -1)
+        return float((policy * q).sum(-1).mean())
+
+    before = expected_value()
+    for _ in range(30):
+        learner.train_step(batch)
+    return (expected_value() - before) / (float(q.max(-1).values.mean()) - before)
+
+
+def test_the_lookahead_actor_closes_more_of_the_gap_to_the_best_action_than_reinforce(
+    trainer: ModuleType, tmp_path: Path
+) -> None:
+    # Measured: lookahead 0.46, REINFORCE 0.12 of the gap (REINFORCE's one sampled action per
+    # state is the noise the lookahead's expectation removes).
+    lookahead = _gap_closed(trainer, tmp_path, "lookahead")
+    reinforce = _gap_closed(trainer, tmp_path, "reinforce")
+    assert lookahead > 0.3
+    assert lookahead > 2 * reinforce
+
+
+def test_an_unknown_actor_gradient_is_refused(trainer: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(trainer.ConfigError, match="reinforce, lookahead"):
+        tiny_args(trainer, tmp_path, actor_gradient="dynamics")
+
+
 def test_the_slow_target_follows_the_critic_per_critic_update(
     trainer: ModuleType, tmp_path: Path
 ) -> None:
