@@ -25,6 +25,16 @@ same states. A model and critic that see the danger prefer noop far more often w
 1; random weights prefer it equally often in both. An actor that lags what its own model and
 critic know reacts less than the lookahead does.
 
+**Acting on the lookahead** (``--play N``): N full episodes where the agent's own filter picks,
+at every frame, the action of highest ``Q(a)`` above (one prior draw per action and frame,
+seeded), against the actor sampled and greedy on the same seeds, with the paired difference and
+the danger reaction of ``examples/evaluate_agent.py``. What the agent would score if its actor did
+what its own model and critic say: the ceiling a better-trained actor of this model can reach
+by one-step improvement.
+
+The rollouts' samples come from the package's per-episode noise and the lookahead's prior draws
+from torch's generator seeded with ``seed``, so a rerun prints the same figures.
+
 ``--random-weights`` runs the same measurements with an agent of the checkpoint's sizes and
 seeded random weights: the null of both.
 """
@@ -45,7 +55,10 @@ from pytest_dreamer_audit.analysis.trust import mode_one_hot
 from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.model.agent import DreamerAgent, LatentState, build_agent
 from pytest_dreamer_audit.model.checkpoint import load_checkpoint
+from pytest_dreamer_audit.model.sampling import NoiseKeys
+from pytest_dreamer_audit.rollout.envs import GameBatch
 from pytest_dreamer_audit.rollout.rollouts import Trajectory, run_rollouts
+from pytest_dreamer_audit.testing import import_example
 
 CHICKEN, CAR = 0, 1
 """Channels of Freeway's POMDP observation."""
@@ -249,6 +262,59 @@ def lookahead(
 
 
 # ------------------------------------------------------------------------------------------------
+# Acting on the lookahead: full episodes, next to the actor on the same seeds
+# ------------------------------------------------------------------------------------------------
+def lookahead_policy(agent: DreamerAgent, seeds: list[int], samples: int, discount: float) -> Any:
+    """An ``evaluate_agent.Policy``: the agent's filter (as ``agent_policy`` runs it), then the
+    action of highest :func:`action_values` instead of the actor's choice."""
+    noise = NoiseKeys.from_seeds(seeds, device=agent.device)
+    state = agent.initial_state(len(seeds))
+
+    @torch.inference_mode()
+    def act(obs: np.ndarray, first: np.ndarray, prev_action: np.ndarray) -> np.ndarray:
+        nonlocal noise, state
+        nonterminal = torch.from_numpy(~first).to(torch.float32)
+        prev = agent.one_hot_actions(torch.from_numpy(prev_action)) * nonterminal[:, None]
+        observed = torch.from_numpy(obs).to(torch.float32)
+        _, state = agent.observe(state, observed, prev, nonterminal, noise=noise)
+        noise = noise.advance()
+        return action_values(agent, state, samples, discount).argmax(-1).numpy()
+
+    return act
+
+
+def play_lookahead(
+    agent: DreamerAgent, *, episodes: int, seed: int, samples: int, discount: float
+) -> tuple[Any, ...]:
+    """``PolicyResult`` of the actor (sampled, greedy) and of the lookahead on seeds
+    ``seed .. seed + episodes - 1``, full episodes in lockstep."""
+    evaluate = import_example("evaluate_agent")
+    batch = GameBatch("freeway", pomdp=True, episodes=episodes)
+    seeds = list(range(seed, seed + episodes))
+    policies = {
+        "actor (sampled)": evaluate.agent_policy(agent, seeds, greedy=False),
+        "actor (greedy)": evaluate.agent_policy(agent, seeds, greedy=True),
+        "lookahead (argmax Q)": lookahead_policy(agent, seeds, samples, discount),
+    }
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return tuple(evaluate.play_timed(name, batch, seeds, p) for name, p in policies.items())
+
+
+def play_report(results: tuple[Any, ...]) -> str:
+    evaluate = import_example("evaluate_agent")
+    look = results[-1]
+    differences = [evaluate.paired_difference(look, actor) for actor in results[:-1]]
+    return "\n\n".join(
+        (
+            evaluate.markdown_table(results),
+            evaluate.differences_table(differences),
+            evaluate.reaction_table(results),
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------------
 # The whole diagnosis and its report
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -292,13 +358,16 @@ def diagnose(
         steps=steps,
         seeds=list(range(seed, seed + episodes)),
     )
+    with torch.random.fork_rng(devices=[]):  # the lookahead's prior draws, reproducibly
+        torch.manual_seed(seed)
+        looked = lookahead(agent, trajectory, samples, discount)
     return Diagnosis(
         checkpoint,
         random_weights,
         (seed, seed + episodes - 1),
         steps,
         open_loop(agent, trajectory, horizon, stride),
-        lookahead(agent, trajectory, samples, discount),
+        looked,
     )
 
 
@@ -369,12 +438,20 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="the null: an agent of the checkpoint's sizes with seeded random weights",
     )
+    parser.add_argument(
+        "--play",
+        type=int,
+        default=0,
+        help="also play this many full episodes acting on the lookahead (seeds from --seed)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     for name in ("episodes", "steps", "horizon", "stride", "samples"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.play < 0:
+        raise ConfigError(f"--play must be 0 (do not play) or more, got {args.play}")
     torch.set_num_threads(args.threads)
     agent = load_agent(args.checkpoint, random_weights=args.random_weights)
     trained = agent.metadata.training.get("args", {})
@@ -392,8 +469,17 @@ def main(argv: list[str] | None = None) -> None:
         discount=discount,
     )
     print(report(diagnosis))
+    payload = to_json(diagnosis)
+    if args.play:
+        played = play_lookahead(
+            agent, episodes=args.play, seed=args.seed, samples=1, discount=discount
+        )
+        print("\n" + play_report(played))
+        payload["played"] = [
+            {"policy": r.policy, "seeds": list(r.seeds), "returns": list(r.returns)} for r in played
+        ]
     if args.json:
-        Path(args.json).write_text(json.dumps(to_json(diagnosis), indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -257,7 +257,8 @@ class Evaluation:
         return tuple(paired_difference(a, b) for a in self.agents for b in self.baselines)
 
 
-def _timed(name: str, batch: GameBatch, seeds: list[int], policy: Policy) -> PolicyResult:
+def play_timed(name: str, batch: GameBatch, seeds: list[int], policy: Policy) -> PolicyResult:
+    """:func:`play` one policy on the seeds, timed, as a named :class:`PolicyResult`."""
     start = time.perf_counter()
     played = play(batch, seeds, policy)
     seconds = time.perf_counter() - start
@@ -277,11 +278,11 @@ def evaluate_agent(
         )
     seeds = list(range(seed, seed + episodes))
     agents = tuple(
-        _timed(name, batch, seeds, agent_policy(agent, seeds, greedy=greedy))
+        play_timed(name, batch, seeds, agent_policy(agent, seeds, greedy=greedy))
         for name, greedy in (("agent (sampled)", False), ("agent (greedy)", True))
     )
     baselines = tuple(
-        _timed(name, batch, seeds, policy)
+        play_timed(name, batch, seeds, policy)
         for name, policy in baseline_policies(spec, seeds, seed).items()
     )
     return Evaluation(agents, baselines)

@@ -172,3 +172,44 @@ def test_main_prints_the_tables_and_writes_json_for_random_weights(
     assert [a["k"] for a in payload["open_loop"]["ahead"]] == [1, 2]
     with pytest.raises(ConfigError, match="--steps must be at least 1"):
         script.main([str(checkpoint), "--steps", "0"])
+
+
+def test_the_lookahead_policy_plays_the_argmax_of_its_action_values(
+    script: ModuleType,
+) -> None:
+    agent = tiny_agent(seed=6).eval()
+    seeds = [3, 4]
+    policy = script.lookahead_policy(agent, seeds, samples=1, discount=0.99)
+    obs = np.zeros((2, 2, 10, 10), dtype=bool)
+    obs[:, 0, 9, 4] = True
+    first, prev = np.ones(2, dtype=bool), np.zeros(2, dtype=np.int64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        chosen = policy(obs, first, prev)
+        # the same filter step, then the same draws of the values
+        noise = script.NoiseKeys.from_seeds(seeds)
+        nonterminal = torch.zeros(2)
+        _, state = agent.observe(
+            agent.initial_state(2), torch.from_numpy(obs).float(), torch.zeros(2, 3), nonterminal,
+            noise=noise,
+        )  # fmt: skip
+        torch.manual_seed(0)
+        q = script.action_values(agent, state, 1, 0.99)
+    assert chosen.tolist() == q.argmax(-1).tolist()
+
+
+@pytest.mark.slow
+def test_play_lookahead_pairs_the_lookahead_with_the_actor_on_full_episodes(
+    script: ModuleType,
+) -> None:
+    agent = tiny_agent(seed=6).eval()
+    results = script.play_lookahead(agent, episodes=2, seed=40, samples=1, discount=0.99)
+    assert [r.policy for r in results] == [
+        "actor (sampled)",
+        "actor (greedy)",
+        "lookahead (argmax Q)",
+    ]
+    assert all(r.seeds == (40, 41) for r in results)
+    assert all(r.reaction is not None and r.reaction.safe_steps > 0 for r in results)
+    table = script.play_report(results)
+    assert "| lookahead (argmax Q) | actor (greedy) |" in table
