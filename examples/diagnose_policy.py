@@ -26,11 +26,11 @@ same states. A model and critic that see the danger prefer noop far more often w
 critic know reacts less than the lookahead does.
 
 **Acting on the lookahead** (``--play N``): N full episodes where the agent's own filter picks,
-at every frame, the action of highest ``Q(a)`` above (one prior draw per action and frame,
-seeded), against the actor sampled and greedy on the same seeds, with the paired difference and
-the danger reaction of ``examples/evaluate_agent.py``. What the agent would score if its actor did
-what its own model and critic say: the ceiling a better-trained actor of this model can reach
-by one-step improvement.
+at every frame, the action of highest ``Q(a)`` above (``samples`` prior draws per action and
+frame, seeded: with one draw the values are too noisy to act on), against the actor sampled and
+greedy on the same seeds, with the paired differences and the danger reaction of
+``examples/evaluate_agent.py``. What one step of policy improvement on the agent's own model and
+critic would score: how much an actor trained to do what they say could gain.
 
 The rollouts' samples come from the package's per-episode noise and the lookahead's prior draws
 from torch's generator seeded with ``seed``, so a rerun prints the same figures.
@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> None:
     payload = to_json(diagnosis)
     if args.play:
         played = play_lookahead(
-            agent, episodes=args.play, seed=args.seed, samples=1, discount=discount
+            agent, episodes=args.play, seed=args.seed, samples=args.samples, discount=discount
         )
         print("\n" + play_report(played))
         payload["played"] = [
