@@ -452,6 +452,8 @@ def main(argv: list[str] | None = None) -> None:
             raise ConfigError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.play < 0:
         raise ConfigError(f"--play must be 0 (do not play) or more, got {args.play}")
+    if args.discount is not None and not 0.0 <= args.discount <= 1.0:
+        raise ConfigError(f"--discount must be in [0, 1], got {args.discount}")
     torch.set_num_threads(args.threads)
     agent = load_agent(args.checkpoint, random_weights=args.random_weights)
     trained = agent.metadata.training.get("args", {})
