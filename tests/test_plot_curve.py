@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
+import matplotlib
 import matplotlib.image
 import pytest
+
+matplotlib.use("Agg")
+# Imported at collection, before any in-process pytester run (tests/test_readme.py) can import it
+# inside its sys.modules snapshot and leave a second copy of its classes behind on restore.
+import matplotlib.pyplot
 
 from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.testing import import_example
