@@ -209,19 +209,13 @@ class Lookahead:
 
 def action_values(agent: DreamerAgent, state: LatentState, samples: int, discount: float) -> Tensor:
     """``Q(a)`` of every action from ``state`` (module docstring): ``[N, actions]``."""
-    assert agent.reward_decoder is not None
-    assert agent.discount_model is not None
-    assert agent.value_model is not None
     n = state.deter.shape[0]
     values = []
     for action in range(agent.sizes.actions):
         one_hot = agent.one_hot_actions(torch.full((n,), action, dtype=torch.long))
         total = torch.zeros(n)
         for _ in range(samples):
-            features = agent.imagine(state, one_hot).model_state
-            reward = agent.reward_decoder(features).squeeze(-1)
-            alive = torch.sigmoid(agent.discount_model(features).squeeze(-1))
-            total += reward + discount * alive * agent.value_model(features).squeeze(-1)
+            total += agent.arrival_value(agent.imagine(state, one_hot).model_state, discount)
         values.append(total / samples)
     return torch.stack(values, dim=-1)
 

@@ -608,16 +608,11 @@ def one_step_values(
     Shape:
         - state: a :class:`LatentState` of batch ``M``; output: ``[M, actions]``
     """
-    assert agent.reward_decoder is not None
-    assert agent.discount_model is not None
     m, n_actions = state.deter.shape[0], agent.sizes.actions
     every = LatentState(*(part.repeat(n_actions, *([1] * (part.dim() - 1))) for part in state))
     action = torch.arange(n_actions, device=state.deter.device).repeat_interleave(m)
     features = agent.imagine(every, agent.one_hot_actions(action)).model_state
-    reward = agent.reward_decoder(features).squeeze(-1)
-    alive = torch.sigmoid(agent.discount_model(features).squeeze(-1))
-    q = reward + discount * alive * critic(features).squeeze(-1)
-    return q.reshape(n_actions, m).T
+    return agent.arrival_value(features, discount, critic).reshape(n_actions, m).T
 
 
 def actor_critic_loss(

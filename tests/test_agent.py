@@ -123,3 +123,36 @@ def test_build_agent_seed_is_reproducible_and_leaves_global_rng_alone() -> None:
     assert torch.equal(torch.rand(1), expected_next)
     b = build_agent(ModelSizes(channels=2, actions=3, deter=8, node=8), seed=4)
     assert torch.equal(a.rssm.rnn.weight_hh, b.rssm.rnn.weight_hh)
+
+
+def test_arrival_value_is_reward_plus_discounted_continued_value() -> None:
+    agent = tiny_agent(seed=4)
+    features = torch.randn(
+        3, 5, agent.sizes.model_state, generator=torch.Generator().manual_seed(0)
+    )
+    assert agent.reward_decoder is not None
+    assert agent.discount_model is not None
+    assert agent.value_model is not None
+    with torch.no_grad():
+        reward = agent.reward_decoder(features)[..., 0]
+        alive = torch.sigmoid(agent.discount_model(features)[..., 0])
+        expected = reward + 0.9 * alive * agent.value_model(features)[..., 0]
+        value = agent.arrival_value(features, 0.9)
+        critic = torch.nn.Linear(agent.sizes.model_state, 1)
+        with_critic = agent.arrival_value(features, 0.5, critic)
+        expected_critic = reward + 0.5 * alive * critic(features)[..., 0]
+    assert value.shape == (3, 5)
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(with_critic, expected_critic)
+    assert not torch.allclose(with_critic, agent.arrival_value(features, 0.5).detach())
+    torch.testing.assert_close(agent.arrival_value(features, 0.0).detach(), reward)
+
+
+def test_arrival_value_needs_the_reward_and_discount_heads() -> None:
+    sizes = tiny_agent().sizes
+    agent = DreamerAgent(
+        sizes, heads=frozenset({"RSSM", "ObsEncoder", "ActionModel", "ValueModel"})
+    )
+    features = torch.zeros(2, sizes.model_state)
+    with pytest.raises(ConfigError, match="needs the checkpoint's RewardDecoder, DiscountModel"):
+        agent.arrival_value(features, 0.99)

@@ -262,6 +262,28 @@ class DreamerAgent(nn.Module):
         """``[B]`` action indices -> ``[B, actions]`` float one-hot (the RSSM's action input)."""
         return F.one_hot(actions, self.sizes.actions).to(torch.float32)
 
+    def arrival_value(
+        self, features: Tensor, discount: float, critic: nn.Module | None = None
+    ) -> Tensor:
+        """The value of arriving in the model states ``features``: ``r(s') + discount *
+        P(continue | s') * V(s')``, with ``V`` the checkpoint's value model unless ``critic`` is
+        given (a trainer's slow target). Averaged over the prior samples of ``s'`` after an
+        action, it is that action's one-step ``Q``.
+
+        Shape:
+            - features: ``[..., model_state]``; output: ``[...]``
+        """
+        critic = critic if critic is not None else self.value_model
+        if self.reward_decoder is None or self.discount_model is None or critic is None:
+            raise ConfigError(
+                "a one-step value needs the checkpoint's RewardDecoder, DiscountModel and "
+                "ValueModel (or a critic passed in); this agent lacks at least one of them"
+            )
+        reward = self.reward_decoder(features).squeeze(-1)
+        alive = torch.sigmoid(self.discount_model(features).squeeze(-1))
+        value: Tensor = reward + discount * alive * critic(features).squeeze(-1)
+        return value
+
 
 def build_agent(
     sizes: ModelSizes,
