@@ -34,10 +34,11 @@ import torch
 from pytest_dreamer_audit.analysis.pipeline import explain
 from pytest_dreamer_audit.model.agent import DreamerAgent, build_agent
 from pytest_dreamer_audit.model.checkpoint import load_checkpoint
+from pytest_dreamer_audit.results.claims import ClaimsTable, claims_table
 from pytest_dreamer_audit.results.config import LAYOUTS, SCORES, ClaimConfig, ExplainConfig
 from pytest_dreamer_audit.results.explanation import Explanation
 from pytest_dreamer_audit.results.nulls import spearman_columns
-from pytest_dreamer_audit.results.semantics import ClaimsTable, claims_table, table_facts
+from pytest_dreamer_audit.results.semantics import table_facts
 from pytest_dreamer_audit.rollout.rollouts import Trajectory, replay_posteriors, run_rollouts
 
 RANK = 10

@@ -11,9 +11,11 @@ suite after retraining the checkpoint is a matter of reading one file:
 
 Per (seed, episodes): mean return and action fractions; the trust metrics (NMF error and
 explained variance, stability, randomized-weights and confidence Spearman, posterior entropies,
-deletion ratio); the score's table (precision of the top-k picks at each event, base rate, null
-5-95% and one-sided p-values under circular shifts); each fact's best claimable factor with its
-corrected null. The random-weights control of the claims is ``examples/measure_claims.py``.
+deletion ratio); the score's table (precision of the top-k picks at each event, base rate, both
+nulls' 5-95% ranges, the effect over other episodes with its 95% interval, and the p-values
+under both nulls and under circular shifts alone); each fact's best claimable factor with its
+corrected nulls ("time" where only the circular shift is beaten). The random-weights control
+of the claims is ``examples/measure_claims.py``.
 """
 
 from __future__ import annotations
@@ -74,15 +76,21 @@ def metric_lines(result: AuditResult) -> list[str]:
 
 
 def score_table(result: AuditResult) -> list[str]:
-    """The score's top-k picks at each event, against the circular-shift null."""
+    """The score's top-k picks at each event, against both nulls (circular shifts, other
+    episodes at the same steps), with the effect over other episodes and its 95% interval; p
+    Holm-adjusted over the table, "shift p" what the circular shift alone gives."""
     rows = [
-        "| event | precision | base rate | null 5-95% | p above | p below | verdict |",
-        "|---|---:|---:|---|---:|---:|---|",
+        "| event | precision | base rate | shifts 5-95% | other episodes 5-95% | effect [95%] | "
+        "p above | p below | shift p above | shift p below | verdict |",
+        "|---|---:|---:|---|---|---|---:|---:|---:|---:|---|",
     ]
     for s in result.claims.scores:
+        verdict = "time" if s.time_only else s.verdict()
         rows.append(
             f"| {s.name} | {s.precision:.3f} | {s.base_rate:.3f} | {s.null_q05:.3f}-"
-            f"{s.null_q95:.3f} | {s.p_above:.3f} | {s.p_below:.3f} | {s.verdict()} |"
+            f"{s.null_q95:.3f} | {s.swap_q05:.3f}-{s.swap_q95:.3f} | {s.effect:+.3f} "
+            f"[{s.effect_low:+.3f}, {s.effect_high:+.3f}] | {s.p_above:.3f} | {s.p_below:.3f} | "
+            f"{s.shift_p_above:.3f} | {s.shift_p_below:.3f} | {verdict} |"
         )
     return rows
 
@@ -91,21 +99,29 @@ def factor_table(result: AuditResult) -> list[str]:
     """Each fact's best factor (any) and its claim (a claimable factor beyond the corrected
     null), with the null's 95% quantile of the best claimable factor."""
     rows = [
-        "| fact | kind | best factor: value | claim: value (p) | null q95 | base rate |",
-        "|---|---|---|---|---:|---:|",
+        "| fact | kind | best factor: value | claim: value (p) | effect [95%] | shift p | "
+        "null q95: shifts / other episodes | base rate |",
+        "|---|---|---|---|---|---:|---|---:|",
     ]
     for f in result.claims.facts:
         best = f.best_factor
         value = f"f{best}: {f.per_factor[best]:+.3f}" if best >= 0 else "-"
         claim = f.claim
-        said = (
-            f"f{claim}: {f.per_factor[claim]:+.3f} (p {f.p_values[claim]:.3f})"
-            if claim >= 0
-            else "none"
+        timed = [j for j, yes in enumerate(f.time_only) if yes]
+        if claim >= 0:
+            said = f"f{claim}: {f.per_factor[claim]:+.3f} (p {f.p_values[claim]:.3f})"
+        else:
+            said = f"time (f{timed[0]})" if timed else "none"
+        shown = claim if claim >= 0 else best
+        effect = (
+            f"{f.effects[shown]:+.3f} [{f.effect_low[shown]:+.3f}, {f.effect_high[shown]:+.3f}]"
+            if shown >= 0
+            else "-"
         )
+        shift_p = _number(f.shift_p_values[shown]) if shown >= 0 else "nan"
         rows.append(
-            f"| {f.name} | {f.kind} | {value} | {said} | {_number(f.null_q95)} | "
-            f"{_number(f.base_rate)} |"
+            f"| {f.name} | {f.kind} | {value} | {said} | {effect} | {shift_p} | "
+            f"{_number(f.null_q95)} / {_number(f.swap_q95)} | {_number(f.base_rate)} |"
         )
     unusable = [f"f{s.factor} {s.label}" for s in result.claims.factors if not s.claimable]
     rows.append("")

@@ -31,8 +31,8 @@ import numpy as np
 import pytest
 
 from pytest_dreamer_audit.plugin.fixtures import DreamerAudit
+from pytest_dreamer_audit.results.claims import score_event_test
 from pytest_dreamer_audit.results.explanation import Explanation
-from pytest_dreamer_audit.results.semantics import score_event_test
 
 # --- behaviour -----------------------------------------------------------------------------------
 

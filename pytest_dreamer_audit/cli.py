@@ -34,8 +34,8 @@ from .report.html import (
 )
 from .report.records import METRIC_NOTES
 from .report.terminal import printable
+from .results.claims import ClaimsTable, claims_table
 from .results.explanation import TrustMetrics
-from .results.semantics import ClaimsTable, claims_table
 from .settings import OPTIONS, AuditSettings, _positive_int
 
 if TYPE_CHECKING:

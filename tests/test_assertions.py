@@ -44,8 +44,9 @@ def test_event_precision_against_a_hand_made_mask(explanation: Explanation) -> N
         A.assert_top_observations_coincide(explanation, mask, min_precision=0.5, evidence="/x/y")
     with pytest.raises(
         AssertionError,
-        match=r"\(base rate 8\.3%, null 95% quantile \d+\.\d%, p = [\d.e-]+ under circular "
-        r"shifts\)\nEvidence: /x/y",
+        match=r"\(base rate 8\.3%, null 95% quantiles \d+\.\d% \(circular shifts\) and "
+        r"\d+\.\d% \(other episodes\), p = 0\.0417; effect \+\d+\.\d% \[[+-]\d+\.\d%, "
+        r"[+-]\d+\.\d%\]\)\nEvidence: /x/y",
     ):
         A.assert_top_observations_coincide(explanation, mask, min_precision=0.5, evidence="/x/y")
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy.stats import rankdata, spearmanr
 
 from pytest_dreamer_audit.errors import ConfigError
+from pytest_dreamer_audit.results.claims import claims_table
 from pytest_dreamer_audit.results.config import ClaimConfig
 from pytest_dreamer_audit.results.explanation import Explanation
 from pytest_dreamer_audit.results.nulls import (
@@ -25,7 +26,7 @@ from pytest_dreamer_audit.results.nulls import (
     spearman_columns,
     spearman_null,
 )
-from pytest_dreamer_audit.results.semantics import claims_table, fact_associations
+from pytest_dreamer_audit.results.semantics import fact_associations
 from pytest_dreamer_audit.testing import fake_explanation
 
 masks = st.integers(0, 2**32 - 1).map(lambda seed: np.random.default_rng(seed).random((9, 4)) < 0.7)

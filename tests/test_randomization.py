@@ -1,6 +1,6 @@
 """Model parameter randomization: permutations that keep each tensor's values, the cascading and
 independent stages, the scale matching, and a planted model whose explanation survives
-randomization (the sanity check must fail it)."""
+randomization (the sanity checks must fail it: ``planted.ScreenReadingAgent``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-from torch import Tensor
 
 from pytest_dreamer_audit import assertions as A
 from pytest_dreamer_audit.analysis.pipeline import explain
@@ -21,7 +20,7 @@ from pytest_dreamer_audit.analysis.randomization import (
     stages,
 )
 from pytest_dreamer_audit.errors import ConfigError
-from pytest_dreamer_audit.model.agent import DreamerAgent, LatentState
+from pytest_dreamer_audit.planted import ScreenReadingAgent
 from pytest_dreamer_audit.results.explanation import ExplainConfig
 from pytest_dreamer_audit.rollout.rollouts import run_rollouts
 from pytest_dreamer_audit.testing import tiny_agent
@@ -80,27 +79,9 @@ def test_the_spread_is_the_mean_class_standard_deviation_at_the_valid_steps() ->
     assert float(_spread(logits, ~valid)) != pytest.approx(float(expected), rel=1e-3)
 
 
-class _ScreenReader(DreamerAgent):
-    """A planted model: its posterior is a fixed function of the screen (each categorical peaks
-    at the row of the chicken's pixel, offset by the categorical), whatever its weights are. Its
-    "embedding" is the chicken's row, passed through untouched."""
-
-    def encode(self, obs: Tensor) -> Tensor:
-        return obs[:, 0].sum(dim=2).argmax(dim=1)[:, None].float()  # [N, 1] the chicken's row
-
-    def posterior(self, deter: Tensor, embedding: Tensor, *, noise: object = None) -> LatentState:
-        row = embedding[:, 0].long()
-        cats, classes = self.sizes.categoricals, self.sizes.classes
-        peak = (row[:, None] + torch.arange(cats, device=row.device)[None]) % classes
-        logits = 4.0 * torch.nn.functional.one_hot(peak, classes).float()
-        stoch = torch.nn.functional.one_hot(peak, classes).float()
-        return LatentState(logits, stoch, deter)
-
-
 def test_an_explanation_that_survives_randomization_fails_the_sanity_check() -> None:
     base = tiny_agent(seed=4)
-    planted = _ScreenReader(base.sizes).eval()
-    planted.load_state_dict(base.state_dict())
+    planted = ScreenReadingAgent.from_agent(base)
     trajectory = run_rollouts(planted, "freeway", episodes=4, steps=20, seed=2)
     config = ExplainConfig(rank=3, top_k=3, stability_refits=0, score="activation")
     e = explain(trajectory, config, agent=planted)
@@ -115,6 +96,22 @@ def test_an_explanation_that_survives_randomization_fails_the_sanity_check() -> 
     # As peaked as the trained posteriors (here both near uniform: the tiny agent is untrained).
     m = normal.metrics
     assert m.sanity_entropy == pytest.approx(m.posterior_entropy, abs=0.05)
+
+
+def test_the_posterior_sanity_checks_fail_the_screen_reader_under_every_score() -> None:
+    """The surprise score contains the prior, which randomization moves, so the first sanity
+    check passed this double under the default score; the posterior-only checks compare
+    activation scores, which no prior enters, over several seeds."""
+    planted = ScreenReadingAgent.from_agent(tiny_agent(seed=4))
+    trajectory = run_rollouts(planted, "freeway", episodes=4, steps=20, seed=2)
+    for score in ("surprise", "activation", "reconstruction"):
+        config = ExplainConfig(rank=3, top_k=3, stability_refits=0, score=score)
+        m = explain(trajectory, config, agent=planted).metrics
+        assert m.sanity_posterior_max_abs == pytest.approx(1.0), score
+        assert m.sanity_posterior_mean_abs == pytest.approx(1.0), score
+        assert m.sanity_posterior_std == pytest.approx(0.0, abs=1e-9), score
+        assert m.memory_max_abs == pytest.approx(1.0), score
+        assert m.memory_mean_abs == pytest.approx(1.0), score
 
 
 def test_the_cascade_reports_every_stage_with_its_entropy() -> None:

@@ -145,8 +145,8 @@ def test_embed_once_keeps_each_explanations_pictures_in_the_first_test_only(
     assert [e["format_type"] for e in extras] == ["html", "html", "html", "html"]
     assert "what each factor&#x27;s observations coincide with" in extras[1]["content"]
     assert (
-        "<td>collision_visible</td><td>precision of top-20</td><td>10.0%</td><td>25%</td>"
-        '<td title="adjusted p = 0.002"><b>40%</b></td><td>factor 0, p = 0.002</td>'
+        "<td>collision_visible</td><td>precision of top-20</td><td>10.0%</td><td>25% / n/a</td>"
+        '<td title="adjusted p = 0.002"><b>40%</b></td><td>factor 0, p = 0.002, effect n/a</td>'
         in extras[1]["content"]
     )
     assert (
@@ -159,8 +159,8 @@ def test_embed_once_keeps_each_explanations_pictures_in_the_first_test_only(
     assert "<td>full</td><td>all layers</td><td>0.8</td><td>-0.1</td><td>0.67</td>" in table
     # The score's picks hit the event below its null's 5% quantile: said in capitals.
     assert (
-        "<td>collision_visible</td><td>2%</td><td>10%</td><td>5%-15%</td>"
-        "<td>BELOW chance (p = 0.004)</td>" in extras[3]["content"]
+        "<td>collision_visible</td><td>2%</td><td>10%</td><td>5%-15%</td><td>n/a-n/a</td>"
+        "<td>effect n/a</td><td>BELOW chance (p = 0.004)</td>" in extras[3]["content"]
     )
     json.dumps(extras)
 
@@ -175,14 +175,32 @@ def test_fact_table_bolds_only_the_significant_claim() -> None:
             "row", "graded", (0.1, -0.45, math.nan), math.nan, 0, 0.2, (0.3, 0.001, math.nan)
         ),
         FactAssociation("untested", "event", (0.0, 0.0, 0.0), 0.0, 20),
+        FactAssociation(  # beats the circular shifts (0.01) but not the episode swap
+            "timed",
+            "event",
+            (0.7, 0.1, 0.1),
+            0.2,
+            20,
+            0.4,
+            (0.3, 1.0, 1.0),
+            swap_q95=0.75,
+            shift_p_values=(0.01, 1.0, 1.0),
+        ),  # fmt: skip
     ]
     table = fact_table_html(rows)
     assert "car&lt;b&gt;" in table
     assert "<b>car" not in table
     assert (
-        '<td>30.0%</td><td>45%</td><td title="adjusted p = 0.5">20%</td>'
-        '<td title="adjusted p = 0.01"><b>60%</b></td><td>n/a</td><td>factor 1, p = 0.01</td>'
-        in table
+        '<td>30.0%</td><td>45% / n/a</td><td title="adjusted p = 0.5">20%</td>'
+        '<td title="adjusted p = 0.01"><b>60%</b></td><td>n/a</td>'
+        "<td>factor 1, p = 0.01, effect n/a</td>" in table
+    )
+    assert (
+        "<td>timed</td><td>precision of top-20</td><td>20.0%</td><td>40% / 75%</td>"
+        '<td title="adjusted p = 0.3">70%</td>' in table
+    )
+    assert (
+        "<td>time: factor 0 beats circular shifts only (other episodes show it too)</td>" in table
     )
     # 90% precision at a 10% event, but not beyond its null: shown, not bold, not claimed.
     assert '<td title="adjusted p = 0.2">90%</td>' in table
@@ -193,7 +211,7 @@ def test_fact_table_bolds_only_the_significant_claim() -> None:
         "<td>untested</td><td>precision of top-20</td><td>0.0%</td><td>no factor may claim</td>"
         in table
     )
-    assert "<th>claim at level 0.05</th>" in table
+    assert "<th>claim at level 0.05 (effect over other episodes, 95% interval)</th>" in table
     assert table.count("<th>factor ") == 3
     assert fact_table_html([]) == ""
 
@@ -263,7 +281,7 @@ def test_a_malformed_record_is_refused(tmp_path: Path) -> None:
     data = _record(tmp_path).to_json()
     score = ScoreAssociation("e", 0.1, 0.1, 0.0, 0.2, 0.5, 0.5, 5, 80).to_json()
     data["score_facts"] = [{**score, "picks": 80.0}]
-    with pytest.raises(TypeError, match="k and picks must be integers"):
+    with pytest.raises(TypeError, match="k, picks and family must be integers"):
         AuditRecord.from_json(data)
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pytest_dreamer_audit import assertions as A
 from pytest_dreamer_audit.analysis.pipeline import explain
 from pytest_dreamer_audit.errors import ConfigError
+from pytest_dreamer_audit.results.claims import score_event_test
 from pytest_dreamer_audit.results.config import ClaimConfig
 from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation
 from pytest_dreamer_audit.results.semantics import (
@@ -21,7 +22,6 @@ from pytest_dreamer_audit.results.semantics import (
     factor_event_precision,
     factor_fact_spearman,
     factor_highlights,
-    score_event_test,
 )
 from pytest_dreamer_audit.rollout.rollouts import run_rollouts
 from pytest_dreamer_audit.testing import tiny_agent
@@ -111,13 +111,30 @@ def test_resolving_events_and_facts_refuses_what_does_not_fit(explanation: Expla
 
 
 def test_some_factor_coincides_passes_with_the_best_factor_and_fails_with_all(
-    crafted: Explanation,
+    explanation: Explanation, crafted: Explanation
 ) -> None:
+    # Random activations: factor 0's ten best observations, whatever their steps, are the event.
+    rng = np.random.default_rng(7)
+    activations = rng.random((12, 4, 3)).astype(np.float32)
+    noisy = dataclasses.replace(explanation, factor_activations=activations)
+    top = np.argsort(-activations[..., 0].reshape(-1), kind="stable")[:10]
+    own = np.zeros(48, dtype=bool)
+    own[top] = True
+    own = own.reshape(12, 4)
+    match = A.assert_some_factor_coincides(noisy, own, min_precision=0.9, k=10)
+    assert match == A.FactorMatch(0, 1.0)
+    # Factor 0 of the crafted explanation rises with the step: its picks are the last steps
+    # of every episode, and so is this event. The circular shift calls that a finding; the
+    # same steps of other episodes hit it as often, so it is the step's, not the event's.
     late = np.zeros(crafted.valid.shape, dtype=bool)
     late[-3:] = True
-    match = A.assert_some_factor_coincides(crafted, late, min_precision=0.9, k=10)
-    assert match == A.FactorMatch(0, 1.0)
-    assert A.assert_some_factor_coincides(crafted, late, min_precision=0.0).factor == 0  # k = 20
+    with pytest.raises(
+        AssertionError,
+        match=r"the best, factor 0, in 100\.0%, not beyond chance at level 0\.05: it beats "
+        r"circular shifts \(p = 0\.001\) but not the facts of other episodes at the same "
+        r"steps, so the step explains it \(time\)",
+    ):
+        A.assert_some_factor_coincides(crafted, late, min_precision=0.9, k=10)
     middle = np.zeros(crafted.valid.shape, dtype=bool)
     middle[8:10] = True  # 8 of 46 valid steps; factor 0's top 10 hold the 4 of step 9
     # Factors 1 and 2 pick the first steps of their episodes: they make no claims.
@@ -125,14 +142,19 @@ def test_some_factor_coincides_passes_with_the_best_factor_and_fails_with_all(
         AssertionError,
         match=r"no factor's top-10 observations coincide with the event enough: the best, "
         r"factor 0, in 40\.0%, below the required 50\.0% \(base rate 17\.4%, best-of-factors "
-        r"null 95% quantile \d+\.\d%, p = [\d.e-]+; per factor: 0: 40\.0%, 1: 0\.0%, "
-        r"2: 0\.0%; making no claims: 1 episode start \(100% of picks\); 2 episode start "
-        r"\(100% of picks\)\)\nEvidence: /e",
+        r"null 95% quantiles \d+\.\d% \(circular shifts\) and \d+\.\d% \(other episodes\), "
+        r"p = [\d.e-]+; effect [+-]\d+\.\d% \[.*\] over other episodes; per factor: 0: 40\.0%, "
+        r"1: 0\.0%, 2: 0\.0%; making no claims: 1 episode start \(100% of picks\); 2 episode "
+        r"start \(100% of picks\)\)\nEvidence: /e",
     ):
         A.assert_some_factor_coincides(crafted, middle, min_precision=0.5, k=10, evidence="/e")
-    # 40% reached, but a 2-step band hit by a 10-step window that moves with the shifts is
-    # what chance gives often enough: the null, not the threshold, fails it.
-    with pytest.raises(AssertionError, match=r"in 40\.0%, not beyond chance at level 0\.001"):
+    # 4 episodes have 24 pairings: no p-value below 1/24, so level 0.001 is refused outright.
+    with pytest.raises(
+        AssertionError,
+        match=r"cannot claim anything at level 0\.001: 4 episode\(s\) give the episode-swap "
+        r"null .* at most 24 pairings, so no p-value can go below 1/24 = 0\.0417, above the "
+        r"level 0\.001; record at least 7 episodes \(--dreamer-episodes\)",
+    ):
         A.assert_some_factor_coincides(crafted, middle, min_precision=0.4, k=10, level=0.001)
 
 
@@ -146,8 +168,10 @@ def test_some_factor_tracks_passes_with_the_signed_correlation(crafted: Explanat
     with pytest.raises(
         AssertionError,
         match=r"no factor tracks 'chicken_row': the best, factor 0, has Spearman [+-]\d\.\d{3}, "
-        r"below the required \|rho\| >= 1\.000 \(best-of-factors null 95% quantile of \|rho\| "
-        r"\d\.\d{3}, p = [\d.e-]+; per factor: 0: [+-]\d\.\d{3}, 1: .*, 2: n/a; making no claims",
+        r"below the required \|rho\| >= 1\.000 \(best-of-factors null 95% quantiles of "
+        r"\|rho\| \d\.\d{3} \(circular shifts\) and \d\.\d{3} \(other episodes\), p = "
+        r"[\d.e-]+; effect .* over other episodes; per factor: 0: [+-]\d\.\d{3}, 1: .*, 2: n/a; "
+        r"making no claims",
     ):
         A.assert_some_factor_tracks(crafted, "chicken_row", min_abs_spearman=1.0)
     with pytest.raises(AssertionError, match="constant over the valid steps"):
@@ -209,10 +233,16 @@ def test_fact_association_best_factor_and_json() -> None:
         "null_q95": None,
         "p_values": [None, None, None],
         "level": 0.05,
+        "swap_q95": None,
+        "shift_p_values": [None, None, None],
+        "effects": [None, None, None],
+        "effect_low": [None, None, None],
+        "effect_high": [None, None, None],
     }
     assert event.to_json()["per_factor"] == [0.2, 0.6, None]
     assert FactAssociation.from_json(event.to_json()).per_factor[:2] == (0.2, 0.6)
-    with pytest.raises(ValueError, match="1 p-values for 3 factors"):
+    assert FactAssociation.from_json(event.to_json()) == event or math.isnan(event.base_rate)
+    with pytest.raises(ValueError, match="1 p_values for 3 factors"):
         FactAssociation.from_json({**event.to_json(), "p_values": [0.5]})
 
 
@@ -266,37 +296,64 @@ def test_factor_highlights_name_only_significant_claims() -> None:
         factor_highlights(rows, 2)
 
 
+def _own_steps(episodes: int) -> np.ndarray:
+    """Three steps of 40 per rollout, no two rollouts sharing one: ``[B, 3]``."""
+    return np.array([[2 + 6 * b, 3 + 6 * b, 4 + 6 * b] for b in range(episodes)])
+
+
 def test_score_event_test_finds_picks_planted_on_an_event_and_not_on_chance() -> None:
-    """Top picks placed on the steps of an event (3 of 40 per rollout) are far above the
-    circular-shift null; the same picks against an unrelated event are at chance."""
+    """Top picks placed on each rollout's own event steps (3 of 40, different per rollout) beat
+    both nulls; the same picks against an unrelated event are at chance; and an event at the
+    same steps of every rollout, which the picks' timing alone explains, is "time"."""
     from pytest_dreamer_audit.testing import fake_explanation
 
-    e = fake_explanation(steps=40, episodes=4, top_k=3, seed=3)
+    e = fake_explanation(steps=40, episodes=6, top_k=3, seed=3)
+    own = _own_steps(6)
     event = np.zeros(e.valid.shape, dtype=bool)
-    event[[5, 17, 30]] = True  # [L, B]: steps 5, 17, 30 of every rollout
-    planted = dataclasses.replace(e, top_observations=np.tile([5, 17, 30], (4, 1)))
+    event[own.T, np.arange(6)] = True  # [L, B]: each rollout's own three steps
+    planted = dataclasses.replace(e, top_observations=own)
     found = score_event_test(planted, event)
     assert found.precision == 1.0
     assert found.base_rate == pytest.approx(3 / 40)
-    assert found.p_above <= 0.01
+    # 720 pairings enumerated: only the identity pairs every pick with an event; Holm over
+    # the two directions doubles it.
+    assert found.p_above == pytest.approx(2 / 720)
     assert found.null_q95 < 0.5
+    # No other rollout has an event at these steps, so a pairing scores the share of episodes
+    # it leaves in place: 3 of 6 or more in 56 of the 720 pairings (7.8%), 2 in 135 more.
+    assert found.swap_q95 == 0.5
     assert found.verdict() == "above"
+    assert not found.time_only
+    assert found.effect_low <= found.effect <= found.effect_high
+    assert found.effect > 0.8
     assert found.level == 0.05
     unrelated = np.zeros(e.valid.shape, dtype=bool)
-    unrelated[[9, 21, 35]] = True
+    unrelated[[0, 1, 39]] = True  # no rollout picks these steps
     chance = score_event_test(planted, unrelated)
     assert chance.precision == 0.0
     assert chance.p_above == 1.0
     assert chance.null_q05 <= chance.base_rate <= chance.null_q95
+    shared = np.zeros(e.valid.shape, dtype=bool)
+    shared[[5, 17, 30]] = True  # every rollout's steps 5, 17, 30
+    timed = score_event_test(
+        dataclasses.replace(e, top_observations=np.tile([5, 17, 30], (6, 1))), shared
+    )
+    assert timed.precision == 1.0
+    assert timed.shift_p_above <= 0.01  # what the circular shift alone used to claim
+    assert timed.p_above == 1.0  # every pairing of episodes gives the same precision
+    assert (timed.verdict(), timed.time_only) == ("chance", True)
 
 
 def test_score_event_test_verdict_uses_the_configured_level() -> None:
     from pytest_dreamer_audit.testing import fake_explanation
 
-    e = fake_explanation(steps=40, episodes=4, top_k=3, seed=3)
+    e = fake_explanation(steps=40, episodes=6, top_k=3, seed=3)
+    own = _own_steps(6)
     event = np.zeros(e.valid.shape, dtype=bool)
-    event[[5, 17, 30]] = True
-    planted = dataclasses.replace(e, top_observations=np.tile([5, 17, 2], (4, 1)))
+    event[own.T, np.arange(6)] = True
+    picks = own.copy()
+    picks[:, 2] = 2  # two of three picks on the event
+    planted = dataclasses.replace(e, top_observations=picks)
     loose = score_event_test(planted, event, ClaimConfig(level=0.2))
     strict = score_event_test(planted, event, ClaimConfig(level=1e-9))
     assert (loose.level, strict.level) == (0.2, 1e-9)

@@ -9,6 +9,7 @@ import torch
 
 from pytest_dreamer_audit.analysis import trust
 from pytest_dreamer_audit.analysis.trust import (
+    controlled_deletion,
     deletion_effects,
     matched_cosines,
     mode_one_hot,
@@ -188,3 +189,121 @@ def test_mode_one_hot_marks_the_argmax_of_each_categorical() -> None:
     logits = torch.tensor([[[0.1, 2.0, -1.0], [5.0, 5.0, 0.0]]])  # a tie: the first wins
     assert mode_one_hot(logits).tolist() == [[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]]
     assert mode_one_hot(logits.double()).dtype == torch.float64
+
+
+# --- controlled deletion ----------------------------------------------------------------------
+
+
+def _reading(agent: DreamerAgent, categoricals: list[int]) -> DreamerAgent:
+    """``agent`` whose actor reads only ``categoricals`` (not the deterministic state)."""
+    from pytest_dreamer_audit import planted
+
+    state = planted.actor_reads_only(
+        planted.reference_state(agent), categoricals, classes=agent.sizes.classes
+    )
+    return planted.agent_from_state(state, agent)
+
+
+def _deletion_inputs(
+    agent: DreamerAgent, states: int = 300, seed: int = 0
+) -> tuple[torch.Tensor, ...]:
+    s = agent.sizes
+    generator = torch.Generator().manual_seed(seed)
+    deter = torch.randn(states, s.deter, generator=generator)
+    posterior = 3 * torch.randn(states, s.categoricals, s.classes, generator=generator)
+    prior = 3 * torch.randn(states, s.categoricals, s.classes, generator=generator)
+    # categorical 0 is always ranked first, categorical 1 always last
+    scores = torch.rand(states, s.categoricals, generator=generator) + 1.0
+    scores[:, 0] += 10.0
+    scores[:, 1] -= 1.0
+    return deter, posterior, prior, scores
+
+
+def test_the_gathered_first_layer_gives_the_actor_s_own_policy(
+    freeway_agent: DreamerAgent,
+) -> None:
+    deter, posterior, _, _ = _deletion_inputs(freeway_agent, states=9)
+    s = freeway_agent.sizes
+    classes = posterior.argmax(-1) + torch.arange(s.categoricals) * s.classes
+    with torch.no_grad():
+        (gathered,) = trust._policies(freeway_agent.action_model, deter, [classes])
+    expected = torch.stack([_policy(freeway_agent, deter[i][None], posterior[i][None])[0]
+                            for i in range(9)])  # fmt: skip
+    torch.testing.assert_close(gathered, expected, rtol=0, atol=1e-6)
+
+
+def test_an_actor_reading_the_top_ranked_categorical_beats_every_permuted_actor(
+    freeway_agent: DreamerAgent,
+) -> None:
+    """The top-ranked 20% of the entries all lie in categorical 0, the one the actor reads:
+    deleting them moves it far more than deleting random entries (a quarter of which lie
+    there), and more selectively than any permuted actor, which reads every categorical."""
+    reader = _reading(freeway_agent, [0])
+    result = controlled_deletion(reader.action_model, *_deletion_inputs(freeway_agent), seed=3)
+    assert len(result.controls) == trust.DELETION_CONTROLS
+    assert result.trained.top_ratio > 2.5
+    assert result.trained.bottom == 0.0  # categorical 1 is not read
+    assert result.trained.bottom_ratio == 0.0
+    assert float(result.control_ratios.max()) < result.trained.top_ratio
+    assert result.p_value == pytest.approx(1 / (1 + trust.DELETION_CONTROLS))
+    # The actor that reads only the bottom-ranked categorical: deleting the top does nothing.
+    other = _reading(freeway_agent, [1])
+    low = controlled_deletion(other.action_model, *_deletion_inputs(freeway_agent), seed=3)
+    assert low.trained.top == 0.0
+    assert low.p_value == pytest.approx(1.0)
+    assert low.trained.bottom_ratio > 2.5  # the complement fails it
+
+
+def test_deletion_that_never_changes_the_policy_has_no_p_value(
+    freeway_agent: DreamerAgent,
+) -> None:
+    from pytest_dreamer_audit import planted
+
+    blind = planted.agent_from_state(
+        planted.actor_blind_to_latent(planted.reference_state(freeway_agent)), freeway_agent
+    )
+    result = controlled_deletion(
+        blind.action_model, *_deletion_inputs(freeway_agent), controls=3, seed=0
+    )
+    assert (result.trained.top, result.trained.random) == (0.0, 0.0)
+    assert math.isnan(result.trained.top_ratio)
+    assert math.isnan(result.p_value)
+
+
+def test_the_deletion_p_value_counts_the_controls_at_or_above_the_trained_ratio() -> None:
+    def ratio(value: float) -> trust.EntryDeletion:
+        return trust.EntryDeletion(top=value, bottom=0.0, random=1.0)
+
+    controls = tuple(ratio(v) for v in (1.0, 2.0, 3.0, math.nan))  # NaN: never changes
+    assert trust.ControlledDeletion(ratio(2.0), controls).p_value == pytest.approx(3 / 5)
+    assert trust.ControlledDeletion(ratio(9.0), controls).p_value == pytest.approx(1 / 5)
+    assert trust.ControlledDeletion(ratio(0.5), controls).p_value == pytest.approx(4 / 5)
+
+
+def test_a_permuted_module_keeps_every_tensor_s_values(freeway_agent: DreamerAgent) -> None:
+    actor = freeway_agent.action_model
+    permuted = trust.permuted_module(actor, seed=4)
+    for (name, before), (_, after) in zip(
+        actor.named_parameters(), permuted.named_parameters(), strict=True
+    ):
+        assert torch.equal(after.flatten().sort().values, before.flatten().sort().values)
+        assert not torch.equal(after, before), name
+    again = trust.permuted_module(actor, seed=4)
+    pairs = zip(again.parameters(), permuted.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+
+
+def test_a_permuted_actor_passes_the_deletion_check_about_as_often_as_its_level(
+    freeway_agent: DreamerAgent,
+) -> None:
+    """A permuted actor is a draw from the check's own null: over 20 permutations, p <= 0.05
+    about once (a binomial(20, 0.05) exceeds 4 with probability 0.003), while an actor that
+    reads the top-ranked categorical reaches 0.05 every time."""
+    inputs = _deletion_inputs(freeway_agent, states=200)
+    passed = 0
+    for seed in range(20):
+        actor = trust.permuted_module(freeway_agent.action_model, seed=1000 + seed)
+        passed += controlled_deletion(actor, *inputs, seed=seed).p_value <= 0.05
+    assert passed <= 4
+    reader = _reading(freeway_agent, [0]).action_model
+    assert all(controlled_deletion(reader, *inputs, seed=seed).p_value <= 0.05 for seed in range(3))

@@ -29,8 +29,8 @@ from pytest_dreamer_audit.report.render import (
     render_rollout,
     render_top_steps,
 )
+from pytest_dreamer_audit.results.claims import claims_table
 from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation
-from pytest_dreamer_audit.results.semantics import claims_table
 
 from .agent import AgentSource, rollout
 from .codec import OMIT_NONE

@@ -28,6 +28,14 @@ from .decoding import decoded_beliefs, decoded_factors
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
 from .probing import probe_facts
 from .randomization import match_scale, mean_entropy, permute_parameters, stages
+from .sanity import (
+    MEMORY_SEEDS,
+    SANITY_SEEDS,
+    activation_observation_scores,
+    memory_spearmans,
+    randomized_spearmans,
+    sanity_budget,
+)
 from .scores import (
     categorical_scores,
     factor_activations,
@@ -36,7 +44,14 @@ from .scores import (
     surprise,
     top_observations,
 )
-from .trust import deletion_effects, matched_cosines, spearman, topk_jaccard
+from .trust import (
+    ControlledDeletion,
+    controlled_deletion,
+    deletion_effects,
+    matched_cosines,
+    spearman,
+    topk_jaccard,
+)
 
 __all__ = ["explain"]
 
@@ -101,6 +116,8 @@ def explain(
     stability = _stability(probs, valid, kl, config, main, note)
     confidence = spearman(_row_scores(main), main.rows.matrix.norm(dim=1))
     deletion = (math.nan, math.nan)
+    posterior_sanity = _PosteriorSanity()
+    controlled: ControlledDeletion | None = None
     randomized: tuple[RandomizationStage, ...] = ()
     latents: tuple[Tensor, Tensor] | None = None
     if config.probes and agent is None:
@@ -120,9 +137,18 @@ def explain(
         )
     if agent is not None:
         note("sanity check")
-        randomized, latents = _randomization(agent, trajectory, valid, config, main)
+        randomized, latents, first = _randomization(agent, trajectory, valid, config, main)
+        posterior_sanity = _posterior_sanity(agent, trajectory, valid, config, main, first)
         note("deletion")
         deletion = _deletion(agent, trajectory, valid, main)
+        controlled = controlled_deletion(
+            agent.action_model,
+            trajectory.deter[valid].to(agent.device),
+            trajectory.posterior_logits[valid].to(agent.device),
+            trajectory.prior_logits[valid].to(agent.device),
+            main.per_categorical[valid],
+            seed=config.sanity_seed,
+        )
     metrics = TrustMetrics(
         relative_error=main.fit.relative_error,
         explained_variance=main.fit.explained_variance,
@@ -137,6 +163,8 @@ def explain(
         deletion_topk=deletion[0],
         deletion_random=deletion[1],
         deletion_ratio=deletion[0] / deletion[1] if deletion[1] > 0 else math.nan,
+        **posterior_sanity.metrics(),
+        **_controlled_metrics(controlled),
     )
     explanation = _assemble(trajectory, config, metrics, main, valid, probs, stability.per_factor)
     probes: tuple[ProbeRow, ...] = ()
@@ -209,16 +237,18 @@ def _stability(
 
 def _randomization(
     agent: DreamerAgent, trajectory: Trajectory, valid: Tensor, config: ExplainConfig, main: _Scored
-) -> tuple[tuple[RandomizationStage, ...], tuple[Tensor, Tensor]]:
+) -> tuple[tuple[RandomizationStage, ...], tuple[Tensor, Tensor], float]:
     """The model parameter randomization stages (``analysis/randomization.py``), the first the
-    full randomization behind ``sanity_spearman``, and that stage's posterior probabilities and
-    deterministic states (the probes' random control)."""
+    full randomization behind ``sanity_spearman``; that stage's posterior probabilities and
+    deterministic states (the probes' random control), and the Spearman of its activation
+    scores with the trained ones (the posterior sanity check's first seed)."""
     # Only the scores are compared: give the randomized posteriors the iteration budget the main
     # fit needed, not the full cap.
     budget = dataclasses.replace(config.nmf(), max_iter=max(main.fit.iterations, 10))
     kinds = stages("full") + (stages("cascade") if config.randomization == "cascade" else [])
-    results = []
+    results: list[RandomizationStage] = []
     latents: list[tuple[Tensor, Tensor]] = []  # the full stage's only: the probes' control
+    first = math.nan
     for kind, name, layers in kinds:
         randomized = permute_parameters(agent, layers, config.sanity_seed)
         replayed = replay_posteriors(randomized, trajectory)
@@ -229,6 +259,10 @@ def _randomization(
             latents.append((probs, replayed.deter))
         rows = flatten_posteriors(probs, valid, config.layout)
         other = _score(rows, valid, surprise(posterior, prior), config, budget)
+        if len(latents) == 1 and not results:
+            reference = activation_observation_scores(main.rows, main.fit)
+            activation = activation_observation_scores(rows, other.fit)
+            first = spearman(reference[valid], activation[valid])
         cosines = matched_cosines(main.fit.prototypes, other.fit.prototypes)
         results.append(
             RandomizationStage(
@@ -241,7 +275,59 @@ def _randomization(
                 prototype_cosine=float(cosines.mean()),
             )
         )
-    return tuple(results), latents[0]
+    return tuple(results), latents[0], first
+
+
+@dataclass(frozen=True)
+class _PosteriorSanity:
+    randomized: tuple[float, ...] = ()  # |rho| per permutation seed
+    memory: tuple[float, ...] = ()  # |rho| per shuffle of the deterministic states
+
+    def metrics(self) -> dict[str, float]:
+        def stat(values: tuple[float, ...], how: Callable[[np.ndarray], float]) -> float:
+            return float(how(np.asarray(values))) if values else math.nan
+
+        return {
+            "sanity_posterior_max_abs": stat(self.randomized, np.max),
+            "sanity_posterior_mean_abs": stat(self.randomized, np.mean),
+            "sanity_posterior_std": stat(self.randomized, np.std),
+            "memory_max_abs": stat(self.memory, np.max),
+            "memory_mean_abs": stat(self.memory, np.mean),
+        }
+
+
+def _posterior_sanity(
+    agent: DreamerAgent,
+    trajectory: Trajectory,
+    valid: Tensor,
+    config: ExplainConfig,
+    main: _Scored,
+    first: float,
+) -> _PosteriorSanity:
+    """The posterior-only sanity checks (``analysis/sanity.py``), ``|rho|`` per seed (NaN,
+    which the checks fail, where a score is constant). ``first``: the full randomization
+    stage's value, the first permutation seed's (its replay is not repeated)."""
+    reference = activation_observation_scores(main.rows, main.fit)
+    budget = sanity_budget(config.nmf(), main.fit.iterations)
+    seeds = [config.sanity_seed + i for i in range(SANITY_SEEDS)]
+    common = (agent, trajectory, valid, config.layout, budget, reference)
+    randomized = [first, *randomized_spearmans(*common, seeds[1:])]
+    memory = memory_spearmans(*common, seeds[:MEMORY_SEEDS])
+    return _PosteriorSanity(tuple(map(abs, randomized)), tuple(map(abs, memory)))
+
+
+def _controlled_metrics(controlled: ControlledDeletion | None) -> dict[str, float]:
+    if controlled is None:
+        return {}
+    ratios = controlled.control_ratios
+    finite = ratios[~ratios.isnan()]
+    return {
+        "deletion_entry_ratio": controlled.trained.top_ratio,
+        "deletion_control_median": float(finite.median()) if len(finite) else math.nan,
+        "deletion_control_max": float(finite.max()) if len(finite) else math.nan,
+        "deletion_p_value": controlled.p_value,
+        "deletion_bottom_ratio": controlled.trained.bottom_ratio,
+    }
 
 
 def _deletion(

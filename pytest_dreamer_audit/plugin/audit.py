@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import SavedDataError
 from ..report.bundle import bundle_files, write_bundle
+from ..results.claims import ClaimsTable, claims_table
 from ..results.explanation import Explanation, load_explanation
-from ..results.semantics import ClaimsTable, claims_table
 from ..settings import AuditSettings
 from .cache import cached, code_digest, file_digest
 
@@ -56,7 +56,7 @@ class AuditResult:
 
     @cached_property
     def claims(self) -> ClaimsTable:
-        """What the explanation claims about the game, with nulls (``semantics.claims_table``):
+        """What the explanation claims about the game, with nulls (``claims.claims_table``):
         computed once per explanation, not once per test."""
         return claims_table(self.explanation, self.settings.claim_config())
 

@@ -23,6 +23,7 @@ from ..results import assertions
 from ..results.baseline import BaselineTolerances, check_baseline
 from ..results.explanation import Explanation
 from ..results.semantics import FactValues
+from ..results.trustworthy import TrustVerdict
 from .audit import AuditResult
 
 __all__ = ["DreamerAudit", "make_audit"]
@@ -55,6 +56,8 @@ Method = TypeVar("Method", bound=Callable[..., Any])
 def _outcome(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, tuple) and value and all(isinstance(v, TrustVerdict) for v in value):
+        return "; ".join(verdict.describe() for verdict in value)
     if isinstance(value, tuple) and hasattr(value, "_asdict"):  # FactorMatch
         return ", ".join(f"{k} {_outcome(v)}" for k, v in value._asdict().items())
     if isinstance(value, dict):
@@ -231,6 +234,20 @@ class DreamerAudit:
         return assertions.assert_deletion_beats_random(
             self.explanation, min_ratio=min_ratio, evidence=self.evidence
         )
+
+    @_logged
+    def assert_trustworthy(self, **thresholds: float) -> tuple[TrustVerdict, ...]:
+        """Run every default trust check (reconstruction, stability, the posterior sanity
+        check, the posterior reads its memory, not just confidence, deletion against permuted
+        actors, the bottom-ranked deletion) with the documented thresholds
+        (``results/trustworthy.TrustThresholds``; override one by its field name); fails naming
+        every failed check with its number. Returns every check's verdict.
+
+        Example:
+            >>> dreamer_audit.assert_trustworthy()  # doctest: +SKIP
+        """
+        __tracebackhide__ = True
+        return assertions.assert_trustworthy(self.explanation, evidence=self.evidence, **thresholds)
 
     @_logged
     def assert_mean_return(self, *, at_least: float) -> float:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..results.explanation import Explanation
 
 if TYPE_CHECKING:
-    from ..results.semantics import ClaimsTable
+    from ..results.claims import ClaimsTable
 
 __all__ = [
     "FACTORS_FILE",
@@ -84,7 +84,7 @@ def write_bundle(
 ) -> list[Path]:
     """Save ``explanation`` and render it into ``directory``; the PNG paths in
     :func:`bundle_files`' order, gallery last. ``claims`` is what the gallery may claim
-    (``semantics.claims_table``; computed at the default level when the caller has none)."""
+    (``claims.claims_table``; computed at the default level when the caller has none)."""
     from .render import render_factor_gallery, render_rollout, render_top_steps
 
     note = progress or (lambda _label: None)

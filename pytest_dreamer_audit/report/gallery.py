@@ -10,9 +10,10 @@ import os
 
 import numpy as np
 
+from ..results.claims import ClaimsTable, claims_table
 from ..results.config import ClaimConfig
 from ..results.explanation import Explanation
-from ..results.semantics import ClaimsTable, FactAssociation, claims_table, factor_highlights
+from ..results.semantics import FactAssociation, factor_highlights
 from ..results.values import FactorStatus
 from .blocks import (
     FRAME_PX,
@@ -94,7 +95,7 @@ def render_factor_gallery(
 
     Args:
         explanation: what to draw. path: also write the PNG there.
-        claims: the explanation's :func:`~pytest_dreamer_audit.results.semantics.claims_table`
+        claims: the explanation's :func:`~pytest_dreamer_audit.results.claims.claims_table`
             when the caller has it already (computed here otherwise).
 
     Returns:

@@ -94,12 +94,14 @@ def _fact_cell(value: float, event: bool, claimed: bool, p: float) -> str:
 def fact_table_html(associations: Iterable[FactAssociation]) -> str:
     """An HTML table of game facts against factors, with what chance gives beside each row.
 
-    Events show each factor's precision, the base rate and the 95% quantile of the best
-    factor's precision under the null; graded facts each factor's Spearman and the null's 95%
-    quantile of the best ``|rho|``. A value is bold only where it is the row's claim
-    (:attr:`FactAssociation.claim`: significant after maxT and Holm correction); its adjusted
-    p-value is in the cell's tooltip and the claim's in the last column. Every string is
-    escaped. Empty without rows.
+    Events show each factor's precision, the base rate and the 95% quantiles of the best
+    factor's precision under both nulls (circular shifts / other episodes at the same steps);
+    graded facts each factor's Spearman and both nulls' 95% quantiles of the best ``|rho|``.
+    A value is bold only where it is the row's claim (:attr:`FactAssociation.claim`: beyond
+    both nulls after maxT and Holm correction); its adjusted p-value is in the cell's tooltip
+    and the claim's in the last column with its effect over other episodes and the effect's
+    episode-bootstrap 95% interval. A row that beats only the circular shifts says "time" (the
+    same steps of other episodes show it too). Every string is escaped. Empty without rows.
     """
     rows = list(associations)
     if not rows:
@@ -118,11 +120,11 @@ def fact_table_html(associations: Iterable[FactAssociation]) -> str:
         chance = f"{row.base_rate:.1%}" if event and not math.isnan(row.base_rate) else ""
         if math.isnan(row.null_q95):
             null = "no factor may claim"
+        elif event:
+            null = f"{_percent(row.null_q95)} / {_percent(row.swap_q95)}"
         else:
-            null = f"{row.null_q95:.0%}" if event else f"|rho| {row.null_q95:.2f}"
-        verdict = (
-            f"factor {claim}, p = {p_values[claim]:.3g}" if claim >= 0 else "none beats chance"
-        )
+            null = f"|rho| {row.null_q95:.2f} / {format_number(row.swap_q95)}"
+        verdict = _fact_verdict(row)
         lines.append(
             f"<tr><td>{html.escape(row.name)}</td><td>{html.escape(measure)}</td>"
             f"<td>{html.escape(chance)}</td><td>{html.escape(null)}</td>{cells}"
@@ -131,13 +133,35 @@ def fact_table_html(associations: Iterable[FactAssociation]) -> str:
     level = rows[0].level
     return (
         '<table class="dreamer-audit-facts"><tr><th>fact</th><th>measure</th>'
-        f"<th>base rate</th><th>null 95%</th>{header}<th>claim at level {level:g}</th></tr>"
+        "<th>base rate</th><th>null 95%: shifts / other episodes</th>"
+        f"{header}<th>claim at level {level:g} (effect over other episodes, 95% interval)</th>"
+        "</tr>"
         f"{''.join(lines)}</table>"
     )
 
 
 def _percent(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.0%}"
+
+
+def _effect(value: float, low: float, high: float, percent: bool) -> str:
+    if math.isnan(value):
+        return "effect n/a"
+    shown = [f"{v:+.0%}" if percent else f"{v:+.2f}" for v in (value, low, high)]
+    return f"{shown[0]} [{shown[1]}, {shown[2]}]"
+
+
+def _fact_verdict(row: FactAssociation) -> str:
+    """The last column: the claim with its effect, "time", or no claim."""
+    event = row.kind == "event"
+    claim = row.claim
+    if claim >= 0:
+        effect = _effect(row.effects[claim], row.effect_low[claim], row.effect_high[claim], event)
+        return f"factor {claim}, p = {row.p_values[claim]:.3g}, {effect}"
+    timed = [j for j, yes in enumerate(row.time_only) if yes]
+    if timed:
+        return f"time: factor {timed[0]} beats circular shifts only (other episodes show it too)"
+    return "none beats chance"
 
 
 def factor_status_html(statuses: Iterable[FactorStatus]) -> str:
@@ -163,9 +187,11 @@ def factor_status_html(statuses: Iterable[FactorStatus]) -> str:
 
 def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
     """An HTML table of the score's top observations per rollout against each event: precision,
-    base rate, the null's 5-95% range and whether the picks hit the event more or less often
-    than chance (one-sided p-values at each row's level, ``--dreamer-significance``; not
-    corrected across the events, which the header says). Empty without rows."""
+    base rate, both nulls' 5-95% ranges (circular shifts, other episodes at the same steps),
+    the effect over other episodes with its episode-bootstrap 95% interval, and whether the
+    picks hit the event more or less often than chance (beyond both nulls, Holm-corrected over
+    every event and direction at the row's level, ``--dreamer-significance``; "time" where only
+    the circular shifts are beaten). Empty without rows."""
     rows = list(scores)
     if not rows:
         return ""
@@ -174,20 +200,24 @@ def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
         verdict = {
             "above": f"above chance (p = {s.p_above:.3g})",
             "below": f"BELOW chance (p = {s.p_below:.3g})",
-            "chance": "chance",
+            "chance": "time (other episodes' same steps show it too)" if s.time_only else "chance",
         }[s.verdict()]
         lines.append(
             f"<tr><td>{html.escape(s.name)}</td><td>{_percent(s.precision)}</td>"
             f"<td>{_percent(s.base_rate)}</td>"
             f"<td>{_percent(s.null_q05)}-{_percent(s.null_q95)}</td>"
+            f"<td>{_percent(s.swap_q05)}-{_percent(s.swap_q95)}</td>"
+            f"<td>{_effect(s.effect, s.effect_low, s.effect_high, True)}</td>"
             f"<td>{html.escape(verdict)}</td></tr>"
         )
     k = rows[0].k
     return (
         '<table class="dreamer-audit-scores"><tr><th>event</th>'
-        f"<th>precision of each rollout's top-{k}</th><th>base rate</th><th>null 5-95%</th>"
-        f"<th>verdict (one-sided, at {rows[0].level:g}; not corrected across the "
-        f"{len(rows)} events)</th></tr>{''.join(lines)}</table>"
+        f"<th>precision of each rollout's top-{k}</th><th>base rate</th>"
+        "<th>null 5-95%: circular shifts</th><th>null 5-95%: other episodes</th>"
+        "<th>effect over other episodes (95% interval)</th>"
+        f"<th>verdict (beyond both nulls, Holm over the {rows[0].family} tests of the table, "
+        f"at {rows[0].level:g})</th></tr>{''.join(lines)}</table>"
     )
 
 

@@ -59,6 +59,16 @@ METRIC_NOTES: dict[str, str] = {
     "deletion_topk": "policy change (TV) when the top-k posteriors are replaced by the prior",
     "deletion_random": "the same for random valid steps",
     "deletion_ratio": "top-k / random; > 1: the explanation points at states the policy uses",
+    "sanity_posterior_max_abs": "|rho| of posterior activation scores vs permuted weights: worst",
+    "sanity_posterior_mean_abs": "the same: mean over the permutation seeds",
+    "sanity_posterior_std": "the same: standard deviation over the seeds",
+    "memory_max_abs": "|rho| vs the posterior fed other steps' memory; 1: it ignores it",
+    "memory_mean_abs": "the same: mean over the shuffles",
+    "deletion_entry_ratio": "policy change deleting the top-ranked entries / random entries",
+    "deletion_control_median": "the same ratio for permuted actors: median",
+    "deletion_control_max": "the same ratio for permuted actors: maximum",
+    "deletion_p_value": "trained ratio among the permuted actors'; small: beyond them",
+    "deletion_bottom_ratio": "bottom-ranked entries / random; < 1: they matter less",
 }
 """What each metric means, in a line (the reports' "meaning" column)."""
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 
 from ..errors import ConfigError
+from .claims import score_event_test
 from .config import ClaimConfig
+from .episode_swaps import too_few_episodes
 from .explanation import Explanation
 from .semantics import (
     Event,
@@ -24,8 +27,8 @@ from .semantics import (
     event_mask,
     factor_event_test,
     factor_fact_test,
-    score_event_test,
 )
+from .trustworthy import TrustThresholds, TrustVerdict, trust_verdicts
 
 __all__ = [
     "Event",
@@ -42,6 +45,7 @@ __all__ = [
     "assert_some_factor_coincides",
     "assert_some_factor_tracks",
     "assert_top_observations_coincide",
+    "assert_trustworthy",
     "event_mask",
 ]
 
@@ -79,6 +83,25 @@ def _claims(level: float, k: int | None = None) -> ClaimConfig:
     return ClaimConfig(level=level) if k is None else ClaimConfig(level=level, k=k)
 
 
+def _enough_episodes(explanation: Explanation, level: float, evidence: Evidence) -> None:
+    """Refuse a claim that the episode-swap null cannot make with this few episodes."""
+    __tracebackhide__ = True
+    why = too_few_episodes(explanation.episodes, level)
+    if why is not None:
+        _fail(f"cannot claim anything at level {level}: {why}", evidence)
+
+
+def _why_not(p: float, shift_p: float, level: float) -> str:
+    """Why a value is not beyond chance: both nulls, or only the episode swap ("time")."""
+    if not math.isnan(shift_p) and shift_p <= level:
+        return (
+            f"not beyond chance at level {level}: it beats circular shifts (p = {shift_p:.3g}) "
+            "but not the facts of other episodes at the same steps, so the step explains it "
+            "(time), not this episode's fact"
+        )
+    return f"not beyond chance at level {level}"
+
+
 def assert_top_observations_coincide(
     explanation: Explanation,
     event: Event,
@@ -92,23 +115,27 @@ def assert_top_observations_coincide(
     often than chance.
 
     Precision is the fraction of all rollouts' top-k picks at which the event holds; it must
-    reach ``min_precision`` and beat its null (circular time shifts of the event within each
-    episode, ``results/nulls.py``) with a one-sided p-value at most ``level``. The message gives
-    the base rate and the null's 95% quantile.
+    reach ``min_precision`` and beat both nulls (circular time shifts of the event within each
+    episode, and the event of other episodes at the same steps: ``results/two_nulls.py``) with
+    a p-value at most ``level`` (the larger of the two; one-sided, the direction being stated).
+    The message gives the base rate, both nulls' 95% quantiles and the effect (precision minus
+    the swap null's mean) with its episode-bootstrap 95% interval.
     """
     __tracebackhide__ = True
-    test = score_event_test(explanation, event, _claims(level), k)
+    _enough_episodes(explanation, level, evidence)
+    test = score_event_test(explanation, event, _claims(level), k, one_sided=True)
     if math.isnan(test.precision):
         _fail(f"the rollouts have no top-{test.k} observations to test", evidence)
     context = (
-        f"base rate {test.base_rate:.1%}, null 95% quantile {test.null_q95:.1%}, "
-        f"p = {test.p_above:.3g} under circular shifts"
+        f"base rate {test.base_rate:.1%}, null 95% quantiles {test.null_q95:.1%} (circular "
+        f"shifts) and {test.swap_q95:.1%} (other episodes), p = {test.p_above:.3g}; effect "
+        f"{test.effect:+.1%} [{test.effect_low:+.1%}, {test.effect_high:+.1%}]"
     )
     if test.precision < min_precision or test.p_above > level:
         why = (
             f"below the required {min_precision:.1%}"
             if test.precision < min_precision
-            else f"not beyond chance at level {level}"
+            else _why_not(test.p_above, test.shift_p_above, level)
         )
         _fail(
             f"top-{test.k} observations coincide with {_describe(event)} in "
@@ -126,6 +153,14 @@ def _per_factor(values: np.ndarray, percent: bool) -> str:
         return f"{value:.1%}" if percent else f"{value:+.3f}"
 
     return ", ".join(f"{j}: {one(float(v))}" for j, v in enumerate(values))
+
+
+def _effect(test: EventTest, factor: int, percent: bool) -> str:
+    """The factor's effect over the episode swap's mean, with its bootstrap interval."""
+    values = [float(v[factor]) for v in (test.test.effects, test.test.effect_low,
+                                         test.test.effect_high)]  # fmt: skip
+    shown = [f"{v:+.1%}" if percent else f"{v:+.3f}" for v in values]
+    return f"effect {shown[0]} [{shown[1]}, {shown[2]}] over other episodes"
 
 
 def _excluded(test: EventTest) -> str:
@@ -163,20 +198,22 @@ def assert_some_factor_coincides(
         The best factor and its precision.
     """
     __tracebackhide__ = True
+    _enough_episodes(explanation, level, evidence)
     test = factor_event_test(explanation, event, _claims(level, k), k)
     what = f"{_describe(event)}"
     best = _best_claim(test, test.values, what, evidence)
     precision, p = float(test.values[best]), float(test.p_values[best])
     context = (
-        f"base rate {test.base_rate:.1%}, best-of-factors null 95% quantile "
-        f"{test.null_q95:.1%}, p = {p:.3g}; per factor: {_per_factor(test.values, percent=True)}"
-        f"{_excluded(test)}"
+        f"base rate {test.base_rate:.1%}, best-of-factors null 95% quantiles "
+        f"{test.null_q95:.1%} (circular shifts) and {test.swap_q95:.1%} (other episodes), "
+        f"p = {p:.3g}; {_effect(test, best, percent=True)}; per factor: "
+        f"{_per_factor(test.values, percent=True)}{_excluded(test)}"
     )
     if precision < min_precision or p > level:
         why = (
             f"below the required {min_precision:.1%}"
             if precision < min_precision
-            else f"not beyond chance at level {level}"
+            else _why_not(p, float(test.test.shift_p[best]), level)
         )
         _fail(
             f"no factor's top-{test.k} observations coincide with {what} enough: the best, "
@@ -205,6 +242,7 @@ def assert_some_factor_tracks(
         The best factor and its (signed) correlation.
     """
     __tracebackhide__ = True
+    _enough_episodes(explanation, level, evidence)
     test = factor_fact_test(explanation, fact, _claims(level))
     if np.isnan(test.values).all():
         _fail(
@@ -218,12 +256,13 @@ def assert_some_factor_tracks(
         why = (
             f"below the required |rho| >= {min_abs_spearman:.3f}"
             if abs(rho) < min_abs_spearman
-            else f"not beyond chance at level {level}"
+            else _why_not(p, float(test.test.shift_p[best]), level)
         )
         _fail(
             f"no factor tracks {_describe(fact)}: the best, factor {best}, has Spearman "
-            f"{rho:+.3f}, {why} (best-of-factors null 95% quantile of |rho| "
-            f"{test.null_q95:.3f}, p = {p:.3g}; per factor: "
+            f"{rho:+.3f}, {why} (best-of-factors null 95% quantiles of |rho| "
+            f"{test.null_q95:.3f} (circular shifts) and {test.swap_q95:.3f} (other episodes), "
+            f"p = {p:.3g}; {_effect(test, best, percent=False)}; per factor: "
             f"{_per_factor(test.values, percent=False)}{_excluded(test)})",
             evidence,
         )
@@ -450,3 +489,42 @@ def assert_deletion_curve_beats_random(
             evidence,
         )
     return curve.area
+
+
+def assert_trustworthy(
+    explanation: Explanation, *, evidence: Evidence = None, **thresholds: float
+) -> tuple[TrustVerdict, ...]:
+    """Run every default trust check (``results/trustworthy.TRUST_CHECKS``) and fail naming
+    every check that failed, with its number, value and threshold.
+
+    The checks and their thresholds (``TrustThresholds``; override one by its field name,
+    e.g. ``max_deletion_p_value=0.1``): 1 reconstruction, 2 stability, 3 the sanity check on the
+    posterior's activation scores over several permutation seeds (``|rho|``), 4 the posterior
+    reads the deterministic state, 5 the score is not just confidence, 6 deleting the top-ranked
+    entries moves the trained actor beyond permuted actors (a p-value), 7 deleting the
+    bottom-ranked entries moves it less than random ones. A check whose metric could not be
+    computed (no agent, a constant score) fails.
+
+    Example:
+        >>> assert_trustworthy(explanation, max_memory_spearman=0.95)  # doctest: +SKIP
+
+    Returns:
+        Every check's verdict, in order (all passed).
+    """
+    __tracebackhide__ = True
+    names = [f.name for f in fields(TrustThresholds)]
+    unknown = sorted(set(thresholds) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown trust thresholds {unknown}; choose from {', '.join(names)}")
+    verdicts = trust_verdicts(explanation.metrics, TrustThresholds(**thresholds))
+    failed = [v for v in verdicts if not v.passed]
+    if failed:
+        numbers = ", ".join(str(v.check.number) for v in failed)
+        lines = "\n".join(f"  {v.describe()}" for v in failed)
+        passed = ", ".join(str(v.check.number) for v in verdicts if v.passed) or "none"
+        _fail(
+            f"{len(failed)} of {len(verdicts)} trust checks failed ({numbers}; passed: "
+            f"{passed}):\n{lines}",
+            evidence,
+        )
+    return verdicts

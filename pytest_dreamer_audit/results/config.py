@@ -196,18 +196,23 @@ class ClaimConfig:
 
     Attributes:
         level: the family-wise significance level (``results/nulls.py``: maxT over factors,
-            Holm over facts). A claim needs an adjusted p-value at or below it.
+            Holm over facts). A claim needs an adjusted p-value at or below it under both
+            nulls: circular shifts within each episode and the episode swap (facts of other
+            episodes, step for step, ``results/episode_swaps.py``).
         k: observations per factor behind an event's precision. The gallery shows ``top_k``
             (default 5) of them; claims use more, because at k = 5 the best of 10 factors
             reaches 40% precision on a 16% event by chance alone.
-        draws: circular-shift draws per null (p-values down to ``1 / (draws + 1)``).
+        draws: draws per null (p-values down to ``1 / (draws + 1)``); the episode swap
+            enumerates every permutation instead when there are at most this many.
         min_stability: a factor whose prototype's matched cosine falls below this in some
             refit is unstable and makes no claims.
         start_steps, max_start_fraction: a factor with more than ``max_start_fraction`` of its
             ``k`` picks in the first ``start_steps`` analysed steps of their episodes (and more
             than twice the share of such steps among all analysed steps) marks the episode
             start; it is labelled so and makes no claims about game events.
-        seed: seed of the null draws (reproducible p-values).
+        seed: seed of the null draws and of the bootstrap (reproducible p-values).
+        bootstrap: episode resamples behind each effect size's 95% interval
+            (``results/bootstrap.py``).
     """
 
     level: float = 0.05
@@ -217,6 +222,7 @@ class ClaimConfig:
     start_steps: int = 3
     max_start_fraction: float = 0.5
     seed: int = 0
+    bootstrap: int = 1000
 
     def __post_init__(self) -> None:
         for name in ("level", "min_stability", "max_start_fraction"):
@@ -227,3 +233,4 @@ class ClaimConfig:
         _check_int("null draws", self.draws, 1)
         _check_int("start_steps", self.start_steps, 0)
         _check_int("null seed", self.seed, 0)
+        _check_int("bootstrap resamples", self.bootstrap, 1)

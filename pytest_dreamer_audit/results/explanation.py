@@ -21,6 +21,7 @@ from ..games import GAMES
 from ..jsonvalues import to_json_number
 from .config import LAYOUTS, SCORES, ExplainConfig
 from .facts import VISIBLE_FACTS, visible_form
+from .trustworthy import trust_verdicts
 from .values import CurveSet, ProbeRow, RandomizationStage, TrustMetrics
 
 __all__ = ["LAYOUTS", "SCORES", "ExplainConfig", "Explanation", "TrustMetrics", "load_explanation"]
@@ -157,7 +158,8 @@ class Explanation:
         }
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready description: what was explained, the config and the metrics."""
+        """JSON-ready description: what was explained, the config, the metrics and the default
+        trust checks' verdicts (``results/trustworthy.py``, default thresholds)."""
         metrics = self.metrics.to_json()
         return {
             "summary_version": SUMMARY_VERSION,
@@ -171,6 +173,7 @@ class Explanation:
             "fact_names": list(self.fact_names),
             "config": asdict(self.config),
             "metrics": metrics,
+            "trust_checks": [verdict.to_json() for verdict in trust_verdicts(self.metrics)],
             "factor_stability": [to_json_number(float(v)) for v in self.factor_stability],
             "randomization": [stage.to_json() for stage in self.randomization],
             "probes": [row.to_json() for row in self.probes],

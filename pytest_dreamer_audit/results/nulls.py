@@ -32,14 +32,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from .episode_swaps import EpisodeSwaps
 
 __all__ = [
     "NULL_DRAWS",
     "CircularShifts",
     "average_ranks",
     "holm",
+    "Null",
     "max_adjusted",
     "p_value",
+    "paired_means",
     "spearman_columns",
     "spearman_null",
 ]
@@ -96,6 +99,11 @@ class CircularShifts:
     def draws(self) -> int:
         return int(self.shifts.shape[0])
 
+    @property
+    def exact(self) -> bool:
+        """Drawn shifts, never an enumeration: p-values count the observation as a draw."""
+        return False
+
     def source(self, at: np.ndarray, draws: slice = slice(None)) -> np.ndarray:
         """For valid indices ``at`` (any shape), the valid index whose value each draw moves there.
 
@@ -108,9 +116,16 @@ class CircularShifts:
         return np.asarray(self.order[self.start[b] + moved])
 
 
-def p_value(observed: np.ndarray | float, null: np.ndarray) -> np.ndarray:
-    """``(1 + #{null >= observed}) / (1 + draws)`` along the first axis of ``null``; NaN where
-    ``observed`` is NaN.
+Null = CircularShifts | EpisodeSwaps
+"""Either null: both give ``draws``, ``exact`` and ``source(at, draws)`` (-1: no partner)."""
+
+
+def p_value(observed: np.ndarray | float, null: np.ndarray, exact: bool = False) -> np.ndarray:
+    """``(1 + #{null >= observed}) / (1 + draws)`` along the first axis of ``null`` (drawn
+    nulls), or ``#{null >= observed} / draws`` when ``exact`` (an enumeration that holds the
+    observed pairing itself, :class:`EpisodeSwaps`); NaN where ``observed`` is NaN. NaN draws
+    (no pair in that draw) count as at least as extreme: a draw that cannot be scored must not
+    make the observation look rarer.
 
     Shape:
         - observed: ``[...]``; null: ``[D, ...]``; output: ``[...]`` in ``(0, 1]``
@@ -118,18 +133,25 @@ def p_value(observed: np.ndarray | float, null: np.ndarray) -> np.ndarray:
     observed = np.asarray(observed, dtype=np.float64)
     null = np.asarray(null, dtype=np.float64)
     slack = 1e-12 * np.maximum(1.0, np.abs(observed))  # float noise never makes a value "beat"
-    count = (null >= observed - slack).sum(axis=0)
-    result = (1.0 + count) / (1.0 + null.shape[0])
+    count = ((null >= observed - slack) | np.isnan(null)).sum(axis=0)
+    if exact:
+        result = np.maximum(count, 1) / null.shape[0]
+    else:
+        result = (1.0 + count) / (1.0 + null.shape[0])
     return np.where(np.isnan(observed), np.nan, result)
 
 
 def max_adjusted(
-    observed: np.ndarray, null: np.ndarray, claimable: np.ndarray | None = None
+    observed: np.ndarray,
+    null: np.ndarray,
+    claimable: np.ndarray | None = None,
+    exact: bool = False,
 ) -> tuple[np.ndarray, float]:
     """maxT-adjusted p-values of ``r`` factors and the 95% quantile of the best-of-r null.
 
     Only ``claimable`` factors (default: all with a defined value) enter the maximum; the others
-    get NaN. NaN draws (a factor constant under a shift) count as absent.
+    get NaN. NaN draws (a factor constant under a shift) count as absent; a draw with no
+    defined value at all counts as beating every factor. ``exact``: see :func:`p_value`.
 
     Shape:
         - observed: ``[r]``; null: ``[D, r]``; claimable: ``[r]`` bool; output: ``([r], q95)``
@@ -138,10 +160,13 @@ def max_adjusted(
     mask = ~np.isnan(observed) if claimable is None else claimable & ~np.isnan(observed)
     if not mask.any():
         return np.full(observed.shape, np.nan), float("nan")
-    best = np.nanmax(np.where(mask, null, np.nan), axis=1)  # [D]
-    best = np.where(np.isnan(best), -np.inf, best)
-    adjusted = p_value(observed, best[:, None])
-    return np.where(mask, adjusted, np.nan), float(np.quantile(best, 0.95))
+    masked = np.where(mask, null, np.nan)
+    defined = ~np.isnan(masked).all(axis=1)
+    best = np.full(masked.shape[0], np.inf)
+    best[defined] = np.nanmax(masked[defined], axis=1)  # [D]
+    adjusted = p_value(observed, best[:, None], exact)
+    q95 = float(np.quantile(best[defined], 0.95)) if defined.any() else float("nan")
+    return np.where(mask, adjusted, np.nan), q95
 
 
 def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -212,25 +237,67 @@ def spearman_columns(activations: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def spearman_null(
-    activations: np.ndarray, values: np.ndarray, shifts: CircularShifts
+    activations: np.ndarray, values: np.ndarray, null: Null
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Spearman of each factor's activation with a graded fact, and the same under every shift.
+    """Spearman of each factor's activation with a graded fact, and the same in every draw of
+    ``null`` (circular shifts or episode swaps).
 
-    A circular shift only moves the fact's values, so their ranks move with them: each draw is
-    one matrix product of shifted fact ranks with the factors' ranks.
+    The ranks are taken once over all analysed steps. Where a draw pairs every observation (a
+    shift always does; a swap does when the episodes are analysed at the same steps) it only
+    moves the fact's ranks, so each draw is one matrix product. Where some observations have no
+    partner, the draw's value is the Pearson correlation of the same ranks over the pairs that
+    exist (the observed value is the real pairing's, which pairs every observation).
 
     Shape:
         - activations: ``[n, r]``; values: ``[n]`` (valid order); output: ``([r], [D, r])``,
-          NaN for a constant factor or fact
+          NaN for a constant factor or fact (or a draw without two pairs)
     """
     n, rank = activations.shape
-    a = _standardized(average_ranks(activations))  # [n, r]
-    v = _standardized(average_ranks(values[:, None]))[:, 0]  # [n]
+    ranks_a = average_ranks(activations)  # [n, r]
+    ranks_v = average_ranks(values[:, None])[:, 0]  # [n]
+    a = _standardized(ranks_a)
+    v = _standardized(ranks_v[:, None])[:, 0]
     observed = np.asarray(v @ a)
-    null = np.empty((shifts.draws, rank))
+    result = np.empty((null.draws, rank))
     every = np.arange(n)
     step = max(1, _CHUNK // max(n, 1))
-    for first in range(0, shifts.draws, step):
-        block = slice(first, min(first + step, shifts.draws))
-        null[block] = v[shifts.source(every, block)] @ a
-    return observed, null
+    for first in range(0, null.draws, step):
+        block = slice(first, min(first + step, null.draws))
+        source = null.source(every, block)  # [d, n]
+        if (source >= 0).all():
+            result[block] = v[source] @ a
+        else:
+            result[block] = _paired_pearson(ranks_a, ranks_v, source)
+    return observed, result
+
+
+def _paired_pearson(ranks_a: np.ndarray, ranks_v: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Pearson of ``ranks_a`` ``[n, r]`` with ``ranks_v[source]`` over the pairs that exist
+    (``source >= 0``), per draw: ``[d, r]`` (NaN for a draw with a constant side)."""
+    centre_a = ranks_a - ranks_a.mean(axis=0)
+    centre_v = ranks_v - ranks_v.mean()
+    paired = (source >= 0).astype(np.float64)  # [d, n]
+    v = np.where(source >= 0, centre_v[np.maximum(source, 0)], 0.0)  # [d, n]
+    count = paired.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sum_a, sum_v = paired @ centre_a, v.sum(axis=1, keepdims=True)
+        cov = v @ centre_a - sum_a * sum_v / count
+        var_a = paired @ centre_a**2 - sum_a**2 / count
+        var_v = (v**2).sum(axis=1, keepdims=True) - sum_v**2 / count
+        rho = cov / np.sqrt(var_a * var_v)
+    tiny = 1e-9 * max(1.0, float(len(ranks_v)) ** 3)
+    return np.where((var_a > tiny) & (var_v > tiny) & (count >= 2), rho, np.nan)
+
+
+def paired_means(hits: np.ndarray, source: np.ndarray, axis: int) -> np.ndarray:
+    """The mean of ``hits`` at ``source`` along ``axis``, over the picks that have a partner
+    (``source >= 0``); NaN where none has.
+
+    Shape:
+        - hits: ``[n]`` (valid order); source: ``[D, ...]``; output: ``source`` without ``axis``
+    """
+    paired = source >= 0
+    values = np.where(paired, np.asarray(hits, dtype=np.float64)[np.maximum(source, 0)], 0.0)
+    count = paired.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, values.sum(axis=axis) / np.maximum(count, 1), np.nan)

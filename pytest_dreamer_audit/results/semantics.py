@@ -29,20 +29,18 @@ from ..errors import ConfigError
 from .config import ClaimConfig
 from .explanation import Explanation
 from .facts import VISIBLE_FACTS
-from .nulls import CircularShifts, holm, max_adjusted, p_value, spearman_columns, spearman_null
+from .nulls import holm, spearman_columns
 from .picks import top_picks
-from .values import FactAssociation, FactorStatus, ScoreAssociation
+from .two_nulls import Nulls, PickTest, graded_test, pick_test
+from .values import FactAssociation, FactorStatus
 
 __all__ = [
     "CATEGORICAL_FACTS",
-    "ClaimsTable",
     "Event",
     "EventTest",
     "FactAssociation",
     "FactValues",
     "FactorStatus",
-    "ScoreAssociation",
-    "claims_table",
     "event_mask",
     "fact_associations",
     "fact_values",
@@ -52,8 +50,6 @@ __all__ = [
     "factor_fact_test",
     "factor_highlights",
     "factor_status",
-    "score_associations",
-    "score_event_test",
     "table_facts",
 ]
 
@@ -114,17 +110,17 @@ def fact_values(explanation: Explanation, fact: FactValues) -> np.ndarray:
     return values
 
 
-def _valid_count(explanation: Explanation) -> int:
+def valid_count(explanation: Explanation) -> int:
     return int(explanation.valid.sum())
 
 
 @dataclass(frozen=True)
 class _Context:
-    """What every claim about one explanation shares: its picks, shifts and factor statuses."""
+    """What every claim about one explanation shares: its picks, nulls and factor statuses."""
 
     order: np.ndarray  # [k, r] each factor's picks, indices into the valid observations
-    shifts: CircularShifts
-    sources: np.ndarray  # [D, k, r] the valid index each null draw moves to each pick
+    nulls: Nulls
+    sources: tuple[np.ndarray, np.ndarray]  # [D, k, r] what each null moves to each pick
     statuses: tuple[FactorStatus, ...]
     k: int
 
@@ -133,13 +129,14 @@ class _Context:
         return np.array([status.claimable for status in self.statuses])
 
 
-def _context(explanation: Explanation, claims: ClaimConfig, k: int | None = None) -> _Context:
-    count = _valid_count(explanation)
+def claim_context(explanation: Explanation, claims: ClaimConfig, k: int | None = None) -> _Context:
+    count = valid_count(explanation)
     if count == 0:
         raise ConfigError("the explanation has no analysed steps, so it can make no claims")
     width = min(claims.k if k is None else k, count)
     activations = explanation.factor_activations[explanation.valid]  # [n, r]
-    shifts = CircularShifts.draw(explanation.valid, claims.draws, claims.seed)
+    nulls = Nulls.draw(explanation.valid, claims)
+    shifts = nulls.shifts
     order, ties = top_picks(activations, shifts.episode, width)
     steps = np.nonzero(explanation.valid)[0]
     early = shifts.position < claims.start_steps  # [n] the first steps of each episode
@@ -158,7 +155,8 @@ def _context(explanation: Explanation, claims: ClaimConfig, k: int | None = None
         )
         for j in range(explanation.rank)
     )
-    return _Context(order, shifts, shifts.source(order), statuses, width)
+    sources = (shifts.source(order), nulls.swaps.source(order))
+    return _Context(order, nulls, sources, statuses, width)
 
 
 def factor_status(
@@ -166,7 +164,7 @@ def factor_status(
 ) -> list[FactorStatus]:
     """Each factor's stability, time correlation, start and tie fractions, and whether it may
     claim anything (``FactorStatus``), measured on its top-``claims.k`` picks."""
-    return list(_context(explanation, claims or ClaimConfig()).statuses)
+    return list(claim_context(explanation, claims or ClaimConfig()).statuses)
 
 
 def factor_event_precision(explanation: Explanation, event: Event, k: int) -> np.ndarray:
@@ -203,11 +201,14 @@ class EventTest:
 
     Attributes:
         values: ``[r]`` precision (events) or Spearman (graded) of each factor.
-        p_values: ``[r]`` maxT-adjusted p-values over the claimable factors (NaN: no claim).
-        null_q95: 95% quantile of the best claimable factor's value (events) or ``|rho|``
-            (graded) under the null.
+        p_values: ``[r]`` the larger of the two nulls' maxT-adjusted p-values over the
+            claimable factors (NaN: no claim; ``results/two_nulls.py``).
+        null_q95, swap_q95: 95% quantile of the best claimable factor's value (events) or
+            ``|rho|`` (graded) under circular shifts and under the episode swap.
         base_rate: the event's base rate over the analysed steps (NaN for graded facts).
         k: picks per factor (0 for graded facts). statuses: every factor's status.
+        test: both nulls' p-values, quantiles and the effect sizes with their intervals.
+        resolution: the smallest p-value the episode swap can give with these episodes.
     """
 
     values: np.ndarray
@@ -216,20 +217,28 @@ class EventTest:
     base_rate: float
     k: int
     statuses: tuple[FactorStatus, ...]
+    test: PickTest
+    resolution: float
+
+    @property
+    def swap_q95(self) -> float:
+        return self.test.swap_q95
 
 
 def _event_test(context: _Context, hits: np.ndarray) -> EventTest:
-    precision = hits[context.order].mean(axis=0)  # [r]
-    null = hits.astype(np.float64)[context.sources].mean(axis=1)  # [D, r]
-    adjusted, q95 = max_adjusted(precision, null, context.claimable)
-    base = float(hits.mean())
-    return EventTest(precision, adjusted, q95, base, context.k, context.statuses)
+    test = pick_test(context.nulls, context.order, context.sources, hits, context.claimable)
+    return _wrap(context, test, float(hits.mean()), context.k)
 
 
 def _graded_test(context: _Context, activations: np.ndarray, values: np.ndarray) -> EventTest:
-    rho, null = spearman_null(activations, values, context.shifts)
-    adjusted, q95 = max_adjusted(np.abs(rho), np.abs(null), context.claimable)
-    return EventTest(rho, adjusted, q95, math.nan, 0, context.statuses)
+    return _wrap(context, graded_test(context.nulls, activations, values, context.claimable),
+                 math.nan, 0)  # fmt: skip
+
+
+def _wrap(context: _Context, test: PickTest, base: float, k: int) -> EventTest:
+    resolution = context.nulls.swaps.resolution
+    return EventTest(test.values, test.p_values, test.shift_q95, base, k, context.statuses, test,
+                     resolution)  # fmt: skip
 
 
 def factor_event_test(
@@ -237,7 +246,7 @@ def factor_event_test(
 ) -> EventTest:
     """Each factor's precision at ``event`` with its null (the claim "some factor marks it")."""
     claims = claims or ClaimConfig()
-    context = _context(explanation, claims, k)
+    context = claim_context(explanation, claims, k)
     return _event_test(context, event_mask(explanation, event)[explanation.valid])
 
 
@@ -246,7 +255,7 @@ def factor_fact_test(
 ) -> EventTest:
     """Each factor's Spearman with ``fact`` with its null (the claim "some factor tracks it")."""
     claims = claims or ClaimConfig()
-    context = _context(explanation, claims)
+    context = claim_context(explanation, claims)
     values = fact_values(explanation, fact)[explanation.valid]
     return _graded_test(context, explanation.factor_activations[explanation.valid], values)
 
@@ -285,12 +294,12 @@ def fact_associations(
     of the table, Holm-adjusted (``results/nulls.py``). Empty without analysed steps.
     """
     claims = claims or ClaimConfig()
-    if _valid_count(explanation) == 0:
+    if valid_count(explanation) == 0:
         return []
-    return _fact_rows(explanation, claims, _context(explanation, claims, k))
+    return fact_rows(explanation, claims, claim_context(explanation, claims, k))
 
 
-def _fact_rows(
+def fact_rows(
     explanation: Explanation, claims: ClaimConfig, context: _Context
 ) -> list[FactAssociation]:
     valid = explanation.valid
@@ -311,6 +320,7 @@ def _fact_rows(
         multiplier = len(tested) - ranks[index]
         with np.errstate(invalid="ignore"):
             adjusted = np.minimum(1.0, np.maximum(test.p_values * multiplier, fact_level[index]))
+            shift_only = np.minimum(1.0, test.test.shift_p * multiplier)
         rows.append(
             FactAssociation(
                 name=name,
@@ -321,121 +331,14 @@ def _fact_rows(
                 null_q95=test.null_q95,
                 p_values=tuple(map(float, adjusted)),
                 level=claims.level,
+                swap_q95=test.swap_q95,
+                shift_p_values=tuple(map(float, shift_only)),
+                effects=tuple(map(float, test.test.effects)),
+                effect_low=tuple(map(float, test.test.effect_low)),
+                effect_high=tuple(map(float, test.test.effect_high)),
             )
         )
     return rows
-
-
-def _valid_index(explanation: Explanation) -> np.ndarray:
-    """``[L, B]`` the index of each analysed observation in valid order (-1 elsewhere)."""
-    index = np.full(explanation.valid.shape, -1, dtype=np.int64)
-    index[explanation.valid] = np.arange(_valid_count(explanation))
-    return index
-
-
-def _score_picks(explanation: Explanation, k: int) -> np.ndarray:
-    """``[picks]`` the valid indices of the score's top-``k`` observations of every rollout."""
-    top = explanation.top_observations[:, :k]  # [B, k] steps
-    episodes = np.broadcast_to(np.arange(top.shape[0])[:, None], top.shape)
-    picked = top >= 0
-    at = _valid_index(explanation)[top[picked], episodes[picked]]
-    return at[at >= 0]
-
-
-def _score_test(
-    at: np.ndarray, sources: np.ndarray, name: str, hits: np.ndarray, k: int, level: float
-) -> ScoreAssociation:
-    """The test of one event at the score's picks ``at`` (``[picks]``), whose null draws move
-    ``sources`` (``[D, picks]``, :meth:`CircularShifts.source`) there: shared by the events."""
-    if not len(at):
-        nan = math.nan
-        return ScoreAssociation(name, nan, float(hits.mean()), nan, nan, nan, nan, k, 0, level)
-    precision = float(hits[at].mean())
-    null = hits.astype(np.float64)[sources].mean(axis=1)  # [D]
-    return ScoreAssociation(
-        name=name,
-        precision=precision,
-        base_rate=float(hits.mean()),
-        null_q05=float(np.quantile(null, 0.05)),
-        null_q95=float(np.quantile(null, 0.95)),
-        p_above=float(p_value(precision, null)),
-        p_below=float(p_value(-precision, -null)),
-        k=k,
-        picks=len(at),
-        level=level,
-    )
-
-
-def score_event_test(
-    explanation: Explanation, event: Event, claims: ClaimConfig | None = None, k: int | None = None
-) -> ScoreAssociation:
-    """The precision of the score's top-``k`` observations per rollout at ``event``, with its
-    null (``k`` defaults to the explanation's ``top_k``)."""
-    claims = claims or ClaimConfig()
-    width = explanation.top_observations.shape[1] if k is None else k
-    if not 1 <= width <= explanation.top_observations.shape[1]:
-        raise ConfigError(
-            f"k must be in 1..{explanation.top_observations.shape[1]} (the explanation's "
-            f"top_k), got {k}"
-        )
-    if _valid_count(explanation) == 0:
-        raise ConfigError("the explanation has no analysed steps, so it can make no claims")
-    shifts = CircularShifts.draw(explanation.valid, claims.draws, claims.seed)
-    hits = event_mask(explanation, event)[explanation.valid]
-    name = event if isinstance(event, str) else getattr(event, "__name__", "the event")
-    at = _score_picks(explanation, width)
-    return _score_test(at, shifts.source(at), name, hits, width, claims.level)
-
-
-def score_associations(
-    explanation: Explanation, claims: ClaimConfig | None = None
-) -> list[ScoreAssociation]:
-    """:func:`score_event_test` for every event of :func:`table_facts` (the score's table)."""
-    claims = claims or ClaimConfig()
-    if _valid_count(explanation) == 0:
-        return []
-    return _score_rows(
-        explanation, CircularShifts.draw(explanation.valid, claims.draws, claims.seed), claims.level
-    )
-
-
-def _score_rows(
-    explanation: Explanation, shifts: CircularShifts, level: float
-) -> list[ScoreAssociation]:
-    width = explanation.top_observations.shape[1]
-    valid = explanation.valid
-    at = _score_picks(explanation, width)
-    sources = shifts.source(at)  # once: the events share the picks and the draws
-    return [
-        _score_test(at, sources, name, values[valid].astype(bool), width, level)
-        for name, values, event in table_facts(explanation)
-        if event
-    ]
-
-
-@dataclass(frozen=True)
-class ClaimsTable:
-    """Everything an explanation claims about the game, computed once for a report: the fact
-    table (:func:`fact_associations`), each factor's status (:func:`factor_status`) and the
-    score's table (:func:`score_associations`)."""
-
-    facts: tuple[FactAssociation, ...]
-    factors: tuple[FactorStatus, ...]
-    scores: tuple[ScoreAssociation, ...]
-
-
-def claims_table(explanation: Explanation, claims: ClaimConfig | None = None) -> ClaimsTable:
-    """The three tables of an explanation's claims, sharing one set of null draws (empty
-    without analysed steps)."""
-    claims = claims or ClaimConfig()
-    if _valid_count(explanation) == 0:
-        return ClaimsTable((), (), ())
-    context = _context(explanation, claims)
-    return ClaimsTable(
-        tuple(_fact_rows(explanation, claims, context)),
-        context.statuses,
-        tuple(_score_rows(explanation, context.shifts, claims.level)),
-    )
 
 
 def factor_highlights(

@@ -59,7 +59,31 @@ class TrustMetrics:
             distribution when an observation's posterior state is replaced by the prior's
             (mode of each categorical), over the top-k observations and over all valid ones (the
             expectation for k random ones). deletion_ratio = topk / random (> 1: the explanation
-            points at states the policy depends on). NaN without an agent.
+            points at states the policy depends on). NaN without an agent. Nearly circular
+            under the surprise score (deleting replaces the posterior by the prior, and
+            surprise is their KL): a permuted actor reaches 2.9x too; the controlled deletion
+            below is the check.
+        sanity_posterior_max_abs, sanity_posterior_mean_abs, sanity_posterior_std: the
+            sanity check on a quantity the prior cannot move: ``|Spearman|`` of the trained
+            posterior's activation scores with those of the randomized network's posteriors,
+            over ``analysis/sanity.SANITY_SEEDS`` permutation seeds: the largest (the checked
+            value), the mean and the standard deviation over the seeds (``analysis/sanity.py``).
+            NaN without an agent.
+        memory_max_abs, memory_mean_abs: ``|Spearman|`` of the trained activation scores with
+            those of the posteriors recomputed from each observation and another step's
+            deterministic state (seeded shuffles): 1 when the posterior ignores its memory
+            (reads only the screen); largest and mean over the seeds. NaN without an agent.
+        deletion_entry_ratio: the trained actor's total-variation change when the top-ranked
+            share (``analysis/trust.DELETION_FRACTION``) of the valid (step, episode,
+            categorical) entries is deleted, over the change for random entries.
+        deletion_control_median, deletion_control_max: the same ratio for permuted actors
+            (each actor tensor a seeded permutation of its entries; no new rollouts): median
+            and maximum over ``analysis/trust.DELETION_CONTROLS`` of them.
+        deletion_p_value: ``(1 + #{permuted ratio >= trained ratio}) / (1 + n)``: small when
+            the trained policy depends on the top-ranked entries beyond policies unrelated to
+            this latent. NaN when deleting never changes the policy.
+        deletion_bottom_ratio: the complement: the change for the bottom-ranked share over
+            the change for random entries (< 1: the lowest-ranked entries matter less).
     """
 
     relative_error: float
@@ -75,6 +99,16 @@ class TrustMetrics:
     deletion_topk: float = math.nan
     deletion_random: float = math.nan
     deletion_ratio: float = math.nan
+    sanity_posterior_max_abs: float = math.nan
+    sanity_posterior_mean_abs: float = math.nan
+    sanity_posterior_std: float = math.nan
+    memory_max_abs: float = math.nan
+    memory_mean_abs: float = math.nan
+    deletion_entry_ratio: float = math.nan
+    deletion_control_median: float = math.nan
+    deletion_control_max: float = math.nan
+    deletion_p_value: float = math.nan
+    deletion_bottom_ratio: float = math.nan
 
     def to_json(self) -> dict[str, Any]:
         """Plain values, NaN written as None."""
@@ -106,6 +140,10 @@ def _json_floats(values: tuple[float, ...]) -> list[float | None]:
     return [to_json_number(float(v)) for v in values]
 
 
+_PER_FACTOR = ("p_values", "shift_p_values", "effects", "effect_low", "effect_high")
+"""The per-factor tuples of a :class:`FactAssociation` besides its values."""
+
+
 @dataclass(frozen=True)
 class FactAssociation:
     """How one game fact relates to each factor, and which of those relations beat chance.
@@ -122,9 +160,17 @@ class FactAssociation:
         null_q95: the 95% quantile of the best claimable factor's value (events: precision;
             graded: ``|rho|``) under circular time shifts of the fact (``results/nulls.py``);
             NaN when no factor may claim.
-        p_values: ``[r]`` each factor's p-value, adjusted over the factors (maxT) and over the
-            facts of its table (Holm); NaN for a factor that makes no claims.
+        p_values: ``[r]`` each factor's p-value: the larger of its circular-shift and its
+            episode-swap p-value (``results/two_nulls.py``), each adjusted over the factors
+            (maxT), then over the facts of its table (Holm); NaN for a factor that makes no
+            claims.
         level: the significance level the table was made for.
+        swap_q95: as ``null_q95``, under the episode swap (the fact of other episodes at the
+            same steps, ``results/episode_swaps.py``).
+        shift_p_values: ``[r]`` the circular-shift p-values alone, adjusted the same way: what
+            a claim would be without the episode swap (see :attr:`time_only`).
+        effects: ``[r]`` value minus its mean under the episode swap (precision points, or
+            Spearman); effect_low, effect_high: ``[r]`` the episode-bootstrap 95% interval.
     """
 
     name: str
@@ -135,12 +181,30 @@ class FactAssociation:
     null_q95: float = math.nan
     p_values: tuple[float, ...] = ()
     level: float = 0.05
+    swap_q95: float = math.nan
+    shift_p_values: tuple[float, ...] = ()
+    effects: tuple[float, ...] = ()
+    effect_low: tuple[float, ...] = ()
+    effect_high: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.p_values:  # not tested: no factor claims
-            object.__setattr__(self, "p_values", (math.nan,) * len(self.per_factor))
-        if len(self.p_values) != len(self.per_factor):
-            raise ValueError(f"{len(self.p_values)} p-values for {len(self.per_factor)} factors")
+        for name in _PER_FACTOR:
+            if not getattr(self, name):  # not tested: no factor claims
+                object.__setattr__(self, name, (math.nan,) * len(self.per_factor))
+            if len(getattr(self, name)) != len(self.per_factor):
+                raise ValueError(
+                    f"{len(getattr(self, name))} {name} for {len(self.per_factor)} factors"
+                )
+
+    @property
+    def time_only(self) -> tuple[bool, ...]:
+        """Per factor: beyond circular shifts but not beyond the episode swap. The same steps of
+        other episodes show the association as well, so it is the step's (what every episode
+        does at that time), not this episode's fact: reported as "time", never as the fact."""
+        return tuple(
+            not yes and not math.isnan(p) and p <= self.level
+            for yes, p in zip(self.significant, self.shift_p_values, strict=True)
+        )
 
     @property
     def best_factor(self) -> int:
@@ -179,6 +243,8 @@ class FactAssociation:
             "null_q95": to_json_number(float(self.null_q95)),
             "p_values": _json_floats(self.p_values),
             "level": self.level,
+            "swap_q95": to_json_number(float(self.swap_q95)),
+            **{name: _json_floats(getattr(self, name)) for name in _PER_FACTOR[1:]},
         }
 
     @classmethod
@@ -196,6 +262,11 @@ class FactAssociation:
             null_q95=from_json_number(data["null_q95"]),
             p_values=_floats(data["p_values"]),
             level=float(data["level"]),
+            swap_q95=from_json_number(data["swap_q95"]),
+            shift_p_values=_floats(data["shift_p_values"]),
+            effects=_floats(data["effects"]),
+            effect_low=_floats(data["effect_low"]),
+            effect_high=_floats(data["effect_high"]),
         )
 
 
@@ -272,11 +343,20 @@ class ScoreAssociation:
         name: the event. precision: the fraction of all rollouts' top-``k`` picks at which it
             holds. base_rate: its rate over the analysed steps. null_q05, null_q95: the 5% and
             95% quantiles of that precision under circular shifts of the event. p_above,
-            p_below: one-sided p-values that the picks hit it more (less) often than chance.
+            p_below: one-sided p-values that the picks hit it more (less) often than chance:
+            each the larger of the circular-shift and the episode-swap p-value, Holm-adjusted
+            over the ``family`` of tests it was made in (a table: every event in both
+            directions; one event: its two directions).
         k: picks per rollout. picks: picks in all (fewer than ``k`` per rollout where a rollout
             has fewer analysed steps).
         level: the significance level the verdict uses (``ClaimConfig.level``, the
             ``--dreamer-significance`` setting).
+        swap_q05, swap_q95: the precision's 5% and 95% quantiles under the episode swap (the
+            event of other episodes at the same steps).
+        shift_p_above, shift_p_below: the circular-shift p-values alone, Holm-adjusted over the
+            same family (see :attr:`time_only`).
+        effect: precision minus its mean under the episode swap; effect_low, effect_high: the
+            episode-bootstrap 95% interval. family: the tests the p-values are adjusted over.
     """
 
     name: str
@@ -289,6 +369,21 @@ class ScoreAssociation:
     k: int
     picks: int
     level: float = 0.05
+    swap_q05: float = math.nan
+    swap_q95: float = math.nan
+    shift_p_above: float = math.nan
+    shift_p_below: float = math.nan
+    effect: float = math.nan
+    effect_low: float = math.nan
+    effect_high: float = math.nan
+    family: int = 2
+
+    @property
+    def time_only(self) -> bool:
+        """No verdict, though circular shifts alone would give one: the same steps of other
+        episodes hit the event as often, so the picks' timing explains it ("time")."""
+        tested = [p for p in (self.shift_p_above, self.shift_p_below) if not math.isnan(p)]
+        return self.verdict() == "chance" and min(tested, default=math.inf) <= self.level
 
     def verdict(self, level: float | None = None) -> Literal["above", "below", "chance"]:
         """Whether the picks hit the event more (``"above"``) or less (``"below"``) often than
@@ -310,9 +405,11 @@ class ScoreAssociation:
         names = [f.name for f in fields(cls)]
         if set(data) != set(names):
             raise ValueError(f"fields {sorted(set(data) ^ set(names))} missing or unexpected")
-        k, picks = data["k"], data["picks"]
-        if type(k) is not int or type(picks) is not int:
-            raise TypeError(f"k and picks must be integers, got {k!r} and {picks!r}")
+        k, picks, family = data["k"], data["picks"], data["family"]
+        if type(k) is not int or type(picks) is not int or type(family) is not int:
+            raise TypeError(
+                f"k, picks and family must be integers, got {k!r}, {picks!r} and {family!r}"
+            )
 
         def number(name: str) -> float:
             return from_json_number(data[name])
@@ -328,6 +425,14 @@ class ScoreAssociation:
             k=k,
             picks=picks,
             level=number("level"),
+            swap_q05=number("swap_q05"),
+            swap_q95=number("swap_q95"),
+            shift_p_above=number("shift_p_above"),
+            shift_p_below=number("shift_p_below"),
+            effect=number("effect"),
+            effect_low=number("effect_low"),
+            effect_high=number("effect_high"),
+            family=family,
         )
 
 
