@@ -54,14 +54,11 @@ def run_matrix(
     models = {TRAINED: agent, **planted_models(agent, least=least, seed=seed)}
     results = {}
     for name, model in models.items():
-        rollouts = trajectory if name == TRAINED else None
-        rollouts = rollouts or run_rollouts(
-            model,
-            agent.metadata.game,
-            pomdp=agent.metadata.pomdp,
-            episodes=episodes,
-            steps=steps,
-            seed=seed,
+        # Each model plays its own episodes (same seeds): a planted actor acts differently.
+        rollouts = (
+            trajectory
+            if name == TRAINED
+            else run_rollouts(model, episodes=episodes, steps=steps, seed=seed)
         )
         results[name] = trust_verdicts(explain(rollouts, config, agent=model).metrics)
     return results

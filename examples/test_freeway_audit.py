@@ -8,21 +8,24 @@ Run it (this writes the HTML report with the explanation grids):
 Settings: the plugin's defaults, 16 episodes x 50 steps from seed 0, rank 10, pooled layout,
 the surprise score. Every threshold below is justified by the number measured on
 ``examples/checkpoints/freeway_pomdp.pth`` (env step 1,716,576; ``examples/pin_suite.py``) with
-these settings on CPU, by its null (circular time shifts of the event, ``results/nulls.py``)
-and, where it matters, by what random weights give (``examples/claims_table.md``, 64 episodes
-from seed 300000) and by the spread over rollout seeds 0 and 1000 at 16 and 32 episodes. Every
-claim must also beat its null at level 0.05 (the assertions' default), whatever the threshold.
+these settings on CPU, by its nulls (circular time shifts of the event, and the event of other
+episodes at the same steps: ``results/two_nulls.py``) and, where it matters, by what random
+weights give (``examples/claims_table.md``, 64 episodes from seed 300000) and by the spread
+over rollout seeds 0, 1000, 424242 and 535353 at 16 and 32 episodes (the last two used for
+nothing else). Every claim must also beat both nulls at level 0.05 (the assertions' default),
+whatever the threshold.
 
 What the audit finds, in short: the agent waits (noop 27%) as well as moving up (69%); its
 posteriors are nearly one-hot, so a rank-10 NMF leaves 55% of the norm unexplained; the factors
 are stable in the mean but a few of ten are fit-dependent; deleting the top-ranked posteriors
 moves the policy 2.6-2.9x as much as deleting random ones (the always-UP agent shipped before
-it: 0.91x); one factor follows the chicken's row; the world model's most surprising frames are
-followed by UP more often than chance and by a wait less often; it is not surprised by frames
-with a car next to the chicken, and its surprising frames no longer show collisions (the
-always-UP agent's did, 12.5% against a base rate of 5.8%). No score pick or factor localises a
-collision, a car that UP would hit, or the move timer beyond its null at both rollout seeds;
-those are not claimed.
+it: 0.91x); one factor follows the chicken's row, about 0.1 in Spearman beyond what the step
+gives. What it does not find, now that every claim must also beat the facts of other
+episodes at the same steps: the surprising frames being followed by UP, and their avoiding
+cars, were both the start of every crossing ("time"); its surprising frames show no
+collisions (the always-UP agent's did, 12.5% against a base rate of 5.8%). No score pick or
+factor localises a collision, a car that UP would hit, or the move timer beyond both nulls at
+every rollout seed; those are not claimed.
 """
 
 from __future__ import annotations
@@ -91,6 +94,17 @@ def test_explanation_is_not_just_confidence(dreamer_audit: DreamerAudit) -> None
     dreamer_audit.assert_not_just_confidence(max_spearman=0.5)
 
 
+def test_every_default_trust_check_passes(dreamer_audit: DreamerAudit) -> None:
+    # The eight numbered checks of results/trustworthy.py at their documented thresholds. On this
+    # agent at seeds 0, 1000, 7100, 7200, 7300 and 7400 all eight pass; every planted model of
+    # pytest_dreamer_audit.planted fails at least one (the matrix in README.md, from
+    # examples/planted_matrix.py): the permuted actor the deletion control (p 0.35-0.70 against
+    # <= 0.05), the posterior that ignores its memory check 4 (1.000 against <= 0.9), the
+    # screen-reading posterior the sanity check (1.000 against <= 0.3). Check 6 is tight: the
+    # agent passes by beating all 19 permuted actors (ratio 3.7-6.1 against at most 3.3-3.5).
+    dreamer_audit.assert_trustworthy()
+
+
 def test_deletion_beats_chance(dreamer_audit: DreamerAudit) -> None:
     # Measured: replacing a top-5 posterior by its prior changes the action distribution 2.87x
     # as much as replacing a random step's (2.62x at seed 1000, 2.76x and 2.70x over 32
@@ -108,18 +122,20 @@ def executed_up(explanation: Explanation) -> np.ndarray:
     return explanation.fact("executed_action") == explanation.action_names.index("up")
 
 
-def test_surprising_frames_are_followed_by_up(dreamer_audit: DreamerAudit) -> None:
+def test_surprising_frames_followed_by_up_is_the_steps_not_the_episodes(
+    dreamer_audit: DreamerAudit,
+) -> None:
     # Measured: after 85.0% of the top-5 frames by KL(posterior || prior) the agent presses UP
-    # (executed_action=up, a_t), against a base rate of 69.3% and a null 95% quantile of 78.7%
-    # (p = 0.002); 78.7% vs 67.7% at seed 1000 (p = 0.034), 82.5% and 75.6% over 32 episodes
-    # (p = 0.002, 0.027); a wait (noop) follows them BELOW chance at every seed and size (p <=
-    # 0.016). Over 64 episodes (seeds 300000+) 78.1% vs 70.0% (null q95 74.4%); random weights
-    # fed the same frames: 72.2%, at chance. The step index alone separates UP from the other
-    # actions with AUC 0.53. Control that weakens it: with each episode's first 5 steps left out
-    # it is at chance over 64 episodes (71.3% vs q95 72.5%): the effect sits at the episode
-    # start, where the surprise is highest (score-step rho -0.33, 15% of picks in the first 3
-    # steps). Read it as "the agent moves off after its first, most surprising frames".
-    dreamer_audit.assert_top_observations_coincide(executed_up, min_precision=0.72)
+    # (executed_action=up, a_t), against a base rate of 69.3%: beyond circular shifts (p =
+    # 0.002; 0.002-0.034 at seeds 1000, 424242, 535353 and at 32 episodes), which is what the
+    # suite claimed before. The same steps of OTHER episodes are followed by UP as often (null
+    # 5-95% 75.0-87.5%, effect over them +3.4% [-2.9%, +9.6%], p = 0.23; p = 0.07-0.79 at the
+    # other seeds and sizes, "time" in 9 of 12 runs and plain chance in the others, including
+    # rollout seeds 861000 and 973000 that only the review used): every crossing starts the
+    # same way, and the surprise peaks there. So it is not claimed. A world model whose
+    # surprise marks the agent's own decision to move, episode by episode, makes this fail.
+    with pytest.raises(AssertionError, match="not beyond chance"):
+        dreamer_audit.assert_top_observations_coincide(executed_up, min_precision=0.72)
 
 
 def test_surprise_does_not_mark_collisions_any_more(dreamer_audit: DreamerAudit) -> None:
@@ -134,24 +150,32 @@ def test_surprise_does_not_mark_collisions_any_more(dreamer_audit: DreamerAudit)
 
 def test_surprise_is_not_drawn_to_cars_next_to_the_chicken(dreamer_audit: DreamerAudit) -> None:
     # Measured: 8.7% of the top-5 frames have a car next to the chicken, against a base rate of
-    # 15.8% (null 5-95% 8.7-22.5%, one-sided p = 0.074 for "below"); 10.0% vs 15.2% at seed 1000
-    # (p = 0.135), and BELOW chance over 32 episodes: 7.5% vs 14.2% and 6.9% vs 13.9% (p = 0.016,
-    # 0.002). The always-UP agent's world model was not surprised by them either; an agent
-    # whose model is startled by nearby cars makes this fail. "Below" is not asserted (it holds
-    # at 32 episodes, not at 16); "not above" is.
+    # 15.8%; the same steps of other episodes have one in 3.7-11.3% (5-95%), so here the frames
+    # are at chance against them (p = 1.0 both ways; 5.0-10.0% at seeds 1000, 424242, 535353
+    # and at 32 episodes, at chance). At rollout seeds 861000 and 973000 they are BELOW both
+    # nulls in 3 of 4 runs (1.3-2.5%, p_below 0.002-0.022): "below" changes with the seed, so it
+    # is not claimed. "Not above" holds in all 12 runs: an agent whose model is startled by
+    # nearby cars makes this fail.
     test = score_event_test(dreamer_audit.explanation, "car_adjacent")
     assert test.p_above > 0.05, test
 
 
 def test_a_factor_tracks_the_chicken_row(dreamer_audit: DreamerAudit) -> None:
     # Measured: the best claimable factor's activation has Spearman -0.372 with the chicken's
-    # row (-0.425 at seed 1000; -0.385 over 32 episodes from seed 0) against a best-of-factors
-    # null 95% quantile of 0.179 (0.123-0.156), adjusted p = 0.010. At seed 1000 with 32
-    # episodes the same factor reaches -0.398 but is not claimable (fit-dependent), so no claim
-    # is made there. Random weights fed the same observations: 0.16 against their null q95 0.07
-    # over 64 episodes, so the threshold sits above what random weights reach.
-    # No factor claims car_adjacent, collision_visible or up_hits beyond its null on this agent.
-    dreamer_audit.assert_some_factor_tracks("chicken_row", min_abs_spearman=0.25)
+    # row, against best-of-factors null 95% quantiles of |rho| 0.187 (circular shifts) and
+    # 0.358 (the rows of other episodes at the same steps: every crossing starts at the bottom,
+    # so the step alone carries much of the row), p = 0.026; its effect over other episodes is
+    # -0.086 [-0.178, +0.015]. At seeds 1000, 424242, 535353 and at 32 episodes: -0.372 to
+    # -0.425, p = 0.001-0.019, effects -0.08 to -0.13 with intervals that exclude 0; at seed
+    # 1000 with 32 episodes that factor is fit-dependent (no claim), and the best claimable
+    # one, -0.111, fails. At rollout seeds 861000 and 973000 (16 and 32 episodes, used only by
+    # the review) it fails 4 of 4: twice "time" (-0.34, -0.30 against other episodes' q95
+    # 0.34-0.35), twice the best claimable factor is weaker (-0.275, -0.166). So this is a
+    # regression pin at the suite's seed, not a property of the agent: over 12 runs a factor
+    # follows the row beyond what the step gives in 7, by about 0.1 in Spearman. Permuted
+    # random weights (5 seeds, 64 episodes, examples/claims_table.md) reach |rho| 0.17-0.24,
+    # claimed by none; the bound 0.3 sits above them.
+    dreamer_audit.assert_some_factor_tracks("chicken_row", min_abs_spearman=0.3)
 
 
 # --- regression ----------------------------------------------------------------------------------

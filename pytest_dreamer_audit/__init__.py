@@ -43,6 +43,7 @@ _LAZY = {
     "Explanation": "results.explanation",
     "load_explanation": "results.explanation",
     "fact_associations": "results.semantics",
+    "TrustThresholds": "results.trustworthy",
     "DreamerAudit": "plugin.fixtures",
     "AuditSettings": "settings",
 }
@@ -72,6 +73,7 @@ __all__ = [
     "DreamerAudit",
     "ExplainConfig",
     "Explanation",
+    "TrustThresholds",
     "assertions",
     "explain",
     "fact_associations",
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
     from .results import assertions, semantics
     from .results.explanation import ExplainConfig, Explanation, load_explanation
     from .results.semantics import fact_associations
+    from .results.trustworthy import TrustThresholds
     from .rollout.rollouts import Trajectory, run_rollouts
     from .settings import AuditSettings
 

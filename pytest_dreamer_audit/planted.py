@@ -7,23 +7,24 @@ one in the same format; the input is never modified. :func:`reference_state` and
 exactly like a trained one (rolled out, explained, checked). A failure that no weight edit can
 express has a test double instead (:class:`ScreenReadingAgent`).
 
-Which trust check must fail which planted model (``results/assertions.assert_trustworthy``):
+Which default trust check (``results/trustworthy.TRUST_CHECKS``) must fail which planted model
+(:data:`MUST_FAIL`; ``examples/planted_matrix.py`` measures the whole matrix):
 
-=============================  ===========================================================
-planted model                  the check that must fail it
-=============================  ===========================================================
-:func:`permute_actor`          deletion against permuted actors (a policy unrelated to
-                               this world model is one of its own controls)
-:func:`actor_reads_only`       the same deletion check, and the complement: deleting the
-                               lowest-ranked entries moves that actor as much as random ones
-:func:`untrained`              deletion against permuted actors (nothing was learned)
-:func:`posterior_is_prior`     deletion (the surprise is 0 everywhere: deleting is a no-op)
-:func:`posterior_ignores_deter` the posterior-only sanity check (a function of the screen)
-:func:`actor_blind_to_latent`  deletion (the policy never reads the stochastic state)
-:func:`reward_reads_one`       none of the policy checks (the actor is untouched): the
-                               reward head's deletion curve is where it shows
-:class:`ScreenReadingAgent`    the posterior-only sanity check (|rho| = 1 under every score)
-=============================  ===========================================================
+- :func:`permute_actor`: 6, deletion against permuted actors (a policy unrelated to this world
+  model is one of its own controls, so it passes one time in 20, as the p-value says);
+- :func:`actor_reads_only` with the least surprising categoricals: 6 (deleting the top-ranked
+  entries does not reach what it reads: p = 1.0 on the bundled agent);
+- :func:`untrained`: 6 (nothing was learned; a draw from the null like the permuted actor);
+- :func:`posterior_is_prior`: 6 and 7 (the surprise is 0 everywhere, deleting changes nothing,
+  so the deletion checks are undefined and fail);
+- :func:`posterior_ignores_deter`: 4, the posterior reads its memory (``|rho| = 1``);
+- :func:`actor_blind_to_latent`: 6 and 7 (no deletion reaches the policy);
+- :func:`reward_reads_one`: 8, the reward head predicts the rewards (its rollouts and
+  explanation are the trained agent's, so no check of the explanation can tell; a
+  permuted-head deletion control on the reward head was tried and the trained head itself
+  passed it on only 2 of 3 rollout seeds);
+- :class:`ScreenReadingAgent`: 3 and 4, the posterior-only sanity checks (``|rho| = 1``, or a
+  constant score, under every score).
 """
 
 from __future__ import annotations
@@ -257,14 +258,14 @@ MUST_FAIL: dict[str, tuple[int, ...]] = {
     "posterior = prior": (6, 7),
     "posterior ignores deter": (4,),
     "actor blind to the latent": (6, 7),
-    "reward reads one categorical": (),
+    "reward reads one categorical": (8,),
     "screen-reading posterior": (3, 4),
 }
 """Each planted model of :func:`planted_models` -> the numbers of the default trust checks
 (``results/trustworthy.TRUST_CHECKS``) that must fail it. The permuted actor and the untrained
 network fail check 6 by chance only as often as a p-value of 0.05 says (they are draws from its
-null). No default check reads the reward head, so nothing fails the reward head that reads one
-categorical: its rollouts and explanation are the trained agent's."""
+null). Only check 8 reads the reward head: the head that reads one categorical leaves the
+rollouts and the explanation the trained agent's."""
 
 
 def planted_models(

@@ -73,3 +73,37 @@ def test_every_old_name_has_its_assertion() -> None:
     for name in olds:
         assert callable(getattr(DreamerAudit, f"assert_{name}"))
         assert getattr(DreamerAudit, f"assert_{name}").__doc__.startswith("Assert")
+
+
+def test_assert_trustworthy_runs_every_default_check_and_logs_each_verdict(
+    audit: DreamerAudit,
+) -> None:
+    from pytest_dreamer_audit.results.trustworthy import TRUST_CHECKS, trust_verdicts
+
+    verdicts = trust_verdicts(audit.explanation.metrics)
+    failed = [v.check.number for v in verdicts if not v.passed]
+    assert failed  # a tiny agent with random weights is not trustworthy
+    with pytest.raises(AssertionError, match=f"Evidence: {audit.evidence}") as info:
+        audit.assert_trustworthy()
+    numbers = ", ".join(map(str, failed))
+    assert f"{len(failed)} of {len(TRUST_CHECKS)} trust checks failed ({numbers};" in str(
+        info.value
+    )
+    last = audit.checks[-1]
+    assert (last.assertion, last.passed) == ("assert_trustworthy()", False)
+    assert all(f"{n}. " in last.outcome for n in failed)
+    # With thresholds every defined value meets, only the check that could not be computed
+    # fails: a tiny agent never scores in 10 steps, so its reward head cannot be checked.
+    loose = dict(
+        max_relative_error=1.0,
+        min_mean_cosine=-1.0,
+        max_posterior_sanity=1.0,
+        max_memory_spearman=1.0,
+        max_confidence_spearman=1.0,
+        max_deletion_p_value=1.0,
+        max_bottom_ratio=1e9,
+        min_reward_correlation=-1.0,
+    )
+    with pytest.raises(AssertionError, match=r"1 of 8 trust checks failed \(8; passed: 1, 2"):
+        audit.assert_trustworthy(**loose)
+    assert "8. reward head predicts: reward_correlation not computed" in audit.checks[-1].outcome

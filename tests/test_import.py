@@ -47,6 +47,7 @@ TORCH_FREE = (
     "pytest_dreamer_audit.results.explanation",
     "pytest_dreamer_audit.results.semantics",
     "pytest_dreamer_audit.results.similarity",
+    "pytest_dreamer_audit.results.trustworthy",
     "pytest_dreamer_audit.results.values",
     "pytest_dreamer_audit.report.artifacts",
     "pytest_dreamer_audit.report.bundle",
@@ -70,6 +71,7 @@ NUMPY_FREE = (
     "pytest_dreamer_audit.report.terminal",
     "pytest_dreamer_audit.report.artifacts",
     "pytest_dreamer_audit.results.values",
+    "pytest_dreamer_audit.results.trustworthy",
     "pytest_dreamer_audit.results.config",
     "pytest_dreamer_audit.settings",
 )

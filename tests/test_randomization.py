@@ -122,9 +122,10 @@ def test_the_cascade_reports_every_stage_with_its_entropy() -> None:
     )
     assert [s.kind for s in e.randomization] == ["full"] + ["cascade"] * 8 + ["independent"] * 8
     full, last_cascade = e.randomization[0], e.randomization[8]
-    # The full stage and the deepest cascade stage randomize the same layers the same way.
-    assert full.observation_spearman == pytest.approx(last_cascade.observation_spearman)
-    assert full.entropy == pytest.approx(last_cascade.entropy)
+    # The full stage and the deepest cascade stage randomize the same layers the same way (the
+    # full stage's replay is batched with the posterior sanity check's: equal to float rounding).
+    assert full.observation_spearman == pytest.approx(last_cascade.observation_spearman, abs=1e-3)
+    assert full.entropy == pytest.approx(last_cascade.entropy, abs=1e-5)
     assert all(0 <= s.entropy <= math.log(agent.sizes.classes) + 1e-6 for s in e.randomization)
     assert e.metrics.sanity_spearman == full.observation_spearman
     default = explain(trajectory, ExplainConfig(rank=3, stability_refits=0), agent=agent)

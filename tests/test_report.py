@@ -145,7 +145,7 @@ def test_embed_once_keeps_each_explanations_pictures_in_the_first_test_only(
     assert [e["format_type"] for e in extras] == ["html", "html", "html", "html"]
     assert "what each factor&#x27;s observations coincide with" in extras[1]["content"]
     assert (
-        "<td>collision_visible</td><td>precision of top-20</td><td>10.0%</td><td>25% / n/a</td>"
+        "<td>collision_visible</td><td>precision of top-20</td><td>10.0%</td><td>rho +0.25 / n/a</td>"
         '<td title="adjusted p = 0.002"><b>40%</b></td><td>factor 0, p = 0.002, effect n/a</td>'
         in extras[1]["content"]
     )
@@ -185,19 +185,20 @@ def test_fact_table_bolds_only_the_significant_claim() -> None:
             (0.3, 1.0, 1.0),
             swap_q95=0.75,
             shift_p_values=(0.01, 1.0, 1.0),
-        ),  # fmt: skip
+            correlations=(0.3, 0.0, 0.0),
+        ),
     ]
     table = fact_table_html(rows)
     assert "car&lt;b&gt;" in table
     assert "<b>car" not in table
     assert (
-        '<td>30.0%</td><td>45% / n/a</td><td title="adjusted p = 0.5">20%</td>'
+        '<td>30.0%</td><td>rho +0.45 / n/a</td><td title="adjusted p = 0.5">20%</td>'
         '<td title="adjusted p = 0.01"><b>60%</b></td><td>n/a</td>'
         "<td>factor 1, p = 0.01, effect n/a</td>" in table
     )
     assert (
-        "<td>timed</td><td>precision of top-20</td><td>20.0%</td><td>40% / 75%</td>"
-        '<td title="adjusted p = 0.3">70%</td>' in table
+        "<td>timed</td><td>precision of top-20</td><td>20.0%</td><td>rho +0.40 / 0.75</td>"
+        '<td title="rank correlation +0.30, adjusted p = 0.3">70%</td>' in table
     )
     assert (
         "<td>time: factor 0 beats circular shifts only (other episodes show it too)</td>" in table

@@ -307,3 +307,30 @@ def test_a_permuted_actor_passes_the_deletion_check_about_as_often_as_its_level(
     assert passed <= 4
     reader = _reading(freeway_agent, [0]).action_model
     assert all(controlled_deletion(reader, *inputs, seed=seed).p_value <= 0.05 for seed in range(3))
+
+
+# --- reward_correlation -----------------------------------------------------------------------
+
+
+def test_the_reward_head_is_scored_on_the_transition_into_each_state(
+    freeway_agent: DreamerAgent,
+) -> None:
+    import dataclasses
+
+    from pytest_dreamer_audit.rollout.rollouts import run_rollouts
+
+    trajectory = run_rollouts(freeway_agent, "freeway", episodes=3, steps=8, seed=1)
+    assert freeway_agent.reward_decoder is not None
+    features = torch.cat([trajectory.deter, trajectory.stoch.flatten(start_dim=2)], dim=-1)
+    with torch.no_grad():
+        predicted = freeway_agent.reward_decoder(features).squeeze(-1)  # [L, B]
+    # rewards that the head predicts exactly, one step later: row t's reward is at state t + 1
+    rewards = torch.zeros_like(trajectory.rewards)
+    rewards[:-1] = 3 * predicted[1:] + 1
+    exact = dataclasses.replace(trajectory, rewards=rewards)
+    assert trust.reward_correlation(freeway_agent, exact) == pytest.approx(1.0)
+    misaligned = torch.zeros_like(rewards)
+    misaligned[1:] = predicted[1:]  # the same state's prediction: not what the head predicts
+    shifted = dataclasses.replace(trajectory, rewards=misaligned)
+    assert trust.reward_correlation(freeway_agent, shifted) < 0.9
+    assert math.isnan(trust.reward_correlation(freeway_agent, trajectory))  # no reward at all

@@ -38,6 +38,7 @@ BUNDLED = TrustMetrics(
     deletion_control_max=3.54,
     deletion_p_value=0.05,
     deletion_bottom_ratio=0.029,
+    reward_correlation=1.0,
 )
 
 # One value beyond each check's threshold, in check order.
@@ -49,6 +50,7 @@ FAILING = {
     "confidence_spearman": 0.99,
     "deletion_p_value": 0.35,
     "deletion_bottom_ratio": 7.3,
+    "reward_correlation": 0.2,
 }
 
 
@@ -78,7 +80,7 @@ def test_each_check_can_fail_alone_and_is_named_with_its_number(metric: str) -> 
     metrics = dataclasses.replace(BUNDLED, **{metric: FAILING[metric]})
     verdicts = trust_verdicts(metrics)
     assert [v.check.number for v in verdicts if not v.passed] == [number]
-    with pytest.raises(AssertionError, match=rf"1 of 7 trust checks failed \({number};") as info:
+    with pytest.raises(AssertionError, match=rf"1 of 8 trust checks failed \({number};") as info:
         A.assert_trustworthy(_with(metrics))
     assert f"\n  {number}. {TRUST_CHECKS[number - 1].name}: {metric} " in str(info.value)
 
@@ -90,7 +92,7 @@ def test_a_failure_lists_every_failed_check_and_what_passed() -> None:
     with pytest.raises(AssertionError) as info:
         A.assert_trustworthy(_with(metrics), evidence="out/")
     message = str(info.value)
-    assert "3 of 7 trust checks failed (4, 6, 7; passed: 1, 2, 3, 5):" in message
+    assert "3 of 8 trust checks failed (4, 6, 7; passed: 1, 2, 3, 5, 8):" in message
     assert "4. posterior reads memory: memory_max_abs 1 > 0.9" in message
     assert "6. deletion vs permuted actors: deletion_p_value not computed" in message
     assert "7. bottom deletion below random: deletion_bottom_ratio not computed" in message
@@ -100,7 +102,7 @@ def test_a_failure_lists_every_failed_check_and_what_passed() -> None:
 def test_an_explanation_without_an_agent_fails_the_checks_it_could_not_compute() -> None:
     metrics = TrustMetrics(relative_error=0.1, explained_variance=0.9, iterations=5)
     failed = [v.check.number for v in trust_verdicts(metrics) if not v.passed]
-    assert failed == [2, 3, 4, 5, 6, 7]
+    assert failed == [2, 3, 4, 5, 6, 7, 8]
 
 
 def test_thresholds_are_overridden_by_name_and_unknown_names_are_refused() -> None:
@@ -131,8 +133,8 @@ def test_the_summary_reports_each_check_s_verdict(tmp_path: Path) -> None:
     metrics = dataclasses.replace(BUNDLED, deletion_p_value=0.35)
     _with(metrics).save(tmp_path)
     checks = json.loads((tmp_path / "summary.json").read_text())["trust_checks"]
-    assert [c["number"] for c in checks] == list(range(1, 8))
-    assert [c["passed"] for c in checks] == [True] * 5 + [False, True]
+    assert [c["number"] for c in checks] == list(range(1, 9))
+    assert [c["passed"] for c in checks] == [True] * 5 + [False, True, True]
     assert checks[5] == {
         "number": 6,
         "name": "deletion vs permuted actors",
@@ -142,3 +144,43 @@ def test_the_summary_reports_each_check_s_verdict(tmp_path: Path) -> None:
         "direction": "max",
         "passed": False,
     }
+
+
+def test_a_score_that_restates_confidence_fails_check_5() -> None:
+    """The planted score for check 5: the reconstruction score is the norm of the reconstructed
+    row, nearly the row's own ``||p||_2``; the surprise score, on the same rollouts, is not."""
+    from pytest_dreamer_audit.analysis.pipeline import explain
+    from pytest_dreamer_audit.results.explanation import ExplainConfig
+    from pytest_dreamer_audit.rollout.rollouts import run_rollouts
+    from pytest_dreamer_audit.testing import tiny_agent
+
+    trajectory = run_rollouts(tiny_agent(seed=12), "freeway", episodes=4, steps=20, seed=0)
+    restating = explain(trajectory, ExplainConfig(rank=3, score="reconstruction"))
+    assert restating.metrics.confidence_spearman > 0.95
+    with pytest.raises(AssertionError, match=r"plain confidence \|\|p\|\|_2 at Spearman 0\.9"):
+        A.assert_not_just_confidence(restating, max_spearman=0.75)
+    verdict = trust_verdicts(restating.metrics)[4]
+    assert (verdict.check.number, verdict.passed) == (5, False)
+    surprise = explain(trajectory, ExplainConfig(rank=3, score="surprise"))
+    assert abs(surprise.metrics.confidence_spearman) < 0.3
+    assert trust_verdicts(surprise.metrics)[4].passed
+
+
+def test_the_report_shows_each_check_s_verdict() -> None:
+    from pytest_dreamer_audit.report.html import metrics_table
+    from pytest_dreamer_audit.report.records import AuditRecord
+    from pytest_dreamer_audit.settings import AuditSettings
+
+    metrics = dataclasses.replace(BUNDLED, memory_max_abs=1.0)
+    settings = AuditSettings(checkpoint="agent.pth")
+    record = AuditRecord("agent.pth", "agent", "key", "freeway", settings, metrics, 0.0, ())
+    table = metrics_table(record)
+    assert (
+        "<tr><td>4. posterior reads memory</td><td>memory_max_abs</td><td>1</td>"
+        "<td>&le; 0.9</td><td><b>FAILED</b></td></tr>"
+    ) in table
+    assert (
+        "<tr><td>2. stability</td><td>stability_mean_cosine</td><td>0.887</td>"
+        "<td>&ge; 0.75</td><td>passed</td></tr>"
+    ) in table
+    assert table.count("<b>FAILED</b>") == 1

@@ -22,7 +22,7 @@ from ..results.explanation import ExplainConfig, Explanation, TrustMetrics
 from ..results.picks import top_picks
 from ..results.probes import ProbeRow
 from ..results.values import CurveSet, RandomizationStage
-from ..rollout.rollouts import Trajectory, replay_posteriors
+from ..rollout.rollouts import ReplayedLatents, Trajectory, replay_posteriors
 from .curves import head_curves
 from .decoding import decoded_beliefs, decoded_factors
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
@@ -31,9 +31,10 @@ from .randomization import match_scale, mean_entropy, permute_parameters, stages
 from .sanity import (
     MEMORY_SEEDS,
     SANITY_SEEDS,
+    PosteriorSanity,
     activation_observation_scores,
-    memory_spearmans,
-    randomized_spearmans,
+    measure_posterior_sanity,
+    randomized_replays,
     sanity_budget,
 )
 from .scores import (
@@ -49,6 +50,7 @@ from .trust import (
     controlled_deletion,
     deletion_effects,
     matched_cosines,
+    reward_correlation,
     spearman,
     topk_jaccard,
 )
@@ -116,7 +118,8 @@ def explain(
     stability = _stability(probs, valid, kl, config, main, note)
     confidence = spearman(_row_scores(main), main.rows.matrix.norm(dim=1))
     deletion = (math.nan, math.nan)
-    posterior_sanity = _PosteriorSanity()
+    posterior_sanity = PosteriorSanity()
+    reward = math.nan
     controlled: ControlledDeletion | None = None
     randomized: tuple[RandomizationStage, ...] = ()
     latents: tuple[Tensor, Tensor] | None = None
@@ -137,10 +140,25 @@ def explain(
         )
     if agent is not None:
         note("sanity check")
-        randomized, latents, first = _randomization(agent, trajectory, valid, config, main)
-        posterior_sanity = _posterior_sanity(agent, trajectory, valid, config, main, first)
+        seeds = [config.sanity_seed + i for i in range(SANITY_SEEDS)]
+        replays = randomized_replays(agent, trajectory, seeds)  # the first: the full stage's
+        randomized, latents, first = _randomization(
+            agent, trajectory, valid, config, main, replays[0]
+        )
+        posterior_sanity = measure_posterior_sanity(
+            agent,
+            trajectory,
+            valid,
+            config.layout,
+            sanity_budget(config.nmf(), main.fit.iterations),
+            activation_observation_scores(main.rows, main.fit),
+            replays,
+            first=first,
+            memory_seeds=[config.sanity_seed + i for i in range(MEMORY_SEEDS)],
+        )
         note("deletion")
         deletion = _deletion(agent, trajectory, valid, main)
+        reward = reward_correlation(agent, trajectory)
         controlled = controlled_deletion(
             agent.action_model,
             trajectory.deter[valid].to(agent.device),
@@ -164,7 +182,8 @@ def explain(
         deletion_random=deletion[1],
         deletion_ratio=deletion[0] / deletion[1] if deletion[1] > 0 else math.nan,
         **posterior_sanity.metrics(),
-        **_controlled_metrics(controlled),
+        **(controlled.metrics() if controlled is not None else {}),
+        reward_correlation=reward,
     )
     explanation = _assemble(trajectory, config, metrics, main, valid, probs, stability.per_factor)
     probes: tuple[ProbeRow, ...] = ()
@@ -236,12 +255,18 @@ def _stability(
 
 
 def _randomization(
-    agent: DreamerAgent, trajectory: Trajectory, valid: Tensor, config: ExplainConfig, main: _Scored
+    agent: DreamerAgent,
+    trajectory: Trajectory,
+    valid: Tensor,
+    config: ExplainConfig,
+    main: _Scored,
+    full: ReplayedLatents,
 ) -> tuple[tuple[RandomizationStage, ...], tuple[Tensor, Tensor], float]:
     """The model parameter randomization stages (``analysis/randomization.py``), the first the
-    full randomization behind ``sanity_spearman``; that stage's posterior probabilities and
-    deterministic states (the probes' random control), and the Spearman of its activation
-    scores with the trained ones (the posterior sanity check's first seed)."""
+    full randomization behind ``sanity_spearman`` (``full``: its replay, made with the
+    posterior sanity check's); that stage's posterior probabilities and deterministic states
+    (the probes' random control), and the Spearman of its activation scores with the trained
+    ones (the posterior sanity check's first seed)."""
     # Only the scores are compared: give the randomized posteriors the iteration budget the main
     # fit needed, not the full cap.
     budget = dataclasses.replace(config.nmf(), max_iter=max(main.fit.iterations, 10))
@@ -250,8 +275,11 @@ def _randomization(
     latents: list[tuple[Tensor, Tensor]] = []  # the full stage's only: the probes' control
     first = math.nan
     for kind, name, layers in kinds:
-        randomized = permute_parameters(agent, layers, config.sanity_seed)
-        replayed = replay_posteriors(randomized, trajectory)
+        if kind == "full":
+            replayed = full
+        else:
+            randomized = permute_parameters(agent, layers, config.sanity_seed)
+            replayed = replay_posteriors(randomized, trajectory)
         posterior = match_scale(replayed.posterior_logits, trajectory.posterior_logits, valid)
         prior = match_scale(replayed.prior_logits, trajectory.prior_logits, valid)
         probs = torch.softmax(posterior, dim=-1)
@@ -276,58 +304,6 @@ def _randomization(
             )
         )
     return tuple(results), latents[0], first
-
-
-@dataclass(frozen=True)
-class _PosteriorSanity:
-    randomized: tuple[float, ...] = ()  # |rho| per permutation seed
-    memory: tuple[float, ...] = ()  # |rho| per shuffle of the deterministic states
-
-    def metrics(self) -> dict[str, float]:
-        def stat(values: tuple[float, ...], how: Callable[[np.ndarray], float]) -> float:
-            return float(how(np.asarray(values))) if values else math.nan
-
-        return {
-            "sanity_posterior_max_abs": stat(self.randomized, np.max),
-            "sanity_posterior_mean_abs": stat(self.randomized, np.mean),
-            "sanity_posterior_std": stat(self.randomized, np.std),
-            "memory_max_abs": stat(self.memory, np.max),
-            "memory_mean_abs": stat(self.memory, np.mean),
-        }
-
-
-def _posterior_sanity(
-    agent: DreamerAgent,
-    trajectory: Trajectory,
-    valid: Tensor,
-    config: ExplainConfig,
-    main: _Scored,
-    first: float,
-) -> _PosteriorSanity:
-    """The posterior-only sanity checks (``analysis/sanity.py``), ``|rho|`` per seed (NaN,
-    which the checks fail, where a score is constant). ``first``: the full randomization
-    stage's value, the first permutation seed's (its replay is not repeated)."""
-    reference = activation_observation_scores(main.rows, main.fit)
-    budget = sanity_budget(config.nmf(), main.fit.iterations)
-    seeds = [config.sanity_seed + i for i in range(SANITY_SEEDS)]
-    common = (agent, trajectory, valid, config.layout, budget, reference)
-    randomized = [first, *randomized_spearmans(*common, seeds[1:])]
-    memory = memory_spearmans(*common, seeds[:MEMORY_SEEDS])
-    return _PosteriorSanity(tuple(map(abs, randomized)), tuple(map(abs, memory)))
-
-
-def _controlled_metrics(controlled: ControlledDeletion | None) -> dict[str, float]:
-    if controlled is None:
-        return {}
-    ratios = controlled.control_ratios
-    finite = ratios[~ratios.isnan()]
-    return {
-        "deletion_entry_ratio": controlled.trained.top_ratio,
-        "deletion_control_median": float(finite.median()) if len(finite) else math.nan,
-        "deletion_control_max": float(finite.max()) if len(finite) else math.nan,
-        "deletion_p_value": controlled.p_value,
-        "deletion_bottom_ratio": controlled.trained.bottom_ratio,
-    }
 
 
 def _deletion(

@@ -44,6 +44,7 @@ __all__ = [
     "match_scale",
     "mean_entropy",
     "permute_parameters",
+    "permuted_tensors",
     "stages",
 ]
 
@@ -81,6 +82,23 @@ def stages(mode: str) -> list[Stage]:
     return cascade + alone
 
 
+def permuted_tensors(agent: DreamerAgent, layers: Sequence[int], seed: int) -> dict[str, Tensor]:
+    """The permuted parameters of :func:`permute_parameters`, by name, without copying the
+    agent: parameter name -> a new tensor (only the parameters of ``layers``)."""
+    parameters = dict(agent.named_parameters())
+    permuted = {}
+    with torch.no_grad():
+        for index in layers:
+            prefix = LAYERS[index][1]
+            generator = torch.Generator().manual_seed(seed * 1009 + index)
+            for name in sorted(parameters):
+                if name.startswith(prefix + "."):
+                    tensor = parameters[name].detach()
+                    order = torch.randperm(tensor.numel(), generator=generator)
+                    permuted[name] = tensor.flatten()[order.to(tensor.device)].reshape(tensor.shape)
+    return permuted
+
+
 def permute_parameters(agent: DreamerAgent, layers: Sequence[int], seed: int) -> DreamerAgent:
     """A copy of ``agent`` whose parameters in ``layers`` (indices into :data:`LAYERS`) are each
     a permutation of their own entries, seeded by ``seed`` and the layer (so that a layer is
@@ -88,14 +106,8 @@ def permute_parameters(agent: DreamerAgent, layers: Sequence[int], seed: int) ->
     clone = copy.deepcopy(agent)
     parameters = dict(clone.named_parameters())
     with torch.no_grad():
-        for index in layers:
-            prefix = LAYERS[index][1]
-            generator = torch.Generator().manual_seed(seed * 1009 + index)
-            for name in sorted(parameters):
-                if name.startswith(prefix + "."):
-                    tensor = parameters[name]
-                    order = torch.randperm(tensor.numel(), generator=generator)
-                    tensor.copy_(tensor.flatten()[order.to(tensor.device)].reshape(tensor.shape))
+        for name, tensor in permuted_tensors(agent, layers, seed).items():
+            parameters[name].copy_(tensor)
     return clone
 
 

@@ -20,26 +20,36 @@ prototypes, aggregated per observation), refitted on the changed posteriors, and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+from torch.func import functional_call
 
-from ..model.agent import DreamerAgent
+from ..model.agent import STREAM_POSTERIOR, DreamerAgent
+from ..model.sampling import NoiseKeys
 from ..results.config import Layout
-from ..rollout.rollouts import Trajectory, replay_posteriors
+from ..rollout.rollouts import ReplayedLatents, Trajectory, replay_posteriors
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
-from .randomization import LAYERS, match_scale, permute_parameters
+from .randomization import LAYERS, match_scale, permute_parameters, permuted_tensors
 from .scores import categorical_scores, observation_scores
 from .trust import spearman
 
 __all__ = [
     "MEMORY_SEEDS",
     "SANITY_SEEDS",
+    "PosteriorSanity",
     "activation_observation_scores",
+    "measure_posterior_sanity",
     "memory_spearmans",
+    "randomized_replays",
     "randomized_spearmans",
     "sanity_budget",
+    "stacked_replays",
 ]
 
 SANITY_SEEDS = 5
@@ -66,27 +76,120 @@ def _spearman_of(
     return spearman(reference[valid], other[valid])
 
 
+def stacked_replays(
+    agent: DreamerAgent, variants: Sequence[Mapping[str, Tensor]], trajectory: Trajectory
+) -> list[ReplayedLatents]:
+    """``agent`` with each variant's parameters (name -> tensor; the agent's own where a
+    variant has none) replayed on ``trajectory`` (its observations and actions, its episodes'
+    noise), all variants in each step's batched matrix products: what
+    :func:`~pytest_dreamer_audit.rollout.rollouts.replay_posteriors` gives for each variant
+    (to float rounding) at a fraction of the cost, since a replay step's time is the count of
+    its small operations, not their size. Needs the reference forward pass (a plain
+    :class:`DreamerAgent`, not a test double that overrides it).
+
+    Shape:
+        - output: one :class:`ReplayedLatents` per variant (``[L, B, ...]`` tensors)
+    """
+    sizes, device = agent.sizes, agent.device
+    steps, batch = trajectory.steps, trajectory.episodes
+    latent = (sizes.categoricals, sizes.classes)
+    count = len(variants)
+    prefix = "obs_encoder."
+
+    def stacked(name: str, transpose: bool = False) -> Tensor:
+        own = agent.get_parameter(name)
+        tensors: list[Tensor] = [variant.get(name, own) for variant in variants]
+        weights = torch.stack(tensors)
+        # [S, in, out] in memory order (bmm on the transposed view was 2x slower), or a bias
+        return weights.transpose(1, 2).contiguous() if transpose else weights[:, None]
+
+    with torch.inference_mode():
+        observations = trajectory.observations.to(device).flatten(0, 1).float()
+        encoders = [
+            {n.removeprefix(prefix): t for n, t in variant.items() if n.startswith(prefix)}
+            for variant in variants
+        ]
+        embeddings = torch.stack(
+            [functional_call(agent.obs_encoder, weights, (observations,)) for weights in encoders]
+        ).reshape(count, steps, batch, -1)
+        actions = F.one_hot(trajectory.actions.to(device), sizes.actions).float()  # [L, B, A]
+        embed_w = stacked("rssm.fc_embed_state_action.0.weight", True)
+        embed_b = stacked("rssm.fc_embed_state_action.0.bias")
+        ih_w, ih_b = stacked("rssm.rnn.weight_ih", True), stacked("rssm.rnn.bias_ih")
+        hh_w, hh_b = stacked("rssm.rnn.weight_hh", True), stacked("rssm.rnn.bias_hh")
+        prior_w = stacked("rssm.fc_prior.0.weight", True)
+        prior_b = stacked("rssm.fc_prior.0.bias")
+        prior_out_w = stacked("rssm.fc_prior.2.weight", True)
+        prior_out_b = stacked("rssm.fc_prior.2.bias")
+        post_w = stacked("rssm.fc_posterior.0.weight", True)
+        post_b = stacked("rssm.fc_posterior.0.bias")
+        out_w = stacked("rssm.fc_posterior.2.weight", True)
+        out_b = stacked("rssm.fc_posterior.2.bias")
+        stoch = torch.zeros(count, batch, sizes.stoch, device=device)
+        deter = torch.zeros(count, batch, sizes.deter, device=device)
+        action = torch.zeros(count, batch, sizes.actions, device=device)
+        keys = NoiseKeys.from_seeds(list(trajectory.seeds), device)
+        record: dict[str, list[Tensor]] = {"posterior": [], "stoch": [], "deter": []}
+        noises = keys.draw_steps(agent.noise_streams(), steps)
+        for t, noise in zip(range(steps), noises, strict=True):
+            x = F.elu(torch.baddbmm(embed_b, torch.cat([stoch, action], dim=-1), embed_w))
+            gates_x = torch.baddbmm(ih_b, x, ih_w).chunk(3, dim=-1)
+            gates_h = torch.baddbmm(hh_b, deter, hh_w).chunk(3, dim=-1)
+            reset = torch.sigmoid(gates_x[0] + gates_h[0])
+            update = torch.sigmoid(gates_x[1] + gates_h[1])
+            candidate = torch.tanh(gates_x[2] + reset * gates_h[2])
+            deter = (1 - update) * candidate + update * deter  # PyTorch's GRUCell
+            hidden = F.elu(torch.baddbmm(post_b, torch.cat([deter, embeddings[:, t]], -1), post_w))
+            step = torch.baddbmm(out_b, hidden, out_w).reshape(count, batch, *latent)
+            sample = (step + noise.gumbel(STREAM_POSTERIOR, latent)[None]).argmax(dim=-1)
+            one_hot = F.one_hot(sample, sizes.classes).float()
+            stoch = one_hot.flatten(start_dim=2)
+            action = actions[t][None].expand(count, -1, -1)
+            for name, value in zip(record, (step, one_hot, deter), strict=True):
+                record[name].append(value)
+        posterior, stoch, deter = (torch.stack(values, dim=1) for values in record.values())
+        # The prior does not feed the recurrence: all steps at once, after it.
+        hidden = F.elu(torch.baddbmm(prior_b, deter.flatten(1, 2), prior_w))
+        prior = torch.baddbmm(prior_out_b, hidden, prior_out_w).reshape(posterior.shape)
+        return [ReplayedLatents(prior[i], posterior[i], stoch[i], deter[i]) for i in range(count)]
+
+
+def randomized_replays(
+    agent: DreamerAgent, trajectory: Trajectory, seeds: Sequence[int]
+) -> list[ReplayedLatents]:
+    """The agent with every posterior-making layer permuted, one permutation per seed
+    (:func:`~.randomization.permute_parameters`'s), replayed on ``trajectory``: in one
+    :func:`stacked_replays` for the reference forward pass, one replay each for a test double
+    that overrides it."""
+    everything = tuple(range(len(LAYERS)))
+    if not seeds:
+        return []
+    if type(agent) is DreamerAgent:
+        variants = [permuted_tensors(agent, everything, seed) for seed in seeds]
+        return stacked_replays(agent, variants, trajectory)
+    return [
+        replay_posteriors(permute_parameters(agent, everything, seed), trajectory) for seed in seeds
+    ]
+
+
 def randomized_spearmans(
-    agent: DreamerAgent,
+    replays: Sequence[ReplayedLatents],
     trajectory: Trajectory,
     valid: Tensor,
     layout: Layout,
     nmf: NMFConfig,
     reference: Tensor,
-    seeds: Sequence[int],
 ) -> list[float]:
-    """Spearman of the trained activation scores ``reference`` with those of the agent with
-    every posterior-making layer permuted, one permutation per seed (the same observations and
-    actions replayed).
+    """Spearman of the trained activation scores ``reference`` with those of each randomized
+    replay's posteriors (:func:`randomized_replays`; scaled to the trained spread, refitted).
 
     Shape:
         - valid, reference: ``[L, B]``
     """
-    everything = tuple(range(len(LAYERS)))
     values = []
-    for seed in seeds:
-        replayed = replay_posteriors(permute_parameters(agent, everything, seed), trajectory)
-        posterior = match_scale(replayed.posterior_logits, trajectory.posterior_logits, valid)
+    for replay in replays:
+        logits = replay.posterior_logits
+        posterior = match_scale(logits, trajectory.posterior_logits.to(logits.device), valid)
         values.append(_spearman_of(torch.softmax(posterior, dim=-1), valid, layout, nmf, reference))
     return values
 
@@ -128,3 +231,61 @@ def memory_spearmans(
 def sanity_budget(nmf: NMFConfig, iterations: int) -> NMFConfig:
     """The refits compare scores only: the iteration budget the main fit needed, not the cap."""
     return dataclasses.replace(nmf, max_iter=max(iterations, 10))
+
+
+@dataclass(frozen=True)
+class PosteriorSanity:
+    """The posterior sanity checks' ``|rho|`` per seed (NaN where a score is constant).
+
+    Attributes:
+        randomized: one per permutation seed of the weights.
+        memory: one per shuffle of the deterministic states.
+    """
+
+    randomized: tuple[float, ...] = ()
+    memory: tuple[float, ...] = ()
+
+    def metrics(self) -> dict[str, float]:
+        """The :class:`~pytest_dreamer_audit.results.values.TrustMetrics` fields they give:
+        the largest, the mean and (randomized) the standard deviation over the seeds."""
+
+        def stat(values: tuple[float, ...], how: Callable[[np.ndarray], float]) -> float:
+            return float(how(np.asarray(values))) if values else math.nan
+
+        return {
+            "sanity_posterior_max_abs": stat(self.randomized, np.max),
+            "sanity_posterior_mean_abs": stat(self.randomized, np.mean),
+            "sanity_posterior_std": stat(self.randomized, np.std),
+            "memory_max_abs": stat(self.memory, np.max),
+            "memory_mean_abs": stat(self.memory, np.mean),
+        }
+
+
+def measure_posterior_sanity(
+    agent: DreamerAgent,
+    trajectory: Trajectory,
+    valid: Tensor,
+    layout: Layout,
+    nmf: NMFConfig,
+    reference: Tensor,
+    replays: Sequence[ReplayedLatents],
+    *,
+    first: float | None = None,
+    memory_seeds: Sequence[int] = tuple(range(MEMORY_SEEDS)),
+) -> PosteriorSanity:
+    """Both posterior sanity checks.
+
+    Args:
+        replays: the randomized replays, one per permutation seed (:func:`randomized_replays`).
+        first: the first replay's Spearman when already computed (the pipeline's full
+            randomization stage scores that replay); None scores every replay.
+        memory_seeds: the shuffles of the memory check.
+
+    Shape:
+        - valid, reference: ``[L, B]``
+    """
+    rest = replays[1:] if first is not None else replays
+    scored = randomized_spearmans(rest, trajectory, valid, layout, nmf, reference)
+    randomized = [first, *scored] if first is not None else scored
+    memory = memory_spearmans(agent, trajectory, valid, layout, nmf, reference, memory_seeds)
+    return PosteriorSanity(tuple(map(abs, randomized)), tuple(map(abs, memory)))

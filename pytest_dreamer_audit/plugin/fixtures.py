@@ -239,7 +239,7 @@ class DreamerAudit:
     def assert_trustworthy(self, **thresholds: float) -> tuple[TrustVerdict, ...]:
         """Run every default trust check (reconstruction, stability, the posterior sanity
         check, the posterior reads its memory, not just confidence, deletion against permuted
-        actors, the bottom-ranked deletion) with the documented thresholds
+        actors, the bottom-ranked deletion, the reward head) with the documented thresholds
         (``results/trustworthy.TrustThresholds``; override one by its field name); fails naming
         every failed check with its number. Returns every check's verdict.
 

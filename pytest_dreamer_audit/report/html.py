@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import open_regular
+from ..results.trustworthy import trust_verdicts
 from ..results.values import (
     CONTROLS,
     LATENTS,
@@ -69,7 +70,8 @@ def checks_html(checks: Iterable[Check]) -> dict[str, Any]:
 
 
 def metrics_table(record: AuditRecord) -> str:
-    """An HTML table of the headline metrics; every string is escaped."""
+    """An HTML table of the headline metrics and one of the default trust checks' verdicts
+    (``results/trustworthy.py``); every string is escaped."""
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td>"
         f"<td>{html.escape(format_number(record.metric(name)))}</td>"
@@ -77,26 +79,40 @@ def metrics_table(record: AuditRecord) -> str:
         for name in HEADLINE
     )
     title = f"{record.label} ({record.game}, {record.settings_label})"
+    checks = "".join(
+        f"<tr><td>{v.check.number}. {html.escape(v.check.name)}</td>"
+        f"<td>{html.escape(v.check.metric)}</td>"
+        f"<td>{html.escape(format_number(v.value))}</td>"
+        f"<td>{'&le;' if v.check.direction == 'max' else '&ge;'} {v.threshold:g}</td>"
+        f"<td>{'passed' if v.passed else '<b>FAILED</b>'}</td></tr>"
+        for v in trust_verdicts(record.metrics)
+    )
     return (
         f'<div class="dreamer-audit"><p><b>dreamer-audit:</b> {html.escape(title)}</p>'
-        f"<table><tr><th>metric</th><th>value</th><th>meaning</th></tr>{rows}</table></div>"
+        f"<table><tr><th>metric</th><th>value</th><th>meaning</th></tr>{rows}</table>"
+        "<p>the default trust checks (<code>assert_trustworthy</code>)</p>"
+        "<table><tr><th>check</th><th>metric</th><th>value</th><th>threshold</th>"
+        f"<th>verdict</th></tr>{checks}</table></div>"
     )
 
 
-def _fact_cell(value: float, event: bool, claimed: bool, p: float) -> str:
+def _fact_cell(value: float, event: bool, claimed: bool, p: float, rho: float) -> str:
     if math.isnan(value):
         return "<td>n/a</td>"
     text = f"{value:.0%}" if event else f"{value:+.2f}"
-    where = "" if math.isnan(p) else f' title="adjusted p = {p:.3g}"'
+    tested = f"rank correlation {rho:+.2f}, " if event and not math.isnan(rho) else ""
+    where = "" if math.isnan(p) else f' title="{tested}adjusted p = {p:.3g}"'
     return f"<td{where}><b>{text}</b></td>" if claimed else f"<td{where}>{text}</td>"
 
 
 def fact_table_html(associations: Iterable[FactAssociation]) -> str:
     """An HTML table of game facts against factors, with what chance gives beside each row.
 
-    Events show each factor's precision, the base rate and the 95% quantiles of the best
-    factor's precision under both nulls (circular shifts / other episodes at the same steps);
-    graded facts each factor's Spearman and both nulls' 95% quantiles of the best ``|rho|``.
+    Events show each factor's precision at its top picks and the base rate; the claim is
+    tested on the rank-biserial correlation of the factor's whole activation with the event
+    (in the cell's tooltip), and the null column gives the 95% quantiles of the best
+    factor's under both nulls (circular shifts / other episodes at the same steps). Graded
+    facts show each factor's Spearman and both nulls' 95% quantiles of the best ``|rho|``.
     A value is bold only where it is the row's claim (:attr:`FactAssociation.claim`: beyond
     both nulls after maxT and Holm correction); its adjusted p-value is in the cell's tooltip
     and the claim's in the last column with its effect over other episodes and the effect's
@@ -114,14 +130,15 @@ def fact_table_html(associations: Iterable[FactAssociation]) -> str:
         claim = row.claim
         p_values = row.p_values or (math.nan,) * len(row.per_factor)
         cells = "".join(
-            _fact_cell(v, event, j == claim, p_values[j]) for j, v in enumerate(row.per_factor)
+            _fact_cell(v, event, j == claim, p_values[j], row.correlations[j])
+            for j, v in enumerate(row.per_factor)
         )
         measure = f"precision of top-{row.k}" if event else "Spearman"
         chance = f"{row.base_rate:.1%}" if event and not math.isnan(row.base_rate) else ""
         if math.isnan(row.null_q95):
             null = "no factor may claim"
         elif event:
-            null = f"{_percent(row.null_q95)} / {_percent(row.swap_q95)}"
+            null = f"rho {row.null_q95:+.2f} / {format_number(row.swap_q95)}"
         else:
             null = f"|rho| {row.null_q95:.2f} / {format_number(row.swap_q95)}"
         verdict = _fact_verdict(row)
@@ -153,10 +170,9 @@ def _effect(value: float, low: float, high: float, percent: bool) -> str:
 
 def _fact_verdict(row: FactAssociation) -> str:
     """The last column: the claim with its effect, "time", or no claim."""
-    event = row.kind == "event"
     claim = row.claim
     if claim >= 0:
-        effect = _effect(row.effects[claim], row.effect_low[claim], row.effect_high[claim], event)
+        effect = _effect(row.effects[claim], row.effect_low[claim], row.effect_high[claim], False)
         return f"factor {claim}, p = {row.p_values[claim]:.3g}, {effect}"
     timed = [j for j, yes in enumerate(row.time_only) if yes]
     if timed:

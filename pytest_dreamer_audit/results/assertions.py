@@ -155,11 +155,12 @@ def _per_factor(values: np.ndarray, percent: bool) -> str:
     return ", ".join(f"{j}: {one(float(v))}" for j, v in enumerate(values))
 
 
-def _effect(test: EventTest, factor: int, percent: bool) -> str:
-    """The factor's effect over the episode swap's mean, with its bootstrap interval."""
+def _effect(test: EventTest, factor: int) -> str:
+    """The factor's rank-correlation effect over the episode swap's mean, with its bootstrap
+    interval."""
     values = [float(v[factor]) for v in (test.test.effects, test.test.effect_low,
                                          test.test.effect_high)]  # fmt: skip
-    shown = [f"{v:+.1%}" if percent else f"{v:+.3f}" for v in values]
+    shown = [f"{v:+.3f}" for v in values]
     return f"effect {shown[0]} [{shown[1]}, {shown[2]}] over other episodes"
 
 
@@ -188,11 +189,15 @@ def assert_some_factor_coincides(
     """Some factor's ``k`` most exciting observations coincide with ``event`` often enough and
     beyond chance.
 
-    ``k`` defaults to :class:`ClaimConfig`'s (20). Only factors that may claim (stable, not an
-    episode-start marker: ``semantics.factor_status``) count; the best must reach
-    ``min_precision`` and beat the null of the best of them (maxT over circular time shifts of
-    the event, ``results/nulls.py``) at ``level``. The message lists every factor's precision,
-    the base rate and the null's 95% quantile.
+    ``k`` defaults to :meth:`ClaimConfig.picks` (20, or each factor's top 5% when that is
+    more). Only factors that may claim (stable, not an episode-start marker:
+    ``semantics.factor_status``) count; the best must reach ``min_precision`` and beat the
+    null of the best of them (maxT) under both nulls, circular time shifts of the event and
+    the event of other episodes at the same steps (``results/two_nulls.py``), at ``level``,
+    on the rank-biserial correlation of the factor's whole activation with the event (its
+    picks come from a tie where the activation saturates, so a test on them alone has little
+    power). One that beats only the shifts fails as "time". The message lists every factor's
+    precision, the base rate and both nulls' 95% quantiles.
 
     Returns:
         The best factor and its precision.
@@ -204,9 +209,10 @@ def assert_some_factor_coincides(
     best = _best_claim(test, test.values, what, evidence)
     precision, p = float(test.values[best]), float(test.p_values[best])
     context = (
-        f"base rate {test.base_rate:.1%}, best-of-factors null 95% quantiles "
-        f"{test.null_q95:.1%} (circular shifts) and {test.swap_q95:.1%} (other episodes), "
-        f"p = {p:.3g}; {_effect(test, best, percent=True)}; per factor: "
+        f"base rate {test.base_rate:.1%}; tested on the rank correlation of its activation "
+        f"with the event, {float(test.test.values[best]):+.3f} against best-of-factors null "
+        f"95% quantiles {test.null_q95:+.3f} (circular shifts) and {test.swap_q95:+.3f} "
+        f"(other episodes), p = {p:.3g}; {_effect(test, best)}; per factor: "
         f"{_per_factor(test.values, percent=True)}{_excluded(test)}"
     )
     if precision < min_precision or p > level:
@@ -236,7 +242,9 @@ def assert_some_factor_tracks(
 
     The measure is the Spearman correlation over the analysed steps; among the factors that may
     claim, the one with the largest ``|rho|`` must reach ``min_abs_spearman`` and beat the null
-    of the best of them (maxT over circular time shifts of the fact) at ``level``.
+    of the best of them (maxT) under both nulls (circular time shifts of the fact, and the fact
+    of other episodes at the same steps) at ``level``; one that beats only the shifts fails as
+    "time".
 
     Returns:
         The best factor and its (signed) correlation.
@@ -262,7 +270,7 @@ def assert_some_factor_tracks(
             f"no factor tracks {_describe(fact)}: the best, factor {best}, has Spearman "
             f"{rho:+.3f}, {why} (best-of-factors null 95% quantiles of |rho| "
             f"{test.null_q95:.3f} (circular shifts) and {test.swap_q95:.3f} (other episodes), "
-            f"p = {p:.3g}; {_effect(test, best, percent=False)}; per factor: "
+            f"p = {p:.3g}; {_effect(test, best)}; per factor: "
             f"{_per_factor(test.values, percent=False)}{_excluded(test)})",
             evidence,
         )
@@ -502,8 +510,10 @@ def assert_trustworthy(
     posterior's activation scores over several permutation seeds (``|rho|``), 4 the posterior
     reads the deterministic state, 5 the score is not just confidence, 6 deleting the top-ranked
     entries moves the trained actor beyond permuted actors (a p-value), 7 deleting the
-    bottom-ranked entries moves it less than random ones. A check whose metric could not be
-    computed (no agent, a constant score) fails.
+    bottom-ranked entries moves it less than random ones, 8 the reward head predicts the
+    rollouts' rewards. A check whose metric could not be computed (no agent, a constant score,
+    no reward in the rollouts) fails. ``pytest_dreamer_audit.planted`` lists the planted
+    models each check fails.
 
     Example:
         >>> assert_trustworthy(explanation, max_memory_spearman=0.95)  # doctest: +SKIP

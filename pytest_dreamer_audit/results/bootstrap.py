@@ -54,28 +54,32 @@ def weighted_spearman(
     ranks_a: np.ndarray, ranks_v: np.ndarray, episode: np.ndarray, weights: np.ndarray
 ) -> np.ndarray:
     """Resampled Spearman: the weighted Pearson correlation of the full sample's ranks
-    (``ranks_a`` ``[n, r]``, ``ranks_v`` ``[n]``) with each step weighted by its episode's
-    count (``episode`` ``[n]``). Ranks are not retaken per resample: the interval is for the
-    correlation of these ranks, which is the Spearman of the real sample.
+    (``ranks_a`` ``[n, r]`` with each column of ``ranks_v`` ``[n, F]``) with each step weighted
+    by its episode's count (``episode`` ``[n]``). Ranks are not retaken per resample: the
+    interval is for the correlation of these ranks, which is the Spearman of the real sample.
 
     Shape:
-        - weights: ``[R, B]``; output: ``[R, r]`` (NaN where a side is constant)
+        - weights: ``[R, B]``; output: ``[R, F, r]`` (NaN where a side is constant)
     """
     episodes = weights.shape[1]
+    onehot = np.zeros((episodes, len(episode)))
+    onehot[episode, np.arange(len(episode))] = 1.0
+    a = ranks_a - ranks_a.mean(axis=0)  # [n, r]
+    v = ranks_v - ranks_v.mean(axis=0)  # [n, F]
+    facts, rank = v.shape[1], a.shape[1]
 
-    def per_episode(values: np.ndarray) -> np.ndarray:
-        sums = np.zeros((episodes, *values.shape[1:]))
-        np.add.at(sums, episode, values)
-        return sums
+    def resampled(per_step: np.ndarray) -> np.ndarray:
+        """Each resample's weighted sum of a per-step quantity, through per-episode sums."""
+        return weights @ (onehot @ per_step.reshape(len(episode), -1))
 
-    a = ranks_a - ranks_a.mean(axis=0)
-    v = (ranks_v - ranks_v.mean())[:, None]
-    n = weights @ per_episode(np.ones((len(v), 1)))  # [R, 1]
-    sum_a, sum_v = weights @ per_episode(a), weights @ per_episode(v)
+    n = resampled(np.ones(len(episode)))[:, :, None]  # [R, 1, 1]
+    sum_a = resampled(a)[:, None, :]  # [R, 1, r]
+    sum_v = resampled(v)[:, :, None]  # [R, F, 1]
+    products = resampled(v[:, :, None] * a[:, None, :]).reshape(-1, facts, rank)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cov = weights @ per_episode(a * v) - sum_a * sum_v / n
-        var_a = weights @ per_episode(a**2) - sum_a**2 / n
-        var_v = weights @ per_episode(v**2) - sum_v**2 / n
+        cov = products - sum_a * sum_v / n
+        var_a = resampled(a**2)[:, None, :] - sum_a**2 / n
+        var_v = resampled(v**2)[:, :, None] - sum_v**2 / n
         rho = cov / np.sqrt(var_a * var_v)
     return np.where((var_a > 1e-9) & (var_v > 1e-9), rho, np.nan)
 

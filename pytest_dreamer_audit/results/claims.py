@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from . import bootstrap
 from .config import ClaimConfig
 from .explanation import Explanation
-from .nulls import holm, p_value, paired_means
+from .nulls import holm, p_value, recentred_means
 from .semantics import (
     Event,
     claim_context,
@@ -86,7 +86,7 @@ def _raw(picks: _Picks, name: str, hits: np.ndarray) -> _Raw:
         return _Raw(name, nan, base, (nan,) * 4, (nan,) * 4, (nan,) * 3)
     precision = float(hits[picks.at].mean())
     shifted = hits.astype(np.float64)[picks.shifted].mean(axis=1)  # [D]
-    swapped = paired_means(hits, picks.swapped, axis=1)  # [D']
+    swapped = recentred_means(hits, picks.at, picks.swapped)  # [D']
     defined = swapped[~np.isnan(swapped)]
     exact = picks.nulls.swaps.exact
     p = (

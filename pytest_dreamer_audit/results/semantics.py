@@ -31,7 +31,7 @@ from .explanation import Explanation
 from .facts import VISIBLE_FACTS
 from .nulls import holm, spearman_columns
 from .picks import top_picks
-from .two_nulls import Nulls, PickTest, graded_test, pick_test
+from .two_nulls import Nulls, NullTest, graded_test, graded_tests
 from .values import FactAssociation, FactorStatus
 
 __all__ = [
@@ -120,7 +120,6 @@ class _Context:
 
     order: np.ndarray  # [k, r] each factor's picks, indices into the valid observations
     nulls: Nulls
-    sources: tuple[np.ndarray, np.ndarray]  # [D, k, r] what each null moves to each pick
     statuses: tuple[FactorStatus, ...]
     k: int
 
@@ -133,7 +132,7 @@ def claim_context(explanation: Explanation, claims: ClaimConfig, k: int | None =
     count = valid_count(explanation)
     if count == 0:
         raise ConfigError("the explanation has no analysed steps, so it can make no claims")
-    width = min(claims.k if k is None else k, count)
+    width = claims.picks(count) if k is None else min(k, count)
     activations = explanation.factor_activations[explanation.valid]  # [n, r]
     nulls = Nulls.draw(explanation.valid, claims)
     shifts = nulls.shifts
@@ -155,15 +154,14 @@ def claim_context(explanation: Explanation, claims: ClaimConfig, k: int | None =
         )
         for j in range(explanation.rank)
     )
-    sources = (shifts.source(order), nulls.swaps.source(order))
-    return _Context(order, nulls, sources, statuses, width)
+    return _Context(order, nulls, statuses, width)
 
 
 def factor_status(
     explanation: Explanation, claims: ClaimConfig | None = None
 ) -> list[FactorStatus]:
     """Each factor's stability, time correlation, start and tie fractions, and whether it may
-    claim anything (``FactorStatus``), measured on its top-``claims.k`` picks."""
+    claim anything (``FactorStatus``), measured on its top picks (``claims.picks``)."""
     return list(claim_context(explanation, claims or ClaimConfig()).statuses)
 
 
@@ -200,11 +198,13 @@ class EventTest:
     """One fact against every factor, with its null.
 
     Attributes:
-        values: ``[r]`` precision (events) or Spearman (graded) of each factor.
+        values: ``[r]`` precision of each factor's picks (events) or Spearman (graded).
         p_values: ``[r]`` the larger of the two nulls' maxT-adjusted p-values over the
-            claimable factors (NaN: no claim; ``results/two_nulls.py``).
-        null_q95, swap_q95: 95% quantile of the best claimable factor's value (events) or
-            ``|rho|`` (graded) under circular shifts and under the episode swap.
+            claimable factors (NaN: no claim; ``results/two_nulls.py``), of the rank-biserial
+            correlation of each factor's activation with the event (one-sided) or of
+            ``|rho|`` (graded).
+        null_q95, swap_q95: 95% quantile of the best claimable factor's rank correlation
+            (events) or ``|rho|`` (graded) under circular shifts and under the episode swap.
         base_rate: the event's base rate over the analysed steps (NaN for graded facts).
         k: picks per factor (0 for graded facts). statuses: every factor's status.
         test: both nulls' p-values, quantiles and the effect sizes with their intervals.
@@ -217,7 +217,7 @@ class EventTest:
     base_rate: float
     k: int
     statuses: tuple[FactorStatus, ...]
-    test: PickTest
+    test: NullTest
     resolution: float
 
     @property
@@ -225,19 +225,30 @@ class EventTest:
         return self.test.swap_q95
 
 
-def _event_test(context: _Context, hits: np.ndarray) -> EventTest:
-    test = pick_test(context.nulls, context.order, context.sources, hits, context.claimable)
-    return _wrap(context, test, float(hits.mean()), context.k)
+def _event_test(context: _Context, activations: np.ndarray, hits: np.ndarray) -> EventTest:
+    """Precision of each factor's picks (what the gallery shows), tested by the rank-biserial
+    correlation of its whole activation with the event (one-sided, both nulls): a factor's
+    activation saturates (in the bundled agent's audits every factor's top picks come from a
+    tie, one of them 45% of the observations), so its picks are a sample of the tie and a test
+    on them alone finds a planted event in few masks (``examples/measure_power.py``)."""
+    test = graded_test(context.nulls, activations, hits.astype(np.float64), context.claimable,
+                       one_sided=True)  # fmt: skip
+    return _wrap(context, _precision(context, hits), test, float(hits.mean()), context.k)
+
+
+def _precision(context: _Context, hits: np.ndarray) -> np.ndarray:
+    """``[r]`` the share of each factor's picks where the event (``[n]``, 0/1) holds."""
+    return np.asarray(hits, dtype=np.float64)[context.order].mean(axis=0)
 
 
 def _graded_test(context: _Context, activations: np.ndarray, values: np.ndarray) -> EventTest:
-    return _wrap(context, graded_test(context.nulls, activations, values, context.claimable),
-                 math.nan, 0)  # fmt: skip
+    test = graded_test(context.nulls, activations, values, context.claimable)
+    return _wrap(context, test.values, test, math.nan, 0)
 
 
-def _wrap(context: _Context, test: PickTest, base: float, k: int) -> EventTest:
+def _wrap(context: _Context, values: np.ndarray, test: NullTest, base: float, k: int) -> EventTest:
     resolution = context.nulls.swaps.resolution
-    return EventTest(test.values, test.p_values, test.shift_q95, base, k, context.statuses, test,
+    return EventTest(values, test.p_values, test.shift_q95, base, k, context.statuses, test,
                      resolution)  # fmt: skip
 
 
@@ -247,7 +258,9 @@ def factor_event_test(
     """Each factor's precision at ``event`` with its null (the claim "some factor marks it")."""
     claims = claims or ClaimConfig()
     context = claim_context(explanation, claims, k)
-    return _event_test(context, event_mask(explanation, event)[explanation.valid])
+    valid = explanation.valid
+    activations = explanation.factor_activations[valid]
+    return _event_test(context, activations, event_mask(explanation, event)[valid])
 
 
 def factor_fact_test(
@@ -289,7 +302,8 @@ def fact_associations(
     """Every fact of :func:`table_facts` against every factor, with nulls and corrected p-values.
 
     Yes/no facts get each factor's precision over its top-``k`` picks (``k`` defaults to
-    ``claims.k``, capped at the analysed observations); graded facts each factor's Spearman.
+    ``claims.picks``: the larger of ``claims.k`` and the top ``claims.top_fraction``, capped at
+    the analysed observations); graded facts each factor's Spearman.
     Within a fact the p-values are maxT-adjusted over the claimable factors; across the facts
     of the table, Holm-adjusted (``results/nulls.py``). Empty without analysed steps.
     """
@@ -304,10 +318,16 @@ def fact_rows(
 ) -> list[FactAssociation]:
     valid = explanation.valid
     activations = explanation.factor_activations[valid]
+    facts = table_facts(explanation)
+    if not facts:
+        return []
+    matrix = np.stack([values[valid].astype(np.float64) for _, values, _ in facts], axis=1)
+    batch = graded_tests(context.nulls, activations, matrix, context.claimable,
+                         [event for _, _, event in facts])  # fmt: skip
     tests = [
-        (name, _event_test(context, values[valid]) if event else
-         _graded_test(context, activations, values[valid].astype(np.float64)))
-        for name, values, event in table_facts(explanation)
+        (name, _wrap(context, _precision(context, matrix[:, f]), test, float(matrix[:, f].mean()),
+                     context.k) if event else _wrap(context, test.values, test, math.nan, 0))
+        for f, ((name, _, event), test) in enumerate(zip(facts, batch, strict=True))
     ]  # fmt: skip
     best = np.array([np.nanmin(t.p_values) if not np.isnan(t.p_values).all() else np.nan
                      for _, t in tests])  # fmt: skip
@@ -323,6 +343,7 @@ def fact_rows(
             shift_only = np.minimum(1.0, test.test.shift_p * multiplier)
         rows.append(
             FactAssociation(
+                correlations=tuple(map(float, test.test.values)),
                 name=name,
                 kind="event" if test.k else "graded",
                 per_factor=tuple(map(float, test.values)),

@@ -2,7 +2,7 @@
 runs and what the report and ``summary.json`` show per check.
 
 Each threshold is justified by the bundled agent's value (``examples/checkpoints/
-freeway_pomdp.pth``, 16 x 50, seeds 7100, 7200, 7300) and by the planted models it must fail
+freeway_pomdp.pth``, 16 x 50, seeds 7100, 7200, 7300, 7400) and by the planted models it fails
 (``pytest_dreamer_audit.planted``, measured by ``examples/planted_matrix.py``). Standard
 library only, like the metrics it reads.
 """
@@ -25,34 +25,45 @@ class TrustThresholds:
     """The thresholds of the default trust checks (one field per check)."""
 
     max_relative_error: float = 0.65
-    """1. Reconstruction. Bundled agent 0.55-0.56; it catches an NMF whose rank is too low for
-    the posteriors, not a bad agent: the untrained network's near-uniform posteriors fit at
-    0.02."""
+    """1. Reconstruction. Bundled agent 0.554-0.560. It catches an NMF whose rank is too low
+    for the posteriors (a fit, not an agent, property): the untrained network's near-uniform
+    posteriors fit at 0.016-0.019 and pass; only the screen-reading double (0.692) fails it."""
     min_mean_cosine: float = 0.75
-    """2. Stability. Bundled agent 0.86-0.89; it catches factors that depend on the NMF's init,
-    not a bad agent (the untrained network: 0.85)."""
+    """2. Stability. Bundled agent 0.886-0.938. It catches factors that depend on the NMF's
+    init, not a bad agent: the untrained network passes (0.848-0.862), the screen-reading
+    double fails (0.535-0.594)."""
     max_posterior_sanity: float = 0.3
-    """3. Sanity on the posterior (largest ``|rho|`` over the permutation seeds of the
-    activation scores). Bundled agent at most 0.16 over 15 (3 rollouts x 5 seeds); the
-    screen-reading posterior 1.000."""
+    """3. Sanity on the posterior: the largest ``|rho|`` over 5 permutation seeds of the
+    activation scores of the trained and the randomized posteriors (no prior enters them).
+    Bundled agent 0.141-0.194 (mean over the seeds 0.094-0.145, standard deviation 0.026-
+    0.047); the screen-reading double 1.000 (or a constant score, which fails too)."""
     max_memory_spearman: float = 0.9
-    """4. The posterior reads its memory (largest ``|rho|`` over shuffles of the deterministic
-    state). Bundled agent 0.62-0.74; a posterior that ignores the deterministic state, or reads
-    only the screen, 1.000."""
+    """4. The posterior reads its memory: the largest ``|rho|`` over 3 shuffles of the
+    deterministic states. Bundled agent 0.62-0.71; a posterior that ignores the deterministic
+    state, and the screen-reading double, 1.000."""
     max_confidence_spearman: float = 0.75
-    """5. Not just confidence (signed Spearman with ``||p||_2``). Bundled agent -0.20 (surprise
-    score); the reconstruction score, which restates confidence, 0.99."""
+    """5. Not just confidence (signed Spearman with ``||p||_2``). Bundled agent -0.195 to
+    -0.205 (surprise score); the reconstruction score, which restates confidence, 0.97 on a
+    tiny agent (``tests/test_trustworthy.py``). No planted weight edit fails it."""
     max_deletion_p_value: float = 0.05
     """6. Deletion against permuted actors: the p-value of the trained actor's entry-deletion
-    ratio among 19 permuted actors' (smallest possible 0.05: beating every one). The bundled
-    agent beat all 39 permuted actors on three rollout seeds; a permuted actor is one of its own
-    controls (p uniform), an actor reading the least surprising categoricals 1.0, the untrained
-    network 0.2-0.25; undefined (fails) when deleting never changes the policy."""
+    ratio among 19 permuted actors' (0.05, its smallest value, is beating every one). Bundled
+    agent 0.05 on 4 rollout seeds (ratio 3.74-6.14 against a permuted maximum of 3.26-3.54);
+    the permuted actor 0.10-0.70, the untrained network 0.45-0.80, the actor reading the least
+    surprising categoricals 1.0; undefined (fails) when deleting never changes the policy."""
     max_bottom_ratio: float = 1.0
     """7. The complement: deleting the bottom-ranked entries changes the policy less than
-    deleting random ones. Bundled agent 0.00-0.08; the screen-reading double 7-17. Under the
-    surprise score it is weak (a bottom-ranked entry's posterior class is usually the prior's,
-    so deleting it changes nothing); under the NMF scores the ranking is not the KL."""
+    deleting random ones. Bundled agent 0.000-0.029; the screen-reading double 2.16, the
+    untrained network 0.92-1.38. Weak under the surprise score (a bottom-ranked entry's
+    posterior class is usually the prior's, so deleting it changes little for any actor);
+    under the NMF scores the ranking is not the KL."""
+
+    min_reward_correlation: float = 0.5
+    """8. The reward head predicts the rollouts' rewards (Pearson). Bundled agent 1.000 (6-8
+    scoring events per 16 x 50); the reward head that reads one categorical 0.16-0.22; the
+    untrained network never scores in 50 steps (undefined, fails). It checks the world model
+    the explanation is made of, not the explanation: audit rollouts without a reward cannot
+    pass it."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -81,6 +92,7 @@ TRUST_CHECKS: tuple[TrustCheck, ...] = (
     TrustCheck(
         7, "bottom deletion below random", "deletion_bottom_ratio", "max_bottom_ratio", "max"
     ),
+    TrustCheck(8, "reward head predicts", "reward_correlation", "min_reward_correlation", "min"),
 )
 """The default trust checks, in the order they are numbered and reported."""
 

@@ -23,15 +23,9 @@ import numpy as np
 from . import bootstrap
 from .config import ClaimConfig
 from .episode_swaps import EpisodeSwaps
-from .nulls import (
-    CircularShifts,
-    average_ranks,
-    max_adjusted,
-    paired_means,
-    spearman_null,
-)
+from .nulls import CircularShifts, average_ranks, max_adjusted, spearman_null
 
-__all__ = ["Nulls", "PickTest", "graded_test", "pick_test"]
+__all__ = ["Nulls", "NullTest", "graded_test", "graded_tests"]
 
 
 @dataclass(frozen=True)
@@ -58,16 +52,16 @@ class Nulls:
 
 
 @dataclass(frozen=True)
-class PickTest:
-    """Each column's value under both nulls (maxT over the claimable columns within each).
+class NullTest:
+    """Each factor's value under both nulls (maxT over the claimable factors within each).
 
     Attributes:
-        values: ``[r]`` the measured value (precision, or Spearman). shift_p, swap_p: ``[r]``
-            each null's maxT-adjusted p-value (NaN: the column makes no claims). p_values:
-            their elementwise maximum. shift_q95, swap_q95: the 95% quantile of the best
-            claimable column's value (graded facts: ``|rho|``) under each null. effects:
-            ``[r]`` value minus the swap null's mean; effect_low, effect_high: its episode
-            bootstrap 95% interval.
+        values: ``[r]`` the measured Spearman (rank-biserial for a 0/1 event). shift_p,
+            swap_p: ``[r]`` each null's maxT-adjusted p-value (NaN: the factor makes no
+            claims). p_values: their elementwise maximum. shift_q95, swap_q95: the 95%
+            quantile of the best claimable factor's ``rho`` (two-sided tests: ``|rho|``) under
+            each null. effects: ``[r]`` value minus the swap null's mean; effect_low,
+            effect_high: its episode-bootstrap 95% interval.
     """
 
     values: np.ndarray
@@ -84,52 +78,55 @@ class PickTest:
         return np.maximum(self.shift_p, self.swap_p)
 
 
-def pick_test(
-    nulls: Nulls,
-    order: np.ndarray,
-    sources: tuple[np.ndarray, np.ndarray],
-    hits: np.ndarray,
-    claimable: np.ndarray,
-) -> PickTest:
-    """The precision of each column's picks at an event, against both nulls.
-
-    Args:
-        order: ``[k, r]`` each column's picks (valid indices).
-        sources: ``([D, k, r], [D', k, r])`` what the shifts and the swaps move to each pick
-            (-1: no partner in that swap).
-        hits: ``[n]`` bool, the event at each analysed observation.
-        claimable: ``[r]`` the columns whose best enters the maxT null.
-    """
-    precision = hits[order].mean(axis=0)  # [r]
-    shifted = hits.astype(np.float64)[sources[0]].mean(axis=1)  # [D, r]
-    swapped = paired_means(hits, sources[1], axis=1)  # [D', r]
-    shift_p, shift_q95 = max_adjusted(precision, shifted, claimable)
-    swap_p, swap_q95 = max_adjusted(precision, swapped, claimable, nulls.swaps.exact)
-    centre = _mean(swapped)
-    resampled = bootstrap.weighted_means(hits[order], nulls.episode[order], nulls.weights)
-    low, high = bootstrap.interval(resampled, centre)
-    return PickTest(precision, shift_p, swap_p, shift_q95, swap_q95, precision - centre, low, high)
-
-
 def graded_test(
-    nulls: Nulls, activations: np.ndarray, values: np.ndarray, claimable: np.ndarray
-) -> PickTest:
-    """Each factor's Spearman with a graded fact against both nulls (maxT on ``|rho|``).
+    nulls: Nulls,
+    activations: np.ndarray,
+    values: np.ndarray,
+    claimable: np.ndarray,
+    one_sided: bool = False,
+) -> NullTest:
+    """Each factor's Spearman with a fact against both nulls: maxT on ``|rho|``, or on ``rho``
+    when ``one_sided`` (a yes/no event given as 0/1: the rank-biserial correlation, ``2 AUC -
+    1`` up to ties, of the factor's whole activation with the event; positive when the
+    activation is higher where the event holds).
 
     Shape:
         - activations: ``[n, r]``; values: ``[n]`` (valid order); claimable: ``[r]``
     """
-    rho, shifted = spearman_null(activations, values, nulls.shifts)
+    return graded_tests(nulls, activations, values[:, None], claimable, [one_sided])[0]
+
+
+def graded_tests(
+    nulls: Nulls,
+    activations: np.ndarray,
+    values: np.ndarray,
+    claimable: np.ndarray,
+    one_sided: list[bool],
+) -> list[NullTest]:
+    """:func:`graded_test` for ``F`` facts at once (``values`` ``[n, F]``), sharing the
+    ranks of the activations and each null's lookups.
+
+    Shape:
+        - activations: ``[n, r]``; values: ``[n, F]``; claimable: ``[r]``; one_sided: ``F``
+    """
+    rho, shifted = spearman_null(activations, values, nulls.shifts)  # [F, r], [F, D, r]
     _, swapped = spearman_null(activations, values, nulls.swaps)
-    shift_p, shift_q95 = max_adjusted(np.abs(rho), np.abs(shifted), claimable)
-    swap_p, swap_q95 = max_adjusted(np.abs(rho), np.abs(swapped), claimable, nulls.swaps.exact)
-    centre = _mean(swapped)
     resampled = bootstrap.weighted_spearman(
-        average_ranks(activations), average_ranks(values[:, None])[:, 0], nulls.episode,
-        nulls.weights,
-    )  # fmt: skip
-    low, high = bootstrap.interval(resampled, centre)
-    return PickTest(rho, shift_p, swap_p, shift_q95, swap_q95, rho - centre, low, high)
+        average_ranks(activations), average_ranks(values), nulls.episode, nulls.weights
+    )  # [R, F, r]
+    tests = []
+    for f, single in enumerate(one_sided):
+        side = (lambda x: x) if single else np.abs
+        shift_p, shift_q95 = max_adjusted(side(rho[f]), side(shifted[f]), claimable)
+        swap_p, swap_q95 = max_adjusted(
+            side(rho[f]), side(swapped[f]), claimable, nulls.swaps.exact
+        )
+        centre = _mean(swapped[f])
+        low, high = bootstrap.interval(resampled[:, f], centre)
+        tests.append(
+            NullTest(rho[f], shift_p, swap_p, shift_q95, swap_q95, rho[f] - centre, low, high)
+        )
+    return tests
 
 
 def _mean(null: np.ndarray) -> np.ndarray:

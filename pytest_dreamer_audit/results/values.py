@@ -84,6 +84,10 @@ class TrustMetrics:
             this latent. NaN when deleting never changes the policy.
         deletion_bottom_ratio: the complement: the change for the bottom-ranked share over
             the change for random entries (< 1: the lowest-ranked entries matter less).
+        reward_correlation: Pearson correlation of the reward head's prediction at each
+            posterior state with the reward of the transition into it, over the rollouts: the
+            world model's head means what it says. NaN without a reward head or without
+            rewards in the rollouts.
     """
 
     relative_error: float
@@ -109,6 +113,7 @@ class TrustMetrics:
     deletion_control_max: float = math.nan
     deletion_p_value: float = math.nan
     deletion_bottom_ratio: float = math.nan
+    reward_correlation: float = math.nan
 
     def to_json(self) -> dict[str, Any]:
         """Plain values, NaN written as None."""
@@ -140,7 +145,7 @@ def _json_floats(values: tuple[float, ...]) -> list[float | None]:
     return [to_json_number(float(v)) for v in values]
 
 
-_PER_FACTOR = ("p_values", "shift_p_values", "effects", "effect_low", "effect_high")
+_PER_FACTOR = ("p_values", "shift_p_values", "effects", "effect_low", "effect_high", "correlations")
 """The per-factor tuples of a :class:`FactAssociation` besides its values."""
 
 
@@ -157,9 +162,10 @@ class FactAssociation:
         base_rate: events: the fraction of valid steps where the event holds (the expected
             precision of picks unrelated to it); graded facts: NaN.
         k: the number of observations per factor behind an event's precision (0 for graded).
-        null_q95: the 95% quantile of the best claimable factor's value (events: precision;
-            graded: ``|rho|``) under circular time shifts of the fact (``results/nulls.py``);
-            NaN when no factor may claim.
+        null_q95: the 95% quantile of the best claimable factor's rank correlation with the
+            fact (events: the rank-biserial correlation of its activation with the event,
+            one-sided; graded: ``|rho|``) under circular time shifts of the fact
+            (``results/nulls.py``); NaN when no factor may claim.
         p_values: ``[r]`` each factor's p-value: the larger of its circular-shift and its
             episode-swap p-value (``results/two_nulls.py``), each adjusted over the factors
             (maxT), then over the facts of its table (Holm); NaN for a factor that makes no
@@ -169,8 +175,12 @@ class FactAssociation:
             same steps, ``results/episode_swaps.py``).
         shift_p_values: ``[r]`` the circular-shift p-values alone, adjusted the same way: what
             a claim would be without the episode swap (see :attr:`time_only`).
-        effects: ``[r]`` value minus its mean under the episode swap (precision points, or
-            Spearman); effect_low, effect_high: ``[r]`` the episode-bootstrap 95% interval.
+        effects: ``[r]`` the rank correlation minus its mean under the episode swap;
+            effect_low, effect_high: ``[r]`` the episode-bootstrap 95% interval.
+        correlations: ``[r]`` the rank correlation each p-value tests (events: rank-biserial
+            of the factor's whole activation with the event, which the saturating
+            activations need, since a factor's picks come from a tie; graded: the Spearman,
+            equal to ``per_factor``).
     """
 
     name: str
@@ -186,6 +196,7 @@ class FactAssociation:
     effects: tuple[float, ...] = ()
     effect_low: tuple[float, ...] = ()
     effect_high: tuple[float, ...] = ()
+    correlations: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name in _PER_FACTOR:
@@ -267,6 +278,7 @@ class FactAssociation:
             effects=_floats(data["effects"]),
             effect_low=_floats(data["effect_low"]),
             effect_high=_floats(data["effect_high"]),
+            correlations=_floats(data["correlations"]),
         )
 
 
