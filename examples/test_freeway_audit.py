@@ -7,10 +7,10 @@ Run it (this writes the HTML report with the explanation grids):
 
 Settings: the plugin's defaults, 16 episodes x 50 steps from seed 0, rank 10, pooled layout,
 the surprise score. Every threshold below is justified by the number measured on
-``examples/checkpoints/freeway_pomdp.pth`` (env step 1,716,576; ``examples/pin_suite.py``) with
+``examples/checkpoints/freeway_pomdp.pth`` (env step 1,716,576; ``research/pin_suite.py``) with
 these settings on CPU, by its nulls (circular time shifts of the event, and the event of other
 episodes at the same steps: ``results/two_nulls.py``) and, where it matters, by what random
-weights give (``examples/claims_table.md``, 64 episodes from seed 300000) and by the spread
+weights give (``research/claims_table.md``, 64 episodes from seed 300000) and by the spread
 over rollout seeds 0, 1000, 424242 and 535353 at 16 and 32 episodes (the last two used for
 nothing else). Every claim must also beat both nulls at level 0.05 (the assertions' default),
 whatever the threshold.
@@ -52,7 +52,7 @@ def test_agent_waits_as_well_as_moving_up(dreamer_audit: DreamerAudit) -> None:
     # Measured: up 68.9%, noop 26.9%, down 4.2% of valid steps (up 68.1-69.3%, noop 26.7-27.6%,
     # down 4.0-4.4% at the other seeds and sizes). The always-UP agent shipped before pressed
     # noop 1.6% and fails the noop bound; a blind UP(p = 0.8) coin would pass it, which is why
-    # the danger reaction is measured on full episodes by examples/evaluate_agent.py, not here.
+    # the danger reaction is measured on full episodes by research/evaluate_agent.py, not here.
     dreamer_audit.assert_action_fractions(at_least={"up": 0.6, "noop": 0.15}, at_most={"down": 0.1})
 
 
@@ -98,7 +98,7 @@ def test_every_default_trust_check_passes(dreamer_audit: DreamerAudit) -> None:
     # The eight numbered checks of results/trustworthy.py at their documented thresholds. On this
     # agent at seeds 0, 1000, 7100, 7200, 7300 and 7400 all eight pass; every planted model of
     # pytest_dreamer_audit.planted fails at least one (the matrix in README.md, from
-    # examples/planted_matrix.py): the permuted actor the deletion control (p 0.35-0.70 against
+    # research/planted_matrix.py): the permuted actor the deletion control (p 0.35-0.70 against
     # <= 0.05), the posterior that ignores its memory check 4 (1.000 against <= 0.9), the
     # screen-reading posterior the sanity check (1.000 against <= 0.3). Check 6 is tight: the
     # agent passes by beating all 19 permuted actors (ratio 3.7-6.1 against at most 3.3-3.5).
@@ -173,7 +173,7 @@ def test_a_factor_tracks_the_chicken_row(dreamer_audit: DreamerAudit) -> None:
     # 0.34-0.35), twice the best claimable factor is weaker (-0.275, -0.166). So this is a
     # regression pin at the suite's seed, not a property of the agent: over 12 runs a factor
     # follows the row beyond what the step gives in 7, by about 0.1 in Spearman. Permuted
-    # random weights (5 seeds, 64 episodes, examples/claims_table.md) reach |rho| 0.17-0.24,
+    # random weights (5 seeds, 64 episodes, research/claims_table.md) reach |rho| 0.17-0.24,
     # claimed by none; the bound 0.3 sits above them.
     dreamer_audit.assert_some_factor_tracks("chicken_row", min_abs_spearman=0.3)
 

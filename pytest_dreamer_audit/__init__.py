@@ -24,8 +24,7 @@ from .errors import (
     UnsafeCheckpointError,
 )
 from .games import GAMES, GameSpec, game_spec
-
-__version__ = "0.1.0"
+from .version import __version__
 
 _LAZY = {
     "AgentMetadata": "model.agent",

@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
 from .errors import COMMAND_LINE, ConfigError, DreamerAuditError
-from .report.bundle import FACTORS_FILE, TOP_STEPS_FILE, caption, is_full_grid
+from .files import atomic_text
+from .report.bundle import FACTORS_FILE, TOP_STEPS_FILE, bundle_files, caption, is_full_grid
 from .report.html import (
     curves_html,
     fact_table_html,
@@ -36,7 +36,8 @@ from .report.records import METRIC_NOTES
 from .report.terminal import printable
 from .results.claims import ClaimsTable, claims_table
 from .results.explanation import TrustMetrics
-from .settings import OPTIONS, AuditSettings, _positive_int
+from .settings import OPTIONS, AuditSettings
+from .version import __version__
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -48,6 +49,8 @@ __all__ = ["INDEX_FILE", "build_parser", "main", "write_index"]
 PROG = "dreamer-audit"
 INDEX_FILE = "index.html"
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, what a shell reports for a command stopped with Ctrl-C."""
 
 
 def _argparse_type(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
@@ -61,9 +64,6 @@ def _argparse_type(parse: Callable[[str], Any], name: str) -> Callable[[str], An
 
     adapted.__name__ = name  # argparse names the type in "invalid <name> value"
     return adapted
-
-
-_positive = _argparse_type(_positive_int, "N")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,13 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
                 help=f"{option.help} (default: {option.default or 'none'})",
             )
     add("--mdp", action="store_true", help="shorthand for --pomdp false")
-    add(
-        "--categoricals",
-        type=_positive,
-        metavar="N",
-        help="stochastic split of a reference checkpoint",
-    )
-    add("--classes", type=_positive, metavar="N", help="stochastic split of a reference checkpoint")
     add("--no-progress", action="store_true", help="no progress bar on stderr")
     explain.set_defaults(run=_explain)
     return parser
@@ -128,6 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DreamerAuditError as error:
         print(f"{PROG}: error: {printable(str(error))}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(
+            f"{PROG}: interrupted; what it wrote so far may be incomplete: rerun the same command "
+            "to write it again",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return status
 
 
@@ -173,7 +173,6 @@ def _explain(args: argparse.Namespace) -> int:
     from .model.checkpoint import load_checkpoint
     from .model.devices import apply_threads
     from .report.bundle import write_bundle
-    from .rollout.rollouts import audit_rollouts
 
     settings = settings_from_args(args)
     config = settings.explain_config()
@@ -190,18 +189,21 @@ def _explain(args: argparse.Namespace) -> int:
         agent = load_checkpoint(
             args.checkpoint,
             device=settings.device,
-            categoricals=args.categoricals,
-            classes=args.classes,
+            categoricals=settings.split[0],
+            classes=settings.split[1],
             spelling=COMMAND_LINE,
         )
         target = settings.check_agent(
             agent.sizes, agent.metadata.game, agent.metadata.pomdp, spelling=COMMAND_LINE
         )
         stages(f"rollouts ({settings.episodes} x {settings.steps})")
-        trajectory = audit_rollouts(agent, settings, target)
+        trajectory = settings.rollouts(agent, target)
         explanation = explain(trajectory, config, agent=agent, progress=stages)
         try:
             table = claims_table(explanation, settings.claim_config())  # once, for both
+            # Claim the names first: a run interrupted while writing leaves only files its
+            # marker lists, so the rerun knows them as its own (and rewrites them).
+            claim_out(out, previous | OWN_FILES | set(bundle_files(rendered, settings.episodes)))
             written = write_bundle(explanation, out, rendered, progress=stages, claims=table)
             images = [path.name for path in written if is_full_grid(path.name)]
             write_index(out, explanation, images, checkpoint=str(args.checkpoint), claims=table)
@@ -254,6 +256,12 @@ def prepare_out(out: Path, checkpoint: Path, *, force: bool) -> set[str]:
     return previous
 
 
+def claim_out(out: Path, names: set[str]) -> None:
+    """Record in the marker the names this run is about to write, before it writes them."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_text(out / OUT_MARKER, "".join(f"{name}\n" for name in sorted(names)))
+
+
 def finish_out(out: Path, written: set[str], previous: set[str]) -> None:
     """Remove what an earlier run wrote and this one did not (stale rollout figures), then
     record what this run wrote."""
@@ -261,7 +269,7 @@ def finish_out(out: Path, written: set[str], previous: set[str]) -> None:
         stale = out / name
         if stale.is_file() and not stale.is_symlink():
             stale.unlink()
-    (out / OUT_MARKER).write_text("".join(f"{name}\n" for name in sorted(written)))
+    atomic_text(out / OUT_MARKER, "".join(f"{name}\n" for name in sorted(written)))
 
 
 def _format(value: Any) -> str:

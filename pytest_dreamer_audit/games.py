@@ -1,4 +1,4 @@
-"""The five MinAtar games: names, channel subsets of the POMDP variants, action sets.
+"""The five MinAtar games: names, channels, channel subsets of the POMDP variants, action sets.
 
 Torch-free and gymnasium-free, so that the plugin can validate a ``--dreamer-game`` option at
 start-up without importing either.
@@ -6,14 +6,18 @@ start-up without importing either.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from .errors import PYTHON, ConfigError, Spelling, UnknownGameError
+from .game_facts import ACTION_FACTS, GAME_FACTS, Fact
 
 __all__ = [
     "FREEWAY_TRANSITION_FACTS",
+    "Fact",
     "GENERIC_TRANSITION_FACTS",
     "MAX_SEED",
+    "check_episode_seeds",
     "GAMES",
     "GameSpec",
     "GameTarget",
@@ -26,10 +30,28 @@ __all__ = [
 MAX_SEED = 2**32 - 1
 """MinAtar seeds its games with 32-bit integers: every episode seed is in ``[0, MAX_SEED]``."""
 
-GENERIC_TRANSITION_FACTS = ("executed_action", "sticky")
+
+def check_episode_seeds(seed: int, episodes: int) -> None:
+    """The one rule for a rollout's seeds ``seed .. seed + episodes - 1``: all in
+    ``[0, MAX_SEED]``; ConfigError saying how to fix it otherwise."""
+    if episodes < 1:
+        raise ConfigError(f"episodes must be at least 1, got {episodes}")
+    last = seed + episodes - 1
+    if seed < 0 or last > MAX_SEED:
+        raise ConfigError(
+            f"episode seeds run from {seed} to {last}, outside MinAtar's [0, {MAX_SEED}]; use a "
+            f"seed from 0 to {max(MAX_SEED - episodes + 1, 0)}"
+        )
+
+
+GENERIC_TRANSITION_FACTS = tuple(fact.name for fact in ACTION_FACTS)
 """Facts every game records about what action ``a_t`` did (``rollout/envs.py``)."""
-FREEWAY_TRANSITION_FACTS = ("scored", "collision")
-"""Freeway's facts about the transition ``t -> t+1`` (shown by observation ``t+1``)."""
+FREEWAY_TRANSITION_FACTS = tuple(
+    fact.name
+    for fact in GAME_FACTS["freeway"]
+    if fact.step == "transition" and fact not in ACTION_FACTS
+)
+"""Freeway's own facts about the transition ``t -> t+1`` (shown by observation ``t+1``)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,7 @@ class GameSpec:
         channels: observation channels of the fully observable (MDP) game.
         pomdp_channels: the channels the POMDP variant keeps, in order.
         action_names: the minimal action set, by MinAtar's action letters' meaning.
+        channel_names: the name of each MDP channel, in MinAtar's order (``Env.channels``).
     """
 
     name: str
@@ -49,10 +72,33 @@ class GameSpec:
     channels: int
     pomdp_channels: tuple[int, ...]
     action_names: tuple[str, ...]
+    channel_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.channel_names) != self.channels:
+            raise ValueError(f"{self.name}: {len(self.channel_names)} names for {self.channels}")
 
     def observed_channels(self, pomdp: bool) -> tuple[int, ...]:
         """Channels the agent sees: all of them, or the POMDP subset."""
         return self.pomdp_channels if pomdp else tuple(range(self.channels))
+
+    def observed_channel_names(self, pomdp: bool) -> tuple[str, ...]:
+        """The name of each channel the agent sees, in the order of the observations' axis."""
+        return tuple(self.channel_names[c] for c in self.observed_channels(pomdp))
+
+    @property
+    def facts(self) -> tuple[Fact, ...]:
+        """The facts a rollout records, in the order of the facts' last axis (``game_facts``)."""
+        return GAME_FACTS[self.name]
+
+    @property
+    def fact_names(self) -> tuple[str, ...]:
+        return tuple(fact.name for fact in self.facts)
+
+    @property
+    def observation_fact_names(self) -> tuple[str, ...]:
+        """The facts of the state ``o_t`` shows; they come first on the facts' last axis."""
+        return tuple(fact.name for fact in self.facts if fact.step == "observation")
 
     @property
     def actions(self) -> int:
@@ -64,16 +110,48 @@ GAMES: dict[str, GameSpec] = {
     spec.name: spec
     for spec in (
         GameSpec(
-            "asterix", "MinAtar/Asterix-v1", 4, (0, 1, 3), ("noop", "left", "up", "right", "down")
+            "asterix",
+            "MinAtar/Asterix-v1",
+            4,
+            (0, 1, 3),
+            ("noop", "left", "up", "right", "down"),
+            ("player", "enemy", "trail", "gold"),
         ),
-        GameSpec("breakout", "MinAtar/Breakout-v1", 4, (0, 1, 3), ("noop", "left", "right")),
-        GameSpec("freeway", "MinAtar/Freeway-v1", 7, (0, 1), ("noop", "up", "down")),
+        GameSpec(
+            "breakout",
+            "MinAtar/Breakout-v1",
+            4,
+            (0, 1, 3),
+            ("noop", "left", "right"),
+            ("paddle", "ball", "trail", "brick"),
+        ),
+        GameSpec(
+            "freeway",
+            "MinAtar/Freeway-v1",
+            7,
+            (0, 1),
+            ("noop", "up", "down"),
+            ("chicken", "car", "speed1", "speed2", "speed3", "speed4", "speed5"),
+        ),
         GameSpec(
             "seaquest",
             "MinAtar/Seaquest-v1",
             10,
             (0, 1, 2, 4, 5, 6, 7, 8, 9),
             ("noop", "left", "up", "right", "down", "fire"),
+            # MinAtar spells the gauges "guage"; the names here are for people.
+            (
+                "sub_front",
+                "sub_back",
+                "friendly_bullet",
+                "trail",
+                "enemy_bullet",
+                "enemy_fish",
+                "enemy_sub",
+                "oxygen_gauge",
+                "diver_gauge",
+                "diver",
+            ),
         ),
         GameSpec(
             "space_invaders",
@@ -81,6 +159,7 @@ GAMES: dict[str, GameSpec] = {
             6,
             (0, 1, 4, 5),
             ("noop", "left", "right", "fire"),
+            ("cannon", "alien", "alien_left", "alien_right", "friendly_bullet", "enemy_bullet"),
         ),
     )
 }
@@ -91,8 +170,10 @@ def game_spec(name: str) -> GameSpec:
     """The spec of game ``name``; :class:`UnknownGameError` lists the valid names otherwise."""
     spec = GAMES.get(name)
     if spec is None:
+        close = difflib.get_close_matches(str(name).lower(), list(GAMES), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UnknownGameError(
-            f"unknown game {name!r}; MinAtar has {', '.join(sorted(GAMES))} "
+            f"unknown game {name!r}{hint}; MinAtar has {', '.join(sorted(GAMES))} "
             "(use the lower-case name with an underscore, e.g. 'space_invaders')"
         )
     return spec

@@ -8,7 +8,7 @@ exactly like a trained one (rolled out, explained, checked). A failure that no w
 express has a test double instead (:class:`ScreenReadingAgent`).
 
 Which default trust check (``results/trustworthy.TRUST_CHECKS``) must fail which planted model
-(:data:`MUST_FAIL`; ``examples/planted_matrix.py`` measures the whole matrix):
+(:data:`MUST_FAIL`; ``research/planted_matrix.py`` measures the whole matrix):
 
 - :func:`permute_actor`: 6, deletion against permuted actors (a policy unrelated to this world
   model is one of its own controls, so it passes one time in 20, as the p-value says);
@@ -25,6 +25,11 @@ Which default trust check (``results/trustworthy.TRUST_CHECKS``) must fail which
   passed it on only 2 of 3 rollout seeds);
 - :class:`ScreenReadingAgent`: 3 and 4, the posterior-only sanity checks (``|rho| = 1``, or a
   constant score, under every score).
+
+Two more break the world model's imagination, not the explanation, and must fail
+``assert_imagination_beats_persistence`` (``analysis/imagination.py``):
+:func:`permute_recurrent_core` (the GRU's tensors permuted) and :func:`untrained_prior` (the
+prior head re-initialised).
 """
 
 from __future__ import annotations
@@ -48,12 +53,14 @@ __all__ = [
     "agent_from_state",
     "least_surprising",
     "permute_actor",
+    "permute_recurrent_core",
     "planted_models",
     "posterior_ignores_deter",
     "posterior_is_prior",
     "reference_state",
     "reward_reads_one",
     "untrained",
+    "untrained_prior",
 ]
 
 ReferenceState = dict[str, dict[str, Tensor]]
@@ -102,6 +109,17 @@ def permute_actor(state: Mapping[str, Mapping[str, Tensor]], seed: int) -> Refer
         tensor = planted["ActionModel"][name]
         order = torch.randperm(tensor.numel(), generator=_generator(seed, index))
         planted["ActionModel"][name] = tensor.flatten()[order].reshape(tensor.shape)
+    return planted
+
+
+def permute_recurrent_core(state: Mapping[str, Mapping[str, Tensor]], seed: int) -> ReferenceState:
+    """Each tensor of the RSSM's GRU (``rnn.*``) becomes a seeded permutation of its own entries:
+    the same scale, a memory whose dynamics no longer mean what was learned."""
+    planted = _copy(state)
+    rssm = planted["RSSM"]
+    for index, name in enumerate(sorted(n for n in rssm if n.startswith("rnn."))):
+        order = torch.randperm(rssm[name].numel(), generator=_generator(seed, 500 + index))
+        rssm[name] = rssm[name].flatten()[order].reshape(rssm[name].shape)
     return planted
 
 
@@ -217,6 +235,15 @@ def untrained(state: Mapping[str, Mapping[str, Tensor]], seed: int) -> Reference
                 bound = 1.0 / math.sqrt(_fan_in(module[name.rsplit(".", 1)[0] + ".weight"]))
             fresh = torch.rand(tensor.shape, generator=generator, dtype=torch.float64)
             module[name] = ((2 * fresh - 1) * bound).to(tensor.dtype)
+    return planted
+
+
+def untrained_prior(state: Mapping[str, Mapping[str, Tensor]], seed: int) -> ReferenceState:
+    """The prior head (``fc_prior``) at fresh weights, drawn as :func:`untrained` draws them;
+    every other network keeps its trained weights (the posterior, so the rollouts, unchanged)."""
+    planted = _copy(state)
+    prior = {name: t for name, t in planted["RSSM"].items() if name.startswith("fc_prior.")}
+    planted["RSSM"].update(untrained({"RSSM": prior}, seed)["RSSM"])
     return planted
 
 

@@ -8,15 +8,24 @@ wins over the ini file, and ``@pytest.mark.dreamer_audit(...)`` wins over both f
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from .errors import PYTEST, ConfigError, Spelling
-from .games import GAMES, MAX_SEED, GameTarget, check_agent_fits, resolve_target
+from .games import (
+    GAMES,
+    MAX_SEED,
+    GameTarget,
+    check_agent_fits,
+    check_episode_seeds,
+    resolve_target,
+)
 from .results.config import (
     LAYOUTS,
     RANDOMIZATIONS,
@@ -26,8 +35,10 @@ from .results.config import (
     Layout,
     Randomization,
     Score,
+    check_horizons,
     check_rank,
     layout_width,
+    read_horizons,
 )
 
 __all__ = [
@@ -36,27 +47,198 @@ __all__ = [
     "POMDP_CHOICES",
     "AuditSettings",
     "Option",
+    "PomdpMode",
+    "Rule",
+    "RunSettings",
+    "marker_help",
     "parse_value",
+    "rule_of",
 ]
 
 MARKER = "dreamer_audit"
-POMDP_CHOICES = ("auto", "true", "false")
+PomdpMode = Literal["auto", "true", "false"]
+POMDP_CHOICES: tuple[PomdpMode, ...] = get_args(PomdpMode)
+
+# Up-front limits: far above any audit's needs, low enough that a typo cannot run for hours or
+# exhaust memory. Memory is estimated and bounded against the checkpoint's sizes in
+# :meth:`AuditSettings.check_agent` (``MAX_MEMORY_BYTES``).
+MAX_EPISODES = 4096
+MAX_STEPS = 100_000
+MAX_RANK = 4096
+MAX_TOP_K = 1000
+MAX_REFITS = 20
+MAX_RENDERED = 64
+MAX_THREADS = 256
+MAX_MEMORY_BYTES = 8 << 30
+"""Largest estimated memory of one audit's rollouts and explanation (8 GiB)."""
+
+AUTO_THREADS = 1
+"""What ``--dreamer-threads auto`` means. On the project's 2-core VM with the other core busy,
+64 x 50 rollouts took 0.60-0.74 s with one torch thread and 1.45-2.38 s with two (best of 3,
+two rounds, one session): OpenMP threads contend with the other process or xdist worker. A
+machine with cores to spare can ask for more."""
+
+_DIGITS = re.compile(r"-?[0-9]+", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one setting is written as text and which values it takes: the one place its help,
+    parsing and validation live. Every flag, ini key, marker keyword and command-line option
+    is derived from the rules of :class:`AuditSettings` and :class:`RunSettings`.
+
+    Attributes:
+        help: the one-line help of the flag, the ini key and the command line.
+        read: text (a flag, an ini value) to a typed value; ConfigError if it is not one.
+        check: a typed value to the same value; ConfigError "expected ..., got ..." otherwise.
+        command_line: whether ``dreamer-audit explain`` has it too (``--<field>``).
+    """
+
+    help: str
+    read: Callable[[str], Any]
+    check: Callable[[Any], Any]
+    command_line: bool = True
+
+    def parse(self, text: str) -> Any:
+        """Text to a checked value."""
+        return self.check(self.read(text))
+
+
+def _integer(
+    what: str, minimum: int, maximum: int
+) -> tuple[Callable[[str], int], Callable[[Any], int]]:
+    """The reader and checker of an integer in ``[minimum, maximum]``: decimal ASCII digits only
+    (no spaces, underscores or other scripts' digits), and an ``int`` that is not a bool."""
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"expected {what}, got {type(value).__name__} {value!r}")
+        if value < minimum:
+            raise ConfigError(f"expected {what}, got {value}")
+        if value > maximum:
+            raise ConfigError(f"expected at most {maximum:,}, got {value:,} (the up-front limit)")
+        return value
+
+    def read(text: str) -> int:
+        if not _DIGITS.fullmatch(text):
+            raise ConfigError(f"expected {what}, got {text!r}")
+        return int(text)
+
+    return read, check
+
+
+def _integer_rule(help_text: str, what: str, minimum: int, maximum: int, **kw: Any) -> Rule:
+    read, check = _integer(what, minimum, maximum)
+    return Rule(help_text, read, check, **kw)
+
+
+def _choice_rule(help_text: str, choices: tuple[str, ...], **kw: Any) -> Rule:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return str(value)
+
+    return Rule(help_text, str, check, **kw)
+
+
+def _flag_rule(help_text: str) -> Rule:
+    def read(text: str) -> bool:
+        if text.lower() in ("true", "1", "yes", "on"):
+            return True
+        if text.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"expected true or false, got {text!r}")
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"expected true or false, got {value!r}")
+        return value
+
+    return Rule(help_text, read, check)
+
+
+def _check_game(value: Any) -> str:
+    if value != "" and value not in GAMES:
+        close = difflib.get_close_matches(str(value), GAMES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown game {value!r}{hint}; MinAtar has {', '.join(sorted(GAMES))}")
+    return str(value)
+
+
+def _check_device(value: Any) -> str:
+    text = str(value) if isinstance(value, str) else ""
+    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise ConfigError(f"expected auto, cpu, cuda or cuda:N, got {value!r}")
+
+
+def _read_level(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"expected a significance level between 0 and 1, got {text!r}") from None
+
+
+def _check_level(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ConfigError(f"expected a significance level between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _read_threads(text: str) -> int:
+    return AUTO_THREADS if text == "auto" else _THREADS[0](text)
+
+
+def _check_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"expected a text, got {value!r}")
+    return value
+
+
+_THREADS = _integer("auto or a positive integer", 1, MAX_THREADS)
+
+
+def setting(default: Any, rule: Rule) -> Any:
+    """A settings field with its rule (``dataclasses.field`` with the rule as metadata)."""
+    return dataclasses.field(default=default, metadata={"rule": rule})
+
+
+def rule_of(owner: type, name: str) -> Rule:
+    """The rule of one settings field."""
+    rule = next(f for f in dataclasses.fields(owner) if f.name == name).metadata.get("rule")
+    if not isinstance(rule, Rule):
+        raise ConfigError(f"{owner.__name__}.{name} has no rule")
+    return rule
+
+
+def _check_fields(instance: object) -> None:
+    """Check every ruled field of a settings dataclass; the error names the field."""
+    for f in dataclasses.fields(instance):  # type: ignore[arg-type]
+        rule = f.metadata.get("rule")
+        if isinstance(rule, Rule):
+            try:
+                rule.check(getattr(instance, f.name))
+            except ConfigError as error:
+                raise ConfigError(f"{type(instance).__name__}.{f.name}: {error}") from None
 
 
 @dataclass(frozen=True)
 class Option:
-    """One setting: its field in :class:`AuditSettings`, flag, help and parser."""
+    """One setting as the command line and the ini file see it, derived from its field.
+
+    Attributes:
+        field: the field's name. help, parse: its rule's. default: the default as text.
+        command_line: whether ``dreamer-audit`` has it too. audit_setting: whether it is a field
+            of :class:`AuditSettings` (what an audit computes) rather than of
+            :class:`RunSettings` (how a run works: folders and threads, not in cache keys).
+    """
 
     field: str
     help: str
     parse: Callable[[str], Any]
     default: str
     command_line: bool = True
-    """Whether the ``dreamer-audit`` command has it too (``--<field>``); the artifact, cache and
-    baseline folders are the plugin's own."""
     audit_setting: bool = True
-    """Whether it is a field of :class:`AuditSettings` (what an audit computes); the folders and
-    the thread count are how a run works, not what it computes, and stay out of cache keys."""
 
     @property
     def flag(self) -> str:
@@ -67,210 +249,22 @@ class Option:
         return "dreamer_" + self.field
 
 
-def _int_at_least(minimum: int, what: str, maximum: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"expected {what}, got {text!r}") from None
-        if value < minimum:
-            raise ConfigError(f"expected {what}, got {value}")
-        if maximum is not None and value > maximum:
-            raise ConfigError(f"expected at most {maximum:,}, got {value:,} (the up-front limit)")
-        return value
-
-    return parse
+def as_text(value: Any) -> str:
+    """A default written as a flag's text (booleans as true/false, horizons as 1,3 or off)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "off"
+    return str(value)
 
 
-_positive_int = _int_at_least(1, "a positive integer")
-_non_negative_int = _int_at_least(0, "an integer >= 0")
-
-# Up-front limits: far above any audit's needs, low enough that a typo cannot run for hours or
-# exhaust memory. Memory is estimated and bounded against the checkpoint's sizes in
-# :meth:`AuditSettings.check_agent` (``MAX_MEMORY_BYTES``).
-MAX_EPISODES = 4096
-MAX_STEPS = 100_000
-MAX_TOP_K = 1000
-MAX_REFITS = 20
-MAX_RENDERED = 64
-MAX_MEMORY_BYTES = 8 << 30
-"""Largest estimated memory of one audit's rollouts and explanation (8 GiB)."""
-
-
-def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in choices:
-            raise ConfigError(f"expected one of {', '.join(choices)}, got {text!r}")
-        return text
-
-    return parse
-
-
-def _game(text: str) -> str:
-    if text and text not in GAMES:
-        raise ConfigError(f"unknown game {text!r}; MinAtar has {', '.join(sorted(GAMES))}")
-    return text
-
-
-def _device(text: str) -> str:
-    if (
-        text in ("auto", "cpu")
-        or text == "cuda"
-        or (text.startswith("cuda:") and text[5:].isdigit())
-    ):
-        return text
-    raise ConfigError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
-
-
-AUTO_THREADS = 1
-"""What ``--dreamer-threads auto`` means. On the project's 2-core VM with the other core busy,
-64 x 50 rollouts took 0.60-0.74 s with one torch thread and 1.45-2.38 s with two (best of 3,
-two rounds, one session): OpenMP threads contend with the other process or xdist worker. A
-machine with cores to spare can ask for more."""
-
-
-def _threads(text: str) -> int:
-    if text == "auto":
-        return AUTO_THREADS
-    return _int_at_least(1, "auto or a positive integer", 256)(text)
-
-
-def _text(text: str) -> str:
-    return text
-
-
-def _level(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"expected a significance level between 0 and 1, got {text!r}") from None
-    if not 0 < value < 1:
-        raise ConfigError(f"expected a significance level between 0 and 1, got {value}")
-    return value
-
-
-def _flag(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes", "on"):
-        return True
-    if text.lower() in ("false", "0", "no", "off"):
-        return False
-    raise ConfigError(f"expected true or false, got {text!r}")
-
-
-OPTIONS: tuple[Option, ...] = (
-    Option("game", "MinAtar game; default: the checkpoint's native metadata", _game, ""),
-    Option(
-        "pomdp",
-        "observe the POMDP channel subset: auto (metadata, else true), true or false",
-        _choice(POMDP_CHOICES),
-        "auto",
-    ),
-    Option("device", "auto (CUDA when present), cpu, cuda or cuda:N", _device, "auto"),
-    Option(
-        "episodes", "rollout episodes B", _int_at_least(1, "a positive integer", MAX_EPISODES), "16"
-    ),
-    Option("steps", "rollout steps L", _int_at_least(1, "a positive integer", MAX_STEPS), "50"),
-    Option("rank", "NMF rank r", _positive_int, "10"),
-    Option("score", f"importance score: {', '.join(SCORES)}", _choice(SCORES), "surprise"),
-    Option("layout", "NMF layout: pooled or per_step", _choice(LAYOUTS), "pooled"),
-    Option(
-        "top_k",
-        "observations highlighted per rollout and examples per factor",
-        _int_at_least(1, "a positive integer", MAX_TOP_K),
-        "5",
-    ),
-    Option(
-        "seed",
-        "seed of the first episode (episode b uses seed + b)",
-        _int_at_least(0, "an integer >= 0", MAX_SEED),
-        "0",
-    ),
-    Option(
-        "stability_refits",
-        "extra NMF fits for the stability metrics",
-        _int_at_least(0, "an integer >= 0", MAX_REFITS),
-        "2",
-    ),
-    Option(
-        "skip_steps",
-        "leave each episode's first N steps out of the explanation (a burn-in)",
-        _int_at_least(0, "an integer >= 0", MAX_STEPS),
-        "0",
-    ),
-    Option(
-        "significance",
-        "family-wise level of every claim the report, the gallery and the assertions make "
-        "(maxT over factors, Holm over facts)",
-        _level,
-        "0.05",
-    ),
-    Option(
-        "randomization",
-        "model parameter randomization: full (one stage, the sanity check) or cascade (also the "
-        "cascading and independent stages: 16 more replays and fits)",
-        _choice(RANDOMIZATIONS),
-        "full",
-    ),
-    Option(
-        "probes",
-        "also probe every game fact from the latents and their controls (linear, grouped by "
-        "episode; several seconds per explanation)",
-        _flag,
-        "false",
-    ),
-    Option(
-        "curves",
-        "also draw the deletion and insertion curves of every head for the score's ranking",
-        _flag,
-        "false",
-    ),
-    Option(
-        "decoded",
-        "also decode what the world model believes it sees and each factor's prototype (shown "
-        "in the rollout grids and the gallery)",
-        _flag,
-        "false",
-    ),
-    Option(
-        "render_episodes",
-        "rollout grids rendered per explanation",
-        _int_at_least(0, "an integer >= 0", MAX_RENDERED),
-        "4",
-    ),
-    Option(
-        "threads",
-        "torch threads per process (each xdist worker is one): auto (= 1, measured fastest on "
-        "a 2-core machine) or N",
-        _threads,
-        "auto",
-        audit_setting=False,
-    ),
-    Option(
-        "artifacts",
-        "directory for PNGs and JSON per test",
-        _text,
-        "dreamer-audit-artifacts",
-        command_line=False,
-        audit_setting=False,
-    ),
-    Option(
-        "cache_dir",
-        "on-disk explanation cache; default: .pytest_cache/d/dreamer-audit",
-        _text,
-        "",
-        command_line=False,
-        audit_setting=False,
-    ),
-    Option(
-        "baseline_dir",
-        "baselines directory; default: dreamer_baselines/ beside each test file",
-        _text,
-        "",
-        command_line=False,
-        audit_setting=False,
-    ),
-)
-"""Every setting with a value (the checkpoint list and the update flag are separate)."""
+def _check_horizons(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, tuple):
+        raise ConfigError(f"expected a tuple of horizons (or () for off), got {value!r}")
+    checked = check_horizons(value)
+    if checked != value:
+        raise ConfigError(f"expected the horizons sorted, got {value!r}; use {checked!r}")
+    return checked
 
 
 def parse_value(option: Option, text: str) -> Any:
@@ -298,40 +292,163 @@ class AgentShape(Protocol):
 
 @dataclass(frozen=True)
 class AuditSettings:
-    """What one audit computes: a checkpoint and everything that shapes its explanation."""
+    """What one audit computes: a checkpoint and everything that shapes its explanation.
+
+    Every field but the checkpoint carries its :class:`Rule`: the flag, the ini key, the marker
+    keyword and the command-line option of each, their help and their defaults are derived
+    from these fields (:data:`OPTIONS`), and the explanation's defaults are
+    :class:`ExplainConfig`'s. Every value is checked when the settings are built, from whichever
+    edge they come.
+    """
 
     checkpoint: str
-    game: str = ""
-    pomdp: str = "auto"
-    device: str = "auto"
-    episodes: int = 16
-    steps: int = 50
-    rank: int = 10
-    score: Score = "surprise"
-    layout: Layout = "pooled"
-    top_k: int = 5
-    seed: int = 0
-    stability_refits: int = 2
-    skip_steps: int = 0
-    significance: float = 0.05
-    randomization: Randomization = "full"
-    probes: bool = False
-    curves: bool = False
-    decoded: bool = False
-    render_episodes: int = 4
+    game: str = setting(
+        "", Rule("MinAtar game; default: the checkpoint's native metadata", str, _check_game)
+    )
+    pomdp: PomdpMode = setting(
+        "auto",
+        _choice_rule(
+            "observe the POMDP channel subset: auto (metadata, else true), true or false",
+            POMDP_CHOICES,
+        ),
+    )
+    device: str = setting(
+        "auto", Rule("auto (CUDA when present), cpu, cuda or cuda:N", str, _check_device)
+    )
+    episodes: int = setting(
+        16, _integer_rule("rollout episodes B", "a positive integer", 1, MAX_EPISODES)
+    )
+    steps: int = setting(50, _integer_rule("rollout steps L", "a positive integer", 1, MAX_STEPS))
+    rank: int = setting(
+        ExplainConfig.rank, _integer_rule("NMF rank r", "a positive integer", 1, MAX_RANK)
+    )
+    score: Score = setting(
+        ExplainConfig.score, _choice_rule(f"importance score: {', '.join(SCORES)}", SCORES)
+    )
+    layout: Layout = setting(
+        ExplainConfig.layout, _choice_rule("NMF layout: pooled or per_step", LAYOUTS)
+    )
+    top_k: int = setting(
+        ExplainConfig.top_k,
+        _integer_rule(
+            "observations highlighted per rollout and examples per factor",
+            "a positive integer",
+            1,
+            MAX_TOP_K,
+        ),
+    )
+    seed: int = setting(
+        ExplainConfig.seed,
+        _integer_rule(
+            "seed of the first episode (episode b uses seed + b)", "an integer >= 0", 0, MAX_SEED
+        ),
+    )
+    stability_refits: int = setting(
+        ExplainConfig.stability_refits,
+        _integer_rule("extra NMF fits for the stability metrics", "an integer >= 0", 0, MAX_REFITS),
+    )
+    skip_steps: int = setting(
+        ExplainConfig.skip_steps,
+        _integer_rule(
+            "leave each episode's first N steps out of the explanation (a burn-in)",
+            "an integer >= 0",
+            0,
+            MAX_STEPS,
+        ),
+    )
+    significance: float = setting(
+        ClaimConfig.level,
+        Rule(
+            "family-wise level of every claim the report, the gallery and the assertions make "
+            "(maxT over factors, Holm over facts; both nulls)",
+            _read_level,
+            _check_level,
+        ),
+    )
+    randomization: Randomization = setting(
+        ExplainConfig.randomization,
+        _choice_rule(
+            "model parameter randomization: full (one stage, the sanity check) or cascade (also "
+            "the cascading and independent stages: 16 more replays and fits)",
+            RANDOMIZATIONS,
+        ),
+    )
+    probes: bool = setting(
+        ExplainConfig.probes,
+        _flag_rule(
+            "also probe every game fact from the latents and their controls (linear, grouped by "
+            "episode; several seconds per explanation)"
+        ),
+    )
+    curves: bool = setting(
+        ExplainConfig.curves,
+        _flag_rule(
+            "also draw the deletion and insertion curves of every head for the score's ranking"
+        ),
+    )
+    decoded: bool = setting(
+        ExplainConfig.decoded,
+        _flag_rule(
+            "also decode what the world model believes it sees and each factor's prototype (shown "
+            "in the rollout grids and the gallery)"
+        ),
+    )
+    categoricals: int = setting(
+        0,
+        _integer_rule(
+            "categoricals C of the stochastic state, for a reference-format checkpoint whose "
+            "shapes cannot tell C from K (0: from the checkpoint)",
+            "an integer >= 0",
+            0,
+            MAX_RANK,
+        ),
+    )
+    classes: int = setting(
+        0,
+        _integer_rule(
+            "classes K of each categorical, with --dreamer-categoricals (0: from the checkpoint)",
+            "an integer >= 0",
+            0,
+            MAX_RANK,
+        ),
+    )
+    imagination: tuple[int, ...] = setting(
+        ExplainConfig.imagination,
+        Rule(
+            "open-loop imagination of the world model: comma-separated horizons (e.g. "
+            "1,3,5,10), on (= 1,3,5,10) or off (the default; costs nothing)",
+            read_horizons,
+            _check_horizons,
+        ),
+    )
+    render_episodes: int = setting(
+        4,
+        _integer_rule("rollout grids rendered per explanation", "an integer >= 0", 0, MAX_RENDERED),
+    )
 
     def __post_init__(self) -> None:
+        if not isinstance(self.checkpoint, str):
+            raise ConfigError(
+                f"AuditSettings.checkpoint: expected a path text, got {self.checkpoint!r}"
+            )
+        _check_fields(self)
+        if (self.categoricals == 0) != (self.classes == 0):
+            raise ConfigError(
+                f"categoricals {self.categoricals} and classes {self.classes}: give both (the "
+                "stochastic split C x K of a reference checkpoint) or neither (0: from the "
+                "checkpoint)"
+            )
+        if self.imagination and max(self.imagination) >= self.steps:
+            raise ConfigError(
+                f"imagination horizon {max(self.imagination)} reaches past the {self.steps} "
+                f"rollout steps; use horizons below {self.steps} or roll out more steps"
+            )
         if self.skip_steps >= self.steps:
             raise ConfigError(
                 f"skip_steps {self.skip_steps} leaves none of the {self.steps} steps to explain; "
                 "skip fewer steps or roll out more"
             )
-        last = self.seed + self.episodes - 1
-        if last > MAX_SEED:
-            raise ConfigError(
-                f"episode seeds run from {self.seed} to {last}, past MinAtar's largest seed "
-                f"{MAX_SEED}; lower the seed to at most {MAX_SEED - self.episodes + 1}"
-            )
+        check_episode_seeds(self.seed, self.episodes)
 
     def estimated_bytes(self, sizes: AgentShape) -> int:
         """Peak memory of the rollouts and the explanation, estimated per episode-step: the
@@ -356,23 +473,44 @@ class AuditSettings:
                 f"@pytest.mark.{MARKER} got unknown settings {unknown}; valid: {sorted(known)}"
             )
         parsed: dict[str, Any] = {}
-        by_field = {option.field: option for option in OPTIONS}
         for name, value in overrides.items():
             if name == "checkpoint":
                 parsed[name] = str(value)
-            else:
-                # a bool is spelled as on the command line (flags, the POMDP choice)
-                text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-                try:
-                    parsed[name] = by_field[name].parse(text)
-                except ConfigError as error:
-                    raise ConfigError(f"@pytest.mark.{MARKER}({name}={value!r}): {error}") from None
+                continue
+            if name == "pomdp" and isinstance(value, bool):  # spelled as on the command line
+                value = as_text(value)
+            try:
+                parsed[name] = rule_of(AuditSettings, name).check(value)
+            except ConfigError as error:
+                raise ConfigError(f"@pytest.mark.{MARKER}({name}={value!r}): {error}") from None
         return dataclasses.replace(self, **parsed)
 
     @property
     def pomdp_flag(self) -> bool | None:
         """The POMDP flag, or None for "ask the checkpoint's metadata"."""
         return None if self.pomdp == "auto" else self.pomdp == "true"
+
+    @property
+    def split(self) -> tuple[int | None, int | None]:
+        """The stochastic split to load the checkpoint with: ``(C, K)``, or ``(None, None)``
+        to read it from the checkpoint."""
+        if self.categoricals == 0:
+            return None, None
+        return self.categoricals, self.classes
+
+    def rollouts(self, agent: Any, target: GameTarget) -> Any:
+        """The rollouts these settings ask for, of ``agent`` on ``target`` (see
+        :meth:`check_agent`): a ``Trajectory``. Imports torch (the rollout layer) when called."""
+        from .rollout.rollouts import run_rollouts
+
+        return run_rollouts(
+            agent,
+            target.spec.name,
+            pomdp=target.pomdp,
+            episodes=self.episodes,
+            steps=self.steps,
+            seed=self.seed,
+        )
 
     def explain_config(self) -> ExplainConfig:
         """The explanation these settings ask for (the one conversion of settings to config)."""
@@ -388,6 +526,7 @@ class AuditSettings:
             probes=self.probes,
             curves=self.curves,
             decoded=self.decoded,
+            imagination=self.imagination,
         )
 
     def claim_config(self) -> ClaimConfig:
@@ -463,3 +602,67 @@ class AuditSettings:
     def label(self) -> str:
         """Short human name of the checkpoint (its file stem)."""
         return Path(self.checkpoint).stem
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run works rather than what an audit computes (not in cache keys, not marker
+    keywords): the plugin's folders and the torch threads. Checked like :class:`AuditSettings`."""
+
+    threads: int = setting(
+        AUTO_THREADS,
+        Rule(
+            "torch threads per process (each xdist worker is one): auto (= 1, measured fastest on "
+            "a 2-core machine) or N",
+            _read_threads,
+            _THREADS[1],
+        ),
+    )
+    artifacts: str = setting(
+        "dreamer-audit-artifacts",
+        Rule("directory for PNGs and JSON per test", str, _check_text, command_line=False),
+    )
+    cache_dir: str = setting(
+        "",
+        Rule(
+            "on-disk explanation cache; default: .pytest_cache/d/dreamer-audit",
+            str,
+            _check_text,
+            command_line=False,
+        ),
+    )
+    baseline_dir: str = setting(
+        "",
+        Rule(
+            "baselines directory; default: dreamer_baselines/ beside each test file",
+            str,
+            _check_text,
+            command_line=False,
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+
+def _options(owner: type, audit_setting: bool) -> tuple[Option, ...]:
+    options = []
+    for f in dataclasses.fields(owner):
+        rule = f.metadata.get("rule")
+        if isinstance(rule, Rule):
+            default = "auto" if f.name == "threads" else as_text(f.default)
+            options.append(
+                Option(f.name, rule.help, rule.parse, default, rule.command_line, audit_setting)
+            )
+    return tuple(options)
+
+
+OPTIONS: tuple[Option, ...] = _options(AuditSettings, True) + _options(RunSettings, False)
+"""Every setting with a value, derived from the fields of :class:`AuditSettings` and
+:class:`RunSettings` (the checkpoint list and the update flag are separate)."""
+
+
+def marker_help() -> str:
+    """The ``dreamer_audit`` marker's line for ``pytest --markers``: every keyword it takes."""
+    names = ", ".join(f.name for f in dataclasses.fields(AuditSettings))
+    return f"{MARKER}(**settings): override dreamer-audit settings for one test ({names})"

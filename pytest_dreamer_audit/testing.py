@@ -14,7 +14,6 @@ import os
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -308,20 +307,3 @@ def rendered_fragments(blob: dict[str, Any]) -> list[tuple[str, str]]:
             for item in entry.get("tableHtml", []):
                 fragments.append((f"{nodeid}: table html", item))
     return fragments
-
-
-def import_example(name: str) -> ModuleType:
-    """An example script of this repository (``examples/<name>.py``), imported from its path:
-    the examples are scripts, not package modules. Registered in ``sys.modules`` because
-    dataclasses resolve string annotations through it."""
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"no example script {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module

@@ -164,3 +164,54 @@ def test_a_manifest_recomputed_over_forged_arrays_is_caught_by_validation(
     with pytest.warns(CacheEntryWarning, match="prototypes is not an array of finite floats"):
         result = AuditCache(cache).explanation(settings)
     assert np.isfinite(result.explanation.prototypes).all()
+
+
+# --- hash the bytes you load, and load from those bytes (issue 30) --------------------------------
+
+
+def test_a_checkpoint_saved_over_during_the_session_is_never_filed_under_the_old_key(
+    tmp_path: Path,
+) -> None:
+    from pytest_dreamer_audit.errors import ConfigError
+
+    checkpoint = write_tiny_checkpoint(tmp_path / "best.pth", seed=1)
+    settings = AuditSettings(
+        checkpoint=str(checkpoint), episodes=2, steps=6, rank=3, top_k=2, render_episodes=1,
+        stability_refits=0,
+    )  # fmt: skip
+    cache = AuditCache(tmp_path / "cache")
+    old = cache.digest(str(checkpoint))  # a warm run hashes the file and loads nothing
+    write_tiny_checkpoint(checkpoint, seed=2)  # a trainer saves a new best meanwhile
+    with pytest.raises(ConfigError, match="changed while this run was using it.*audit a copy"):
+        cache.explanation(settings)
+    entries = [p for p in (tmp_path / "cache").glob("explanation-*") if p.is_dir()]
+    assert entries == []  # nothing filed under the old bytes' key
+    assert cache.digest(str(checkpoint)) == old
+
+
+def test_the_pictures_shown_are_the_verified_copies_not_the_shared_entry(
+    cache_copy: tuple[AuditSettings, Path], tmp_path: Path
+) -> None:
+    from pytest_dreamer_audit.report.html import pictures_html
+    from pytest_dreamer_audit.report.records import AuditRecord
+
+    settings, cache = cache_copy
+    result = AuditCache(cache).explanation(settings)
+    assert not any(image.is_relative_to(cache) for image in result.images)
+    entry = _entry(cache, "explanation-")
+    genuine = (entry / "top-steps.png").read_bytes()
+    # After the check, the shared picture is swapped for a hard link to another file.
+    other = tmp_path / "secret.png"
+    other.write_bytes(b"\x89PNG other file")
+    (entry / "top-steps.png").unlink()
+    (entry / "top-steps.png").hardlink_to(other)
+    shown = next(image for image in result.images if image.name == "top-steps.png")
+    assert shown.read_bytes() == genuine
+    record = AuditRecord(
+        checkpoint=settings.checkpoint, label="tiny", key=result.key, game="freeway",
+        settings=settings, metrics=result.explanation.metrics, mean_return=0.0,
+        images=tuple((str(image), image.name) for image in result.images),
+    )  # fmt: skip
+    import base64
+
+    assert base64.b64encode(genuine).decode() in pictures_html(record)

@@ -230,3 +230,29 @@ def test_cli_index_renders_images_and_runs_no_injected_markup(
     assert all(int(str(d["width"])) > 0 and int(str(d["height"])) > 0 for d in decoded), decoded
 
     screenshot(index, profile, tmp_path / "cli-index.png")
+
+
+def test_an_artifacts_folder_named_with_markup_runs_nothing_in_the_report(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """Issue 30: the artifacts link (pytest-html's Links column, written raw into ``href``)."""
+    from pytest_dreamer_audit.testing import FAST_INI, write_tiny_checkpoint
+
+    write_tiny_checkpoint(pytester.path / "tiny.pth", seed=1)
+    pytester.makeini(FAST_INI)
+    pytester.makepyfile("def test_audited(dreamer_audit):\n    pass\n")
+    folder = "art\"><img src=x onerror=document.title='PWNED-artifacts'>"
+    result = pytester.runpytest(
+        "--dreamer-checkpoint",
+        "tiny.pth",
+        "--dreamer-artifacts",
+        folder,
+        "--html=report.html",
+        "--self-contained-html",
+        "-o",
+        "render_collapsed=",
+    )
+    result.assert_outcomes(passed=1)
+    dom = dump_dom(pytester.path / "report.html", tmp_path / "profile")
+    assert_nothing_ran(dom)
+    assert "art%22%3E%3Cimg" in dom  # the link is there, its folder name percent-encoded

@@ -318,3 +318,104 @@ def test_signed_entries_refuse_a_consistent_forgery(
 def test_an_entry_the_loader_refuses_right_after_its_build_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SavedDataError, match="was just built but is unusable"):
         cached(tmp_path, "k", _write("bad from the start"), _read)
+
+
+# --- read once: what is verified is what is loaded (issue 30) -------------------------------------
+
+
+def test_a_file_swapped_after_its_check_is_never_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(HMAC_ENV, "ci-secret")
+    entry = _entry(tmp_path)
+    given: list[Path] = []
+
+    def swap_then_read(directory: Path) -> str:
+        # Someone rewrites the shared entry right after the check, before the loader reads it.
+        (entry / "data.txt").write_text("forged")
+        given.append(directory)
+        return _read(directory)
+
+    assert cached(tmp_path, "k", _write("genuine"), swap_then_read)[1] == "genuine"
+    assert not given[0].is_relative_to(tmp_path)  # a private copy of the verified bytes
+
+
+def test_a_signed_manifest_is_checked_before_it_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(HMAC_ENV, "ci-secret")
+    entry = _entry(tmp_path)
+    (entry / MANIFEST).write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(SavedDataError, match=f"not signed with {HMAC_ENV}"):
+        verify_entry(entry, "k")
+    monkeypatch.delenv(HMAC_ENV)
+    with pytest.raises(SavedDataError, match="unreadable .RecursionError"):
+        verify_entry(entry, "k")
+
+
+@pytest.mark.parametrize("secret", ["", " \t"])
+def test_an_empty_signing_key_is_an_error_not_no_signing(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    from pytest_dreamer_audit.plugin.cache import signing_key
+
+    monkeypatch.setenv(HMAC_ENV, secret)
+    with pytest.raises(ConfigError, match=f"{HMAC_ENV} is set but empty.*unset it"):
+        signing_key()
+    monkeypatch.delenv(HMAC_ENV)
+    assert signing_key() is None
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and deletes folders of mode 000")
+def test_an_entry_of_mode_000_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+    entry = _entry(tmp_path)
+    entry.chmod(0)
+    try:
+        with pytest.warns(CacheEntryWarning, match="unreadable"):
+            assert cached(tmp_path, "k", _write("genuine"), _read)[1] == "genuine"
+    finally:
+        for leftover in tmp_path.glob(".dreamer-audit-unusable-*"):
+            leftover.chmod(0o755)
+
+
+def test_an_entry_that_can_be_neither_deleted_nor_moved_is_one_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import shutil
+
+    from pytest_dreamer_audit.plugin import cache as cache_module
+
+    entry = _entry(tmp_path)
+    (entry / MANIFEST).write_text("{damaged")
+
+    real_rmtree = shutil.rmtree
+
+    def refuse(path: object, *args: object, **kwargs: object) -> None:
+        if Path(str(path)) == entry:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        real_rmtree(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    def refuse_move(*args: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(shutil, "rmtree", refuse)
+    monkeypatch.setattr(cache_module.os, "replace", refuse_move)
+    with pytest.raises(ConfigError, match=r"cannot be removed \(Permission denied\); delete it"):
+        cached(tmp_path, "k", _write("genuine"), _read)
+
+
+def test_a_full_disk_is_a_config_error_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from pytest_dreamer_audit.plugin import cache as cache_module
+
+    def full(directory: Path, key: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache_module, "write_manifest", full)
+    with pytest.raises(ConfigError, match="disk is full; free some space, or point --dreamer"):
+        cached(tmp_path, "k", _write("x"), _read)
+    assert not (tmp_path / "k").exists()

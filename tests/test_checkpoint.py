@@ -320,3 +320,31 @@ def test_cuda_device_without_cuda_is_a_config_error(reference_file: Path) -> Non
 def test_load_onto_cuda(reference_file: Path) -> None:
     agent = load_checkpoint(reference_file, device="cuda", categoricals=4, classes=5)
     assert agent.device.type == "cuda"
+
+
+def test_a_small_zip_declaring_a_large_member_is_refused_before_unpacking(
+    tmp_path: Path,
+) -> None:
+    import tracemalloc
+    import zipfile
+
+    from pytest_dreamer_audit.errors import CheckpointFormatError
+
+    path = write_tiny_checkpoint(tmp_path / "bomb.pth", seed=1)
+    with zipfile.ZipFile(path, "a") as archive:
+        prefix = archive.namelist()[0].split("/")[0]
+        info = zipfile.ZipInfo(f"{prefix}/data/999")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w") as member:
+            block = bytes(1 << 20)
+            for _ in range(64):  # 64 MiB of zeros in about 64 KiB
+                member.write(block)
+    assert path.stat().st_size < 8 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointFormatError, match="declares .* bytes of data in a .*Re-save"):
+            load_checkpoint(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * path.stat().st_size + (4 << 20)  # the file's bytes, never the 64 MiB

@@ -232,3 +232,27 @@ def test_stale_outputs_of_an_earlier_run_are_removed(checkpoint: Path, tmp_path:
     assert len(list(tmp_path.glob("rollout-*.png"))) == 3
     assert main(_fast_args(checkpoint, tmp_path, "--render-episodes", "1")) == 0
     assert sorted(p.name for p in tmp_path.glob("rollout-*.png")) == ["rollout-0.png"]
+
+
+def test_an_interrupted_run_ends_in_one_line_and_its_rerun_takes_its_outputs_back(
+    checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pytest_dreamer_audit.cli as cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C after the figures, before index.html
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "write_index", interrupted)
+        assert main(_fast_args(checkpoint, tmp_path)) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "dreamer-audit: interrupted; what it wrote so far may be incomplete: rerun the same "
+        "command to write it again"
+    ]
+    assert (tmp_path / "factors.png").is_file()  # written before the interrupt
+    assert main(_fast_args(checkpoint, tmp_path)) == 0  # its own files: no --force needed
+    assert (tmp_path / INDEX_FILE).is_file()

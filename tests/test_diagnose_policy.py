@@ -1,4 +1,4 @@
-"""Tests of ``examples/diagnose_policy.py``: the open-loop errors, the hits and the lookahead,
+"""Tests of ``research/diagnose_policy.py``: the open-loop errors, the hits and the lookahead,
 checked against the same quantities computed directly from the trajectory."""
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.model.agent import LatentState
 from pytest_dreamer_audit.model.checkpoint import save_checkpoint
 from pytest_dreamer_audit.rollout.rollouts import run_rollouts
-from pytest_dreamer_audit.testing import import_example, tiny_agent, write_tiny_checkpoint
+from pytest_dreamer_audit.testing import tiny_agent, write_tiny_checkpoint
+from tests.research_scripts import import_research
 
 HORIZON, STRIDE, STEPS = 3, 2, 40
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    return import_example("diagnose_policy")
+    return import_research("diagnose_policy")
 
 
 @pytest.fixture(scope="module")

@@ -157,7 +157,7 @@ def test_inactive_episodes_are_not_stepped() -> None:
     result = batch.step(np.zeros(2, dtype=np.int64), np.array([True, False]))
     assert result.obs[1].sum() == 0
     assert result.obs[0].sum() > 0
-    assert result.transition_facts[1].tolist() == [0, 0]
+    assert result.transition_facts[1].tolist() == [0, 0, 0, 0]
 
 
 def test_bad_batch_arguments() -> None:

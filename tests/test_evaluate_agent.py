@@ -1,4 +1,4 @@
-"""Tests of ``examples/evaluate_agent.py``: blind baselines, danger reaction, paired differences."""
+"""Tests of ``research/evaluate_agent.py``: blind baselines, danger reaction, paired differences."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import torch
 
 from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.rollout.envs import GameBatch
-from pytest_dreamer_audit.testing import import_example, tiny_agent
+from pytest_dreamer_audit.testing import tiny_agent
+from tests.research_scripts import import_research
 
-SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "evaluate_agent.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "research" / "evaluate_agent.py"
 EPISODE_STEPS = 2501  # MinAtar Freeway: the time limit of 2500 frames ends on step 2501
 SEEDS = [0, 1]
 
@@ -26,7 +27,7 @@ SEEDS = [0, 1]
 @pytest.fixture(scope="module")
 def evaluation_script() -> ModuleType:
     """The example script, imported from its path."""
-    return import_example("evaluate_agent")
+    return import_research("evaluate_agent")
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pytest_dreamer_audit import assertions as A
@@ -24,7 +26,14 @@ def audit(tmp_path_factory: pytest.TempPathFactory) -> DreamerAudit:
     root = tmp_path_factory.mktemp("audit")
     result = AuditResult(settings, "key", root, explanation, ())
     record = AuditRecord(
-        "tiny.pth", "tiny", "key", "freeway", settings, explanation.metrics, 0.0, ()
+        "tiny.pth",
+        "tiny",
+        "key",
+        "freeway",
+        dataclasses.asdict(settings),
+        explanation.metrics,
+        0.0,
+        (),
     )
     return DreamerAudit(explanation, result, root / "evidence", root / "b.json", False, record)
 

@@ -1,4 +1,4 @@
-"""Tests of ``examples/measure_claims.py`` on a tiny checkpoint: the tables use both nulls, say
+"""Tests of ``research/measure_claims.py`` on a tiny checkpoint: the tables use both nulls, say
 "time" where only the circular shifts are beaten, and run the random-weights control over seeds."""
 
 from __future__ import annotations
@@ -8,12 +8,13 @@ from types import ModuleType
 
 import pytest
 
-from pytest_dreamer_audit.testing import import_example, write_tiny_checkpoint
+from pytest_dreamer_audit.testing import write_tiny_checkpoint
+from tests.research_scripts import import_research
 
 
 @pytest.fixture(scope="module")
 def measure_claims() -> ModuleType:
-    return import_example("measure_claims")
+    return import_research("measure_claims")
 
 
 def test_writes_both_nulls_and_random_seed_counts(

@@ -1,4 +1,4 @@
-"""Tests of ``examples/pin_suite.py``: the report of every number the example suite pins."""
+"""Tests of ``research/pin_suite.py``: the report of every number the example suite pins."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.plugin.audit import AuditCache
 from pytest_dreamer_audit.settings import AuditSettings
-from pytest_dreamer_audit.testing import import_example, write_tiny_checkpoint
+from pytest_dreamer_audit.testing import write_tiny_checkpoint
+from tests.research_scripts import import_research
 
 EPISODES = 2
 
@@ -19,7 +20,7 @@ EPISODES = 2
 @pytest.fixture(scope="module")
 def pin_suite() -> ModuleType:
     """The example script, imported from its path."""
-    return import_example("pin_suite")
+    return import_research("pin_suite")
 
 
 @pytest.fixture(scope="module")

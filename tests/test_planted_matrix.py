@@ -1,4 +1,4 @@
-"""The planted-model matrix on a tiny agent (``examples/planted_matrix.py``): every planted model
+"""The planted-model matrix on a tiny agent (``research/planted_matrix.py``): every planted model
 fails the default trust checks named for it (``planted.MUST_FAIL``), and the table shows it."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import pytest
 from pytest_dreamer_audit.planted import MUST_FAIL
 from pytest_dreamer_audit.results.explanation import ExplainConfig
 from pytest_dreamer_audit.results.trustworthy import TRUST_CHECKS, TrustVerdict
-from pytest_dreamer_audit.testing import import_example, tiny_agent
+from pytest_dreamer_audit.testing import tiny_agent
+from tests.research_scripts import import_research
 
 
 @pytest.fixture(scope="module")
 def matrix_module() -> ModuleType:
-    return import_example("planted_matrix")
+    return import_research("planted_matrix")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of ``examples/plot_curve.py``: reading the trainer's curve CSV and drawing it."""
+"""Tests of ``research/plot_curve.py``: reading the trainer's curve CSV and drawing it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot
 
 from pytest_dreamer_audit.errors import ConfigError
-from pytest_dreamer_audit.testing import import_example
+from tests.research_scripts import import_research
 
 HEADER = (
     "env_steps,grad_steps,hours,episodes,return_mean,entropy,wm_obs,wm_reward,wm_discount,"
@@ -31,7 +31,7 @@ ROWS = (
 @pytest.fixture(scope="module")
 def plot_curve() -> ModuleType:
     """The example script, imported from its path."""
-    return import_example("plot_curve")
+    return import_research("plot_curve")
 
 
 @pytest.fixture

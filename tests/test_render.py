@@ -12,7 +12,7 @@ from matplotlib.image import imread
 from PIL import Image
 
 from pytest_dreamer_audit.errors import ConfigError
-from pytest_dreamer_audit.report.blocks import observed_channels
+from pytest_dreamer_audit.report.blocks import legend, observed_channels
 from pytest_dreamer_audit.report.render import (
     action_label,
     observation_rgb,
@@ -123,6 +123,33 @@ def test_every_game_renders(game: str) -> None:
     explanation = fake_explanation(game=game, pomdp=False, steps=4, episodes=2)
     assert decode(render_rollout(explanation, 1)).shape[0] > 0
     assert decode(render_factor_gallery(explanation)).shape[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("game", "pomdp", "names"),
+    [
+        ("breakout", True, ("paddle", "ball", "brick")),
+        ("breakout", False, ("paddle", "ball", "trail", "brick")),
+        ("space_invaders", True, ("cannon", "alien", "friendly_bullet", "enemy_bullet")),
+        ("freeway", True, ("chicken", "car")),
+    ],
+)
+def test_the_legend_names_the_observed_channels_of_the_game(
+    game: str, pomdp: bool, names: tuple[str, ...]
+) -> None:
+    explanation = fake_explanation(game=game, pomdp=pomdp, steps=2, episodes=1)
+    assert explanation.observation_channels == names
+    assert len(names) == explanation.observations.shape[2]
+    labels: list[str] = []
+
+    class Recorder:  # the part of Canvas the legend draws on
+        width = 10_000
+
+        def text(self, x: float, y: float, label: str, **style: object) -> None:
+            labels.append(label)
+
+    legend(Recorder(), explanation, 0)  # type: ignore[arg-type]
+    assert labels == [f"\u25a0 {name}" for name in names]
 
 
 def test_importing_render_does_not_import_matplotlib() -> None:

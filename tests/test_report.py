@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import html
 import json
 import math
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,7 @@ def _record(tmp_path: Path, label: str = "agent<script>alert(1)</script>") -> Au
         label=label,
         key="k1",
         game="freeway",
-        settings=AuditSettings(checkpoint="a.pth", layout="per_step"),
+        settings=dataclasses.asdict(AuditSettings(checkpoint="a.pth", layout="per_step")),
         metrics=TrustMetrics(relative_error=0.25, explained_variance=0.5, iterations=60),
         mean_return=3.5,
         images=tuple(images),
@@ -110,7 +110,8 @@ def test_html_extras_embed_the_compact_figures_and_link_the_full_grids(tmp_path:
     assert "<figcaption><small>top steps</small></figcaption>" in pictures
     # The link is relative to the report and names the copy write_artifacts makes.
     label = "agent<script>alert(1)</script>"
-    href = html.escape(f"../artifacts/test-a/0-{label}-rollout-0.png")
+    # Percent-encoded: pytest-html writes URLs raw, so every link keeps to URL-safe characters.
+    href = urllib.parse.quote(f"../artifacts/test-a/0-{label}-rollout-0.png")
     assert f'<a href="{href}" title="rollout 0 &lt;b&gt;grid&lt;/b&gt;">rollout 0</a>' in links
     assert "<script>" not in pictures + links
     # Without a report file the links are file URIs; without a folder there are none.
@@ -263,7 +264,7 @@ def test_records_cross_the_json_edge_unchanged(tmp_path: Path) -> None:
     assert "deletion and insertion curves" in html_extras([record])[-1]["content"]
     assert back == dataclasses.replace(record, images=())
     assert math.isnan(back.metrics.sanity_spearman)
-    assert back.settings.layout == "per_step"
+    assert back.settings["layout"] == "per_step"
 
 
 def test_a_malformed_record_is_refused(tmp_path: Path) -> None:

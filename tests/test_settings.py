@@ -106,3 +106,97 @@ def test_the_significance_level_is_checked_and_decides_the_claims() -> None:
     assert AuditSettings(checkpoint="a.pth").claim_config().level == 0.05
     # A stricter level is another audit: its gallery claims less, so it has its own cache key.
     assert settings.key("d") != AuditSettings(checkpoint="a.pth").key("d")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"rank": 0}, r"AuditSettings\.rank: expected a positive integer, got 0"),
+        (
+            {"layout": "flat"},
+            r"AuditSettings\.layout: expected one of pooled, per_step, got 'flat'",
+        ),
+        ({"episodes": 10**6}, r"AuditSettings\.episodes: expected at most 4,096, got 1,000,000"),
+        (
+            {"pomdp": "maybe"},
+            r"AuditSettings\.pomdp: expected one of auto, true, false, got 'maybe'",
+        ),
+        (
+            {"device": "tpu"},
+            r"AuditSettings\.device: expected auto, cpu, cuda or cuda:N, got 'tpu'",
+        ),
+        ({"episodes": "5"}, r"AuditSettings\.episodes: expected a positive integer, got str '5'"),
+        ({"probes": "yes"}, r"AuditSettings\.probes: expected true or false, got 'yes'"),
+        ({"significance": 1.0}, r"AuditSettings\.significance: expected a significance level"),
+        (
+            {"game": "frewway"},
+            r"AuditSettings\.game: unknown game 'frewway' \(did you mean 'freeway'\?\); MinAtar has",
+        ),
+        ({"categoricals": 32}, r"categoricals 32 and classes 0: give both"),
+        ({"checkpoint": 3}, r"AuditSettings\.checkpoint: expected a path text, got 3"),
+        ({"imagination": (0,)}, r"AuditSettings\.imagination: imagination horizon 0 is outside"),
+        ({"imagination": (10, 1)}, r"expected the horizons sorted, got \(10, 1\); use \(1, 10\)"),
+        ({"imagination": (50,)}, r"imagination horizon 50 reaches past the 50 rollout steps"),
+    ],
+)
+def test_the_settings_check_every_field_themselves(values: dict[str, object], message: str) -> None:
+    """Built in Python (the public class), not only from text: every field is checked where the
+    settings are built, with the field's name in the message."""
+    with pytest.raises(ConfigError, match=message):
+        AuditSettings(**{"checkpoint": "a.pth", **values})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", [" 3", "3 ", "\u0663", "1_000", "+3", "3.0", "0x10", ""])
+def test_integers_are_plain_ascii_digits(text: str) -> None:
+    with pytest.raises(ConfigError, match="expected a positive integer, got"):
+        parse_value(_option("episodes"), text)
+    assert parse_value(_option("episodes"), "3") == 3
+
+
+def test_an_absurd_rank_is_refused_up_front_not_as_memory() -> None:
+    with pytest.raises(ConfigError, match="--dreamer-rank / dreamer_rank: expected at most 4,096"):
+        parse_value(_option("rank"), str(10**12))
+
+
+def test_marker_values_keep_their_types() -> None:
+    settings = AuditSettings(checkpoint="a.pth")
+    with pytest.raises(
+        ConfigError,
+        match=r"mark\.dreamer_audit\(episodes='5'\): expected a positive integer, got str '5'",
+    ):
+        settings.with_overrides({"episodes": "5"})
+    with pytest.raises(ConfigError, match=r"expected a positive integer, got bool True"):
+        settings.with_overrides({"rank": True})
+    assert settings.with_overrides({"pomdp": True}).pomdp == "true"  # spelled as on the CLI
+    assert settings.with_overrides({"categoricals": 32, "classes": 32}).split == (32, 32)
+    assert settings.split == (None, None)
+
+
+def test_every_default_and_rule_has_one_owner() -> None:
+    """The options are the settings' fields; a default shared with the explanation's config is
+    the config's (one place), and the marker's help names every keyword."""
+    import dataclasses
+
+    from pytest_dreamer_audit.results.config import ClaimConfig, ExplainConfig, NMFConfig
+    from pytest_dreamer_audit.settings import RunSettings, marker_help
+
+    audit = {f.name for f in dataclasses.fields(AuditSettings)} - {"checkpoint"}
+    run = {f.name for f in dataclasses.fields(RunSettings)}
+    assert {o.field for o in OPTIONS} == audit | run
+    assert {o.field for o in OPTIONS if o.audit_setting} == audit
+    defaults = AuditSettings(checkpoint="a.pth")
+    explain = ExplainConfig()
+    for name in ("rank", "layout", "score", "top_k", "seed", "stability_refits", "skip_steps",
+                 "randomization", "probes", "curves", "decoded", "imagination"):  # fmt: skip
+        assert getattr(defaults, name) == getattr(explain, name), name
+        assert parse_value(_option(name), _option(name).default) == getattr(explain, name)
+    for name in ("rank", "layout", "solver", "init", "max_iter", "tol", "seed"):
+        assert getattr(explain, name) == getattr(NMFConfig(), name), name
+    assert defaults.significance == ClaimConfig().level
+    assert defaults.explain_config() == explain
+    for option in OPTIONS:  # the text default parses to the field's default
+        owner = AuditSettings if option.audit_setting else RunSettings
+        field = next(f for f in dataclasses.fields(owner) if f.name == option.field)
+        assert parse_value(option, option.default) == field.default, option.field
+    for name in audit | {"checkpoint"}:
+        assert name in marker_help()

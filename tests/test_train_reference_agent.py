@@ -1,4 +1,4 @@
-"""CPU smoke tests of ``examples/train_reference_agent.py`` with a tiny agent (a few seconds)."""
+"""CPU smoke tests of ``research/train_reference_agent.py`` with a tiny agent (a few seconds)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ import pytest
 import torch
 
 from pytest_dreamer_audit.model.checkpoint import load_checkpoint
-from pytest_dreamer_audit.testing import import_example
+from tests.research_scripts import import_research
 
-SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "train_reference_agent.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "research" / "train_reference_agent.py"
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
 def trainer() -> ModuleType:
     """The example script, imported from its path."""
-    return import_example("train_reference_agent")
+    return import_research("train_reference_agent")
 
 
 @pytest.fixture(autouse=True)

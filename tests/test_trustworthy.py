@@ -173,7 +173,9 @@ def test_the_report_shows_each_check_s_verdict() -> None:
 
     metrics = dataclasses.replace(BUNDLED, memory_max_abs=1.0)
     settings = AuditSettings(checkpoint="agent.pth")
-    record = AuditRecord("agent.pth", "agent", "key", "freeway", settings, metrics, 0.0, ())
+    record = AuditRecord(
+        "agent.pth", "agent", "key", "freeway", dataclasses.asdict(settings), metrics, 0.0, ()
+    )
     table = metrics_table(record)
     assert (
         "<tr><td>4. posterior reads memory</td><td>memory_max_abs</td><td>1</td>"

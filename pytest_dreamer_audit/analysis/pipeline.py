@@ -26,6 +26,7 @@ from ..rollout.rollouts import ReplayedLatents, Trajectory, replay_posteriors
 from .curves import head_curves
 from .decoding import decoded_beliefs, decoded_factors
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
+from .imagination import check_imagination, imagination_table
 from .probing import probe_facts
 from .randomization import match_scale, mean_entropy, permute_parameters, stages
 from .sanity import (
@@ -110,6 +111,13 @@ def explain(
             f"skip_steps {config.skip_steps} leaves no step of the {trajectory.valid.shape[0]}-"
             "step rollouts to explain; skip fewer steps or roll out longer episodes"
         )
+    if config.imagination and agent is None:
+        raise ConfigError(
+            "the imagination audit rolls the agent's world model forward, so it needs the "
+            "agent: pass agent= (or leave imagination off)"
+        )
+    if config.imagination and agent is not None:  # before the costly stages
+        check_imagination(agent, trajectory.steps, config.imagination)
     probs = trajectory.posterior_probs
     kl = surprise(trajectory.posterior_logits, trajectory.prior_logits)
 
@@ -206,6 +214,12 @@ def explain(
     if config.decoded and agent is not None:
         note("decoded views")
         beliefs, factor_decoded = _decoded(agent, trajectory, valid, explanation)
+    imagination = None
+    if config.imagination and agent is not None:
+        note("imagination")
+        imagination = imagination_table(
+            agent, trajectory, valid, config.imagination, seed=config.sanity_seed
+        )
     return dataclasses.replace(
         explanation,
         randomization=randomized,
@@ -213,6 +227,7 @@ def explain(
         curves=curves,
         beliefs=beliefs,
         factor_decoded=factor_decoded,
+        imagination=imagination,
     )
 
 

@@ -12,11 +12,13 @@ values (game, POMDP flag, categoricals, classes, training facts). Reference tool
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
 import reprlib
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,7 @@ def load_checkpoint(
     categoricals: int | None = None,
     classes: int | None = None,
     spelling: Spelling = PYTHON,
+    content: bytes | None = None,
 ) -> DreamerAgent:
     """Load a reference or native DreamerV2 MinAtar checkpoint into a :class:`DreamerAgent`.
 
@@ -72,6 +75,9 @@ def load_checkpoint(
             metadata of a native file.
         spelling: how messages name ``categoricals`` and ``classes`` (the command line passes
             its options' spelling).
+        content: the file's bytes, already read (and hashed) by the caller, who then gets the
+            agent of exactly those bytes; ``path`` only names the file in messages. Without it
+            the file is read once here.
 
     Returns:
         The agent in eval mode on ``device``, with ``agent.metadata`` from the native entry.
@@ -80,7 +86,7 @@ def load_checkpoint(
         CheckpointError: a subclass naming the file and what is wrong with it.
     """
     target = resolve_device(device)
-    raw = _read(Path(path))
+    raw = _read(Path(path), content)
     metadata, split = _parse_metadata(path, raw.pop(METADATA_KEY, None))
     modules = _check_modules(path, raw)
     sizes = _infer_sizes(
@@ -116,20 +122,29 @@ def save_checkpoint(
     return destination
 
 
-def _read(path: Path) -> dict[str, Any]:
-    """``torch.load(weights_only=True)`` with every failure turned into a CheckpointError."""
-    if not path.exists():
-        raise CheckpointNotFoundError(
-            path, f"no such file; check the path (relative paths start at {Path.cwd()})"
-        )
-    if not path.is_file():
-        raise CheckpointNotFoundError(path, "not a regular file; pass the .pth file itself")
+def _read(path: Path, content: bytes | None) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` of the file's bytes (read once), with every failure
+    turned into a CheckpointError."""
+    if content is None:
+        if not path.exists():
+            raise CheckpointNotFoundError(
+                path, f"no such file; check the path (relative paths start at {Path.cwd()})"
+            )
+        if not path.is_file():
+            raise CheckpointNotFoundError(path, "not a regular file; pass the .pth file itself")
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            raise CheckpointNotFoundError(
+                path, f"cannot be read ({error.strerror or error}); make it readable"
+            ) from None
+    _check_declared_sizes(path, content)
     try:
         with warnings.catch_warnings():
             # torch warns about foreign pickle protocols; the outcome is decided below either way,
             # and a user's ``-W error`` must not turn that warning into a misleading failure.
             warnings.simplefilter("ignore")
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
+            loaded = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         detail = _unpickler_detail(str(error))
         if "global" in detail.lower():
@@ -149,6 +164,27 @@ def _read(path: Path) -> dict[str, Any]:
             f"checkpoint is (keys {', '.join(CHECKPOINT_MODULES)})",
         )
     return dict(_items(loaded))
+
+
+def _check_declared_sizes(path: Path, content: bytes) -> None:
+    """Refuse a zip whose members declare more bytes than the file holds, before anything is
+    unpacked: ``torch.save`` stores its members uncompressed, so a checkpoint never expands, and
+    a small file declaring a large tensor (a compressed member) would otherwise be unpacked into
+    memory before its shape is refused."""
+    if not content.startswith(b"PK"):
+        return  # the legacy (non-zip) format: torch reads it as it goes
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            declared = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a readable zip: torch.load says what is wrong with it
+    if declared > len(content):
+        raise CheckpointFormatError(
+            path,
+            f"its zip archive declares {declared:,} bytes of data in a {len(content):,}-byte "
+            "file (compressed members), which torch.save never writes; it was not unpacked. "
+            "Re-save the state_dicts with torch.save",
+        )
 
 
 def _items(mapping: Mapping[Any, Any]) -> list[tuple[Any, Any]]:

@@ -14,8 +14,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from ..report.bundle import bundle_files, write_bundle
 from ..results.claims import ClaimsTable, claims_table
 from ..results.explanation import Explanation, load_explanation
 from ..settings import AuditSettings
-from .cache import cached, code_digest, file_digest
+from .cache import cached, code_digest, file_digest, read_checked
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +41,8 @@ class AuditResult:
     """An explanation with the files that show it.
 
     Attributes:
-        settings: what was audited. key: its cache key.
+        settings: what was audited (the file named is the requesting test's: files with the same
+            bytes share the rest). key: its cache key.
         directory: the cache entry holding ``explanation.npz``, ``summary.json`` and the PNGs.
         explanation: the loaded :class:`Explanation`.
         images: rendered PNGs (rollout grids, then the factor gallery).
@@ -54,11 +54,17 @@ class AuditResult:
     explanation: Explanation
     images: tuple[Path, ...]
 
-    @cached_property
+    shared: dict[str, ClaimsTable] = field(default_factory=dict, compare=False, repr=False)
+    """What is computed once per explanation and shared by the results of every file with the
+    same bytes (``dataclasses.replace`` keeps this dict)."""
+
+    @property
     def claims(self) -> ClaimsTable:
         """What the explanation claims about the game, with nulls (``claims.claims_table``):
         computed once per explanation, not once per test."""
-        return claims_table(self.explanation, self.settings.claim_config())
+        if "claims" not in self.shared:
+            self.shared["claims"] = claims_table(self.explanation, self.settings.claim_config())
+        return self.shared["claims"]
 
 
 def _rollout_settings(settings: AuditSettings) -> AuditSettings:
@@ -95,6 +101,8 @@ class AuditCache:
         self._results: dict[str, AuditResult] = {}
 
     def digest(self, checkpoint: str) -> str:
+        """The checkpoint's SHA-256, hashed once per session: every key of this session is made
+        from it, and :meth:`agent` loads only bytes that have it."""
         path = str(Path(checkpoint).resolve())
         if path not in self._digests:
             self._digests[path] = file_digest(path)
@@ -106,21 +114,28 @@ class AuditCache:
         return resolve_device(settings.device)
 
     def agent(self, settings: AuditSettings) -> DreamerAgent:
+        """The agent of the checkpoint's bytes as hashed for this session's keys (read once,
+        checked against that digest, loaded from the same bytes), so that a result is never
+        filed under the key of bytes it was not computed from."""
         device = self.device(settings)
-        memo = (str(Path(settings.checkpoint).resolve()), str(device))
+        digest = self.digest(settings.checkpoint)
+        memo = (digest, str(device))
         if memo not in self._agents:
             from ..model.checkpoint import load_checkpoint
             from ..model.devices import apply_threads
 
+            content = read_checked(settings.checkpoint, digest)
             apply_threads(self.threads)
-            self._agents[memo] = load_checkpoint(settings.checkpoint, device=device)
+            self._agents[memo] = load_checkpoint(
+                settings.checkpoint, device=device, content=content
+            )
         return self._agents[memo]
 
     def trajectory(self, settings: AuditSettings) -> Trajectory:
         rollout = _rollout_settings(settings)
         key = "rollouts-" + rollout.key(self.digest(settings.checkpoint), code_digest())
         if key not in self._trajectories:
-            from ..rollout.rollouts import audit_rollouts, load_trajectory, save_trajectory
+            from ..rollout.rollouts import load_trajectory, save_trajectory
 
             agent = self.agent(settings)
 
@@ -131,7 +146,7 @@ class AuditCache:
                 self._progress(
                     f"{settings.label}: rolling out {settings.episodes} x {settings.steps}", False
                 )
-                trajectory = audit_rollouts(agent, settings, target)
+                trajectory = settings.rollouts(agent, target)
                 save_trajectory(trajectory, directory / TRAJECTORY_FILE)
 
             def load(entry: Path) -> Trajectory:
@@ -168,7 +183,7 @@ class AuditCache:
                     json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n"
                 )
 
-            def load(entry: Path) -> Explanation:
+            def load(entry: Path) -> tuple[Path, Explanation]:
                 explanation = load_explanation(entry)
                 _check_matches(explanation.episodes, explanation.steps, settings)
                 if explanation.config != settings.explain_config():
@@ -176,17 +191,18 @@ class AuditCache:
                 missing = [name for name in names if not (entry / name).is_file()]
                 if missing:
                     raise SavedDataError(f"pictures {missing} are missing")
-                return explanation
+                return entry, explanation  # the verified private copy: its pictures are shown
 
-            entry, explanation = cached(self.root, key, build, load)
+            _, (copy, explanation) = cached(self.root, key, build, load, keep_copy=True)
             self._results[key] = AuditResult(
                 settings=settings,
                 key=key,
-                directory=entry,
+                directory=copy,
                 explanation=explanation,
-                images=tuple(entry / name for name in names),
+                images=tuple(copy / name for name in names),
             )
-        return self._results[key]
+        # Files with identical bytes share one explanation; each test's result names its own.
+        return dataclasses.replace(self._results[key], settings=settings)
 
 
 def _check_matches(episodes: int, steps: int, settings: AuditSettings) -> None:

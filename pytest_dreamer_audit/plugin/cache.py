@@ -26,13 +26,22 @@ CacheEntryWarning`: which entry, what is wrong) and rebuilt, never trusted. The 
 does not stop someone who can write the cache directory and recompute the digests. For caches
 shared between CI jobs, set ``DREAMER_AUDIT_CACHE_KEY`` (a secret held outside the cache, e.g. a
 CI secret): manifests are then signed with HMAC-SHA256 under it, and entries without a valid
-signature are rebuilt, so a poisoned shared cache cannot make an audit pass.
+signature are rebuilt, so a poisoned shared cache cannot make an audit pass. A key that is set
+but empty is a start-up error, never "no signing" (a CI secret that is missing expands to "").
+
+**Read once.** An entry is never verified in one read and loaded in another: every file is read
+once, hashed as it is copied into a private folder of this process, and the loader reads that
+copy (:func:`cached`), so a file swapped between the check and the load is never used. The
+manifest's signature covers its exact bytes and is checked before the manifest is parsed.
 
 Torch-free; used for rollouts and explanations by ``audit.py``.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import errno
 import hashlib
 import hmac
 import json
@@ -42,14 +51,14 @@ import stat
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from filelock import FileLock
 
-from ..errors import CacheEntryWarning, ConfigError, SavedDataError
+from ..errors import CacheEntryWarning, ConfigError, DreamerAuditError, SavedDataError
 from ..files import default_mode, ensure_writable, open_regular
 
 __all__ = [
@@ -58,16 +67,23 @@ __all__ = [
     "LEDGER",
     "MANIFEST",
     "MAX_DIGEST_BYTES",
+    "SIGNATURE",
     "cached",
     "code_digest",
     "file_digest",
+    "read_checked",
+    "signing_key",
     "verify_entry",
 ]
 
 T = TypeVar("T")
-CACHE_SCHEMA = 2
+CACHE_SCHEMA = 3
 """Version of the entry layout and of the manifest; part of every key."""
 MANIFEST = "MANIFEST.json"
+SIGNATURE = "MANIFEST.hmac"
+"""HMAC-SHA256 (hex) of the exact bytes of the manifest, written after it when signing."""
+MAX_MANIFEST_BYTES = 1 << 20
+"""Largest manifest read (an entry lists a few dozen files: a few KiB)."""
 MANIFEST_FORMAT = "pytest-dreamer-audit cache entry"
 HMAC_ENV = "DREAMER_AUDIT_CACHE_KEY"
 LEDGER = "computations.log"
@@ -87,7 +103,35 @@ def file_digest(path: str | os.PathLike[str], *, limit: int = MAX_DIGEST_BYTES) 
         ConfigError: the path is not a regular file (a directory, a FIFO, a device such as
             ``/dev/zero``) or is larger than ``limit`` bytes.
     """
+    with _open_checkpoint(Path(path), limit) as stream:
+        return _hash(stream)
+
+
+def read_checked(
+    path: str | os.PathLike[str], digest: str, *, limit: int = MAX_DIGEST_BYTES
+) -> bytes:
+    """The bytes of a checkpoint, read once, whose SHA-256 is ``digest`` (the one its cache keys
+    were made from): whoever loads a checkpoint for a keyed result loads these bytes, so a file
+    overwritten during the session (a trainer saving a new best) never fills another file's
+    entry.
+
+    Raises:
+        ConfigError: the file is not a regular file, is too large, or no longer has ``digest``.
+    """
     source = Path(path)
+    with _open_checkpoint(source, limit) as stream:
+        data = stream.read(limit + 1)
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ConfigError(
+            f"{source} changed while this run was using it (its content is not the one hashed "
+            "when the run started: was it saved over?); audit a copy that nothing writes to, "
+            "and rerun"
+        )
+    return data
+
+
+@contextlib.contextmanager
+def _open_checkpoint(source: Path, limit: int) -> Iterator[BinaryIO]:
     try:
         descriptor = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as error:
@@ -106,7 +150,7 @@ def file_digest(path: str | os.PathLike[str], *, limit: int = MAX_DIGEST_BYTES) 
                 "GiB a DreamerV2 checkpoint could need; pass the right file"
             )
         with os.fdopen(descriptor, "rb", closefd=False) as stream:
-            return _hash(stream)
+            yield stream
     finally:
         os.close(descriptor)
 
@@ -130,13 +174,27 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def _signing_key() -> bytes | None:
-    secret = os.environ.get(HMAC_ENV, "")
-    return secret.encode() if secret else None
+def signing_key() -> bytes | None:
+    """The secret of :data:`HMAC_ENV`, or None when it is not set (no signing).
+
+    Raises:
+        ConfigError: it is set but empty or blank. GitHub Actions expands a missing secret to
+            ``""``, so an empty key must not silently turn signing off.
+    """
+    secret = os.environ.get(HMAC_ENV)
+    if secret is None:
+        return None
+    if not secret.strip():
+        raise ConfigError(
+            f"{HMAC_ENV} is set but empty, so cache entries could not be signed (a CI secret "
+            "that does not exist expands to an empty string); set it to the secret, or unset "
+            "it to run without signed cache entries"
+        )
+    return secret.encode()
 
 
-def _body(manifest: Mapping[str, Any]) -> bytes:
-    return json.dumps({k: v for k, v in manifest.items() if k != "hmac"}, sort_keys=True).encode()
+def _signature(signing: bytes, manifest: bytes) -> str:
+    return hmac.new(signing, manifest, hashlib.sha256).hexdigest()
 
 
 def _regular_files(directory: Path) -> dict[str, os.stat_result]:
@@ -161,8 +219,9 @@ def _sha256(path: Path) -> str:
 
 
 def write_manifest(directory: Path, key: str) -> None:
-    """List every file of a built entry with its digest and size (written last)."""
-    from .. import __version__
+    """List every file of a built entry with its digest and size (written last), and sign the
+    manifest's bytes when :data:`HMAC_ENV` is set."""
+    from ..version import __version__
 
     files = {
         name: {"sha256": _sha256(directory / name), "size": info.st_size}
@@ -175,65 +234,127 @@ def write_manifest(directory: Path, key: str) -> None:
         "key": key,
         "files": files,
     }
-    signing = _signing_key()
+    text = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    (directory / MANIFEST).write_bytes(text)
+    signing = signing_key()
     if signing is not None:
-        manifest["hmac"] = hmac.new(signing, _body(manifest), hashlib.sha256).hexdigest()
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        (directory / SIGNATURE).write_text(_signature(signing, text) + "\n")
 
 
-def verify_entry(entry: Path, key: str) -> None:
-    """Check an entry against its manifest.
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of an entry (never through a link), at most ``limit``."""
+    try:
+        with open_regular(path) as stream:
+            data = stream.read(limit + 1)
+    except ConfigError as error:
+        raise SavedDataError(str(error)) from None
+    if len(data) > limit:
+        raise SavedDataError(f"{path.name} is larger than {limit} bytes")
+    return data
 
-    Raises:
-        SavedDataError: what is wrong, in a few words (the caller names the entry).
-    """
-    from .. import __version__
 
-    if entry.is_symlink() or not entry.is_dir():
-        raise SavedDataError("the entry is not a directory")
+def _manifest(entry: Path, key: str) -> dict[str, Any]:
+    """The entry's manifest, read once: its signature checked on those bytes before they are
+    parsed (a manifest nested thousands deep is refused, not parsed, when signing is on)."""
+    from ..version import __version__
+
     files = _regular_files(entry)
     if MANIFEST not in files:
         raise SavedDataError(f"no {MANIFEST} (an unfinished or foreign entry)")
+    text = _read_bounded(entry / MANIFEST, MAX_MANIFEST_BYTES)
+    signing = signing_key()
+    if signing is not None:
+        if SIGNATURE not in files:
+            raise SavedDataError(f"the manifest is not signed with {HMAC_ENV} (no {SIGNATURE})")
+        signature = _read_bounded(entry / SIGNATURE, 256).decode("ascii", "replace").strip()
+        if not hmac.compare_digest(signature, _signature(signing, text)):
+            raise SavedDataError(f"the manifest is not signed with {HMAC_ENV}")
     try:
-        manifest = json.loads((entry / MANIFEST).read_text())
-    except (OSError, ValueError) as error:
-        raise SavedDataError(f"{MANIFEST} is unreadable ({error})") from None
+        manifest = json.loads(text)
+    except (ValueError, RecursionError) as error:  # RecursionError: nested thousands deep
+        raise SavedDataError(f"{MANIFEST} is unreadable ({type(error).__name__})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise SavedDataError(f"{MANIFEST} is not a cache manifest")
     expected = {"schema": CACHE_SCHEMA, "package": __version__, "key": key}
     for field, value in expected.items():
         if manifest.get(field) != value:
-            raise SavedDataError(f"{field} is {manifest.get(field)!r}, expected {value!r}")
-    signing = _signing_key()
-    if signing is not None:
-        wanted = hmac.new(signing, _body(manifest), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(str(manifest.get("hmac", "")), wanted):
-            raise SavedDataError(f"the manifest is not signed with {HMAC_ENV}")
+            raise SavedDataError(f"{field} is {manifest.get(field)!r:.80}, expected {value!r}")
     listed = manifest.get("files")
     if not isinstance(listed, dict):
         raise SavedDataError(f"{MANIFEST} lists no files")
-    present = set(files) - {MANIFEST}
+    present = set(files) - {MANIFEST, SIGNATURE}
     if present != set(listed):
         raise SavedDataError(f"files {sorted(present ^ set(listed))} missing or not listed")
     for name, facts in listed.items():
         if not isinstance(facts, dict) or files[name].st_size != facts.get("size"):
             raise SavedDataError(f"{name} has the wrong size")
-        if _sha256(entry / name) != facts.get("sha256"):
-            raise SavedDataError(f"{name} does not match its digest")
+    return listed
+
+
+def _copy_verified(source: Path, facts: Mapping[str, Any], target: Path | None) -> None:
+    """Read ``source`` once, hashing the bytes as they are copied to ``target`` (or nowhere);
+    a digest or size other than the manifest's is refused."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open_regular(source) as stream, contextlib.ExitStack() as stack:
+            output = None if target is None else stack.enter_context(open(target, "xb"))
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+                if output is not None:
+                    output.write(block)
+    except ConfigError as error:
+        raise SavedDataError(str(error)) from None
+    if size != facts.get("size") or digest.hexdigest() != facts.get("sha256"):
+        raise SavedDataError(f"{source.name} does not match its digest")
+
+
+def verify_entry(entry: Path, key: str, *, copy_to: Path | None = None) -> None:
+    """Check an entry against its manifest, reading each file once; with ``copy_to``, the bytes
+    that were checked are copied there (the only copy a loader may read).
+
+    Raises:
+        SavedDataError: what is wrong, in a few words (the caller names the entry).
+    """
+    if entry.is_symlink() or not entry.is_dir():
+        raise SavedDataError("the entry is not a directory")
+    for name, facts in _manifest(entry, key).items():
+        _copy_verified(entry / name, facts, None if copy_to is None else copy_to / name)
+
+
+@cache
+def _private_root() -> Path:
+    """This process's folder of verified copies (owner-only, removed at exit)."""
+    root = Path(tempfile.mkdtemp(prefix="dreamer-audit-verified-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
 
 
 def cached(
-    root: Path, key: str, build: Callable[[Path], None], load: Callable[[Path], T]
+    root: Path,
+    key: str,
+    build: Callable[[Path], None],
+    load: Callable[[Path], T],
+    *,
+    keep_copy: bool = False,
 ) -> tuple[Path, T]:
     """The entry ``root/key`` and what ``load`` reads from it, building it with ``build`` when it
     is missing, damaged or refused by ``load`` (a :class:`SavedDataError`).
 
     ``build`` writes the entry's files into the directory it is given; nothing else may see them
-    until it returns. A refused entry is reported with a :class:`CacheEntryWarning` and rebuilt
-    once; a freshly built entry that ``load`` refuses is an error.
+    until it returns. ``load`` is given a private copy of the entry made from the very bytes that
+    were verified (never the shared entry, which someone may rewrite meanwhile), deleted once
+    ``load`` returns unless ``keep_copy`` (what it returns then points into it). A refused entry
+    is reported with a :class:`CacheEntryWarning` and rebuilt once; a freshly built entry that
+    ``load`` refuses is an error.
+
+    Raises:
+        ConfigError: the cache cannot be written (a full disk, a read-only folder) or a damaged
+            entry cannot be moved out of the way; the message says which and what to do.
     """
     entry = root / key
-    problem = _usable(entry, key, load)
+    problem = _usable(entry, key, load, keep_copy)
     if isinstance(problem, tuple):
         return problem
     ensure_writable(root, "cache directory", "--dreamer-cache-dir")
@@ -243,52 +364,111 @@ def cached(
             f"the cache lock {lock} is not a plain file; remove it (nothing else in the cache "
             "directory may use that name)"
         )
-    with FileLock(str(lock)):
-        problem = _usable(entry, key, load)  # another worker may have built it meanwhile
-        if isinstance(problem, tuple):
-            return problem
-        if problem is not None:
-            warnings.warn(
-                CacheEntryWarning(f"dreamer-audit: cache entry {entry} rebuilt: {problem}"),
-                stacklevel=3,
-            )
-        _sweep_stale(root, key)
+    try:
+        with FileLock(str(lock)):
+            # Another worker may have built it meanwhile.
+            problem = _usable(entry, key, load, keep_copy)
+            if isinstance(problem, tuple):
+                return problem
+            if problem is not None:
+                moved = _remove(entry)
+                note = f" (it could not be deleted and was moved to {moved})" if moved else ""
+                with warnings.catch_warnings():
+                    # Shown, never raised: under ``-W error`` a warning raised at start-up would
+                    # end the session in INTERNALERROR, and the entry would never be rebuilt.
+                    warnings.simplefilter("always", CacheEntryWarning)
+                    warnings.warn(
+                        CacheEntryWarning(
+                            f"dreamer-audit: cache entry {entry} rebuilt: {problem}{note}"
+                        ),
+                        stacklevel=3,
+                    )
+            _sweep_stale(root, key)
+            scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{key}-", dir=root))
+            try:
+                (scratch / SCRATCH_MARKER).write_text(f"{os.getpid()} {time.time():.0f}\n")
+                build(scratch)
+                (scratch / SCRATCH_MARKER).unlink()
+                write_manifest(scratch, key)
+                os.chmod(scratch, default_mode(directory=True))
+                os.replace(scratch, entry)
+            except BaseException:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise
+            with open(root / LEDGER, "a") as ledger:
+                ledger.write(f"{key} {os.getpid()}\n")
+    except DreamerAuditError:  # some are OSErrors too (a checkpoint not found): theirs to say
+        raise
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            why = "the disk is full; free some space"
+        else:
+            why = "make the directory writable"
+        raise ConfigError(
+            f"cache entry {entry} could not be written ({error.strerror or error}); {why}, or "
+            "point --dreamer-cache-dir at another directory"
+        ) from None
+    result = _usable(entry, key, load, keep_copy)
+    if isinstance(result, tuple):
+        return result
+    raise SavedDataError(f"cache entry {entry} was just built but is unusable: {result}")
+
+
+def _usable(
+    entry: Path, key: str, load: Callable[[Path], T], keep_copy: bool
+) -> tuple[Path, T] | str | None:
+    """``(entry, loaded)`` when the entry verifies and loads; else what is wrong (None: absent).
+    The loader reads a private copy of the bytes that were verified."""
+    if not entry.exists() and not entry.is_symlink():
+        return None
+    try:
+        copy = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=_private_root()))
+    except OSError as error:
+        raise ConfigError(
+            f"no private copy of cache entry {entry} can be made in {tempfile.gettempdir()} "
+            f"({error.strerror or error}); free space there or set TMPDIR"
+        ) from None
+    try:  # the manifest first: a loader must never read an unverified file (or a FIFO)
+        verify_entry(entry, key, copy_to=copy)
+        loaded = load(copy)
+        if not keep_copy:
+            shutil.rmtree(copy, ignore_errors=True)
+        return entry, loaded
+    except SavedDataError as error:
+        shutil.rmtree(copy, ignore_errors=True)
+        return str(error)
+    except OSError as error:
+        shutil.rmtree(copy, ignore_errors=True)
+        if error.errno == errno.ENOSPC:
+            raise ConfigError(
+                f"no private copy of cache entry {entry} can be made in {copy.parent} (the disk "
+                "is full); free space there or set TMPDIR"
+            ) from None
+        return f"unreadable ({error.strerror or error})"
+
+
+def _remove(entry: Path) -> Path | None:
+    """Delete an unusable entry; one that cannot be deleted (a folder without permissions) is
+    moved aside under a name the cache never reads, and that name returned."""
+    try:
         if entry.is_symlink() or entry.is_file():
             entry.unlink()
         elif entry.exists():
             shutil.rmtree(entry)
-        scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{key}-", dir=root))
-        try:
-            (scratch / SCRATCH_MARKER).write_text(f"{os.getpid()} {time.time():.0f}\n")
-            build(scratch)
-            (scratch / SCRATCH_MARKER).unlink()
-            write_manifest(scratch, key)
-            os.chmod(scratch, default_mode(directory=True))
-            os.replace(scratch, entry)
-        except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise
-        with open(root / LEDGER, "a") as ledger:
-            ledger.write(f"{key} {os.getpid()}\n")
-    try:  # just written under the lock: loading validates it, re-hashing would add nothing
-        return entry, load(entry)
-    except SavedDataError as error:
-        raise SavedDataError(
-            f"cache entry {entry} was just built but is unusable: {error}"
-        ) from None
-
-
-def _usable(entry: Path, key: str, load: Callable[[Path], T]) -> tuple[Path, T] | str | None:
-    """``(entry, loaded)`` when the entry verifies and loads; else what is wrong (None: absent)."""
-    if not entry.exists() and not entry.is_symlink():
         return None
-    try:  # the manifest first: a loader must never read an unverified file (or a FIFO)
-        verify_entry(entry, key)
-        return entry, load(entry)
-    except SavedDataError as error:
-        return str(error)
+    except OSError:
+        pass
+    aside = entry.parent / f".dreamer-audit-unusable-{entry.name}-{os.getpid()}-{time.time_ns()}"
+    try:
+        os.replace(entry, aside)
     except OSError as error:
-        return f"unreadable ({error.strerror or error})"
+        raise ConfigError(
+            f"cache entry {entry} is unusable and cannot be removed ({error.strerror or error}); "
+            "delete it by hand (it is only a cache), or point --dreamer-cache-dir at another "
+            "directory"
+        ) from None
+    shutil.rmtree(aside, ignore_errors=True)
+    return aside if aside.exists() else None
 
 
 def _sweep_stale(root: Path, key: str) -> None:

@@ -6,6 +6,7 @@ Imported lazily by ``plugin.py`` (it pulls in the audit machinery).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from ..report.records import AuditRecord, Check
 from ..results import assertions
 from ..results.baseline import BaselineTolerances, check_baseline
 from ..results.explanation import Explanation
+from ..results.imagination import HeadPrediction, PredictionError
 from ..results.semantics import FactValues
 from ..results.trustworthy import TrustVerdict
 from .audit import AuditResult
@@ -196,6 +198,31 @@ class DreamerAudit:
         )
 
     @_logged
+    def assert_imagination_beats_persistence(
+        self, *, horizon: int, channel: int | None = None, level: float | None = None
+    ) -> PredictionError:
+        """Assert that the world model's ``horizon``-step open-loop prediction beats persistence
+        and the randomized dynamics (needs ``--dreamer-imagination``); returns the row.
+        ``level`` defaults to the audit's ``--dreamer-significance``."""
+        __tracebackhide__ = True
+        return assertions.assert_imagination_beats_persistence(
+            self.explanation,
+            horizon=horizon,
+            channel=channel,
+            level=self._level(level),
+            evidence=self.evidence,
+        )
+
+    @_logged
+    def assert_reward_prediction(self, *, horizon: int, min_auc: float) -> HeadPrediction:
+        """Assert that the reward head, ``horizon`` steps into imagination, reaches ROC AUC
+        ``min_auc`` and beats its nulls (needs ``--dreamer-imagination``); returns the row."""
+        __tracebackhide__ = True
+        return assertions.assert_reward_prediction(
+            self.explanation, horizon=horizon, min_auc=min_auc, evidence=self.evidence
+        )
+
+    @_logged
     def assert_factors_stable(self, **thresholds: float) -> None:
         """Assert the stability metrics across NMF refits (``min_cosine``,
         ``min_mean_cosine``, ``min_topk_jaccard``)."""
@@ -297,12 +324,14 @@ class DreamerAudit:
 
 
 def _baseline_path(request: pytest.FixtureRequest, baseline_dir: str, label: str) -> Path:
-    """``<dir>/<module>/<test name>-<hash>.json``: the hash covers the module (with its folder's
-    name), the test's full name (parameters included) and the checkpoint, so that no two tests
-    share a baseline; it does not depend on the rootdir, so a baseline is found from anywhere."""
+    """``<dir>/<module>/<test name>-<hash>.json``: the hash covers the whole node id (the test
+    file's path from the rootdir, the test's full name with its parameters) and the checkpoint,
+    so that no two tests share a baseline, even same-named modules in same-named folders
+    writing to one ``--dreamer-baseline-dir`` from different xdist workers (which no
+    in-process check can see)."""
     module = Path(str(request.node.path))
     root = Path(baseline_dir) if baseline_dir else module.parent / "dreamer_baselines"
-    identity = f"{module.parent.name}/{module.name}::{request.node.name}::{label}"
+    identity = f"{request.node.nodeid}::{label}"
     return root / module.stem / f"{distinct_name(request.node.name, identity)}.json"
 
 
@@ -324,7 +353,7 @@ def make_audit(
         label=settings.label,
         key=result.key,
         game=explanation.game,
-        settings=settings,
+        settings=dataclasses.asdict(settings),
         metrics=explanation.metrics,
         mean_return=float(explanation.returns.mean()),
         images=tuple((str(path), caption(path.name, explanation)) for path in result.images),

@@ -21,7 +21,7 @@ from ..files import ensure_writable, regular_file
 from ..report.artifacts import write_artifacts
 from ..report.records import PROPERTY, AuditRecord, Check
 from ..report.terminal import printable, summary_lines
-from ..settings import MARKER, OPTIONS, AuditSettings, parse_value
+from ..settings import MARKER, OPTIONS, AuditSettings, marker_help, parse_value
 
 if TYPE_CHECKING:
     from ..model.agent import DreamerAgent
@@ -49,6 +49,8 @@ class PluginState:
     baseline_dir: str
     threads: int = 1
     summaries: list[AuditRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Lines for the terminal summary about reports the plugin could not read."""
     claimed: dict[Path, str] = field(default_factory=dict)
     """Which test writes each artifacts folder and baseline in this process."""
     pictures: dict[str, str] = field(default_factory=dict)
@@ -104,13 +106,16 @@ def _check_writable(path: Path, what: str, flag: str) -> None:
     try:
         ensure_writable(path, what, flag)
     except ConfigError as error:
-        raise pytest.UsageError(f"dreamer-audit: {error}") from None
+        raise pytest.UsageError(printable(f"dreamer-audit: {error}")) from None
 
 
 def _state(config: pytest.Config) -> PluginState:
     values = {}
     checkpoints = [str(p) for p in _value(config, CHECKPOINT_INI)]
     try:
+        from .cache import signing_key
+
+        signing_key()  # a key set but empty must stop the run, not silently turn signing off
         for option in OPTIONS:
             values[option.field] = parse_value(option, str(_value(config, option.ini)))
         for path in checkpoints:
@@ -121,7 +126,7 @@ def _state(config: pytest.Config) -> PluginState:
         threads = values.pop("threads")
         template = AuditSettings(checkpoint="", **values)
     except DreamerAuditError as error:
-        raise pytest.UsageError(f"dreamer-audit: {error}") from None
+        raise pytest.UsageError(printable(f"dreamer-audit: {error}")) from None
     cache = (
         Path(cache_dir) if cache_dir else config.rootpath / ".pytest_cache" / "d" / "dreamer-audit"
     )
@@ -131,7 +136,9 @@ def _state(config: pytest.Config) -> PluginState:
         try:
             resolve_device(template.device)
         except DreamerAuditError as error:
-            raise pytest.UsageError(f"dreamer-audit: --dreamer-device: {error}") from None
+            raise pytest.UsageError(
+                printable(f"dreamer-audit: --dreamer-device: {error}")
+            ) from None
     if checkpoints:
         _check_writable(artifacts, "artifacts directory", "--dreamer-artifacts")
         _check_writable(cache, "cache directory", "--dreamer-cache-dir")
@@ -141,7 +148,7 @@ def _state(config: pytest.Config) -> PluginState:
             try:
                 check_checkpoint(dataclasses.replace(template, checkpoint=path), cache)
             except DreamerAuditError as error:
-                raise pytest.UsageError(f"dreamer-audit: {error}") from None
+                raise pytest.UsageError(printable(f"dreamer-audit: {error}")) from None
     update = bool(_value(config, UPDATE_INI))
     if baseline_dir and not update and not Path(baseline_dir).is_dir():
         raise pytest.UsageError(
@@ -160,12 +167,7 @@ def _state(config: pytest.Config) -> PluginState:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        f"{MARKER}(**settings): override dreamer-audit settings for one test (checkpoint, game, "
-        "pomdp, device, episodes, steps, rank, score, layout, top_k, seed, stability_refits, "
-        "render_episodes)",
-    )
+    config.addinivalue_line("markers", marker_help())
     state = _state(config)
     config.stash[STATE] = state
     # Under xdist the pictures are kept once where the reports meet (the controller): a worker
@@ -336,7 +338,14 @@ def dreamer_audit(
     )
     request.node.stash.setdefault(RECORDS, []).append(audit.record)
     request.node.stash[EVIDENCE] = audit.evidence
-    write_artifacts(audit.evidence, request.node.nodeid, request.node.stash[RECORDS])
+    try:
+        write_artifacts(audit.evidence, request.node.nodeid, request.node.stash[RECORDS])
+    except OSError as error:
+        problem = (
+            f"cannot write this test's artifacts to {audit.evidence} ({error.strerror or error}); "
+            "make that folder writable or point --dreamer-artifacts at another directory"
+        )
+        pytest.fail(printable(f"dreamer-audit: {problem}"), pytrace=False)
     return audit
 
 
@@ -404,7 +413,7 @@ class _Reporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == PROPERTY:
-                self.state.summaries.append(AuditRecord.from_json(json.loads(str(value))))
+                self._collect(report.nodeid, value)
         extras = getattr(report, "extras", None)
         if extras and self.keeps_pictures:  # pytest-html reads them at teardown, after this
             from ..report.html import embed_once
@@ -415,7 +424,25 @@ class _Reporter:
                 return
             report.extras = kept  # type: ignore[attr-defined]
 
+    def _collect(self, nodeid: str, value: object) -> None:
+        """Keep a summary the plugin recorded; anything else under its property name (a test's
+        own ``record_property``) is reported in the summary, never raised from this hook (that
+        would abort the session with INTERNALERROR)."""
+        try:
+            self.state.summaries.append(AuditRecord.from_json(json.loads(str(value))))
+        except Exception as error:
+            self.state.problems.append(
+                printable(
+                    f"dreamer-audit: {nodeid} recorded a {PROPERTY!r} property that is not an "
+                    f"audit summary ({type(error).__name__}), so it is left out of the summary; "
+                    f"the name {PROPERTY!r} is the plugin's: record your own values under "
+                    "another name"
+                )[:400]
+            )
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for problem in self.state.problems:
+            terminalreporter.write_line(problem)
         lines = summary_lines(self.state.summaries)
         if lines:
             terminalreporter.write_sep("-", "dreamer-audit")

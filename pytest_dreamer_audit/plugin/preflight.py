@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import SavedDataError
 from ..settings import AuditSettings
-from .cache import cached, code_digest, file_digest
+from .cache import cached, code_digest, file_digest, read_checked
 
 __all__ = ["AgentFacts", "check_checkpoint"]
 
@@ -79,7 +79,8 @@ def agent_facts(checkpoint: str, cache_root: Path) -> AgentFacts:
     def build(directory: Path) -> None:
         from ..model.checkpoint import load_checkpoint
 
-        agent = load_checkpoint(checkpoint)
+        # The bytes hashed for the key, read once: a file saved over meanwhile is refused.
+        agent = load_checkpoint(checkpoint, content=read_checked(checkpoint, digest))
         facts = {name: getattr(agent.sizes, name) for name in _SIZES}
         facts |= {"game": agent.metadata.game, "pomdp": agent.metadata.pomdp}
         (directory / FACTS_FILE).write_text(json.dumps(facts, sort_keys=True) + "\n")

@@ -25,17 +25,10 @@ __all__ = [
 ]
 
 CHANNEL_NAMES: dict[str, tuple[str, ...]] = {
-    game: tuple(names.split())
-    for game, names in {
-        "asterix": "player enemy trail gold",
-        "breakout": "paddle ball trail brick",
-        "freeway": "chicken car speed1 speed2 speed3 speed4 speed5",
-        "seaquest": "sub_front sub_back friendly_bullet trail enemy_bullet enemy_fish enemy_sub "
-        "oxygen_gauge diver_gauge diver",
-        "space_invaders": "cannon alien alien_left alien_right friendly_bullet enemy_bullet",
-    }.items()
+    name: spec.channel_names for name, spec in GAMES.items()
 }
-"""MinAtar's channel names of each game (full MDP channel order, as in ``Env.channels``)."""
+"""MinAtar's channel names of each game (full MDP channel order, as in ``Env.channels``), from
+``games.py``."""
 
 # One colour per MinAtar channel index, distinct on the black background (Trubetskoy's palette).
 _CHANNEL_PALETTE = "ffe119 e6194b 3cb44b 42d4f4 f58231 f032e6 bfef45 fabed4 4363d8 dcbeff"
@@ -119,12 +112,12 @@ def observed_channels(explanation: Explanation) -> tuple[int, ...]:
 
 
 def legend(canvas: Canvas, explanation: Explanation, y: int) -> None:
-    """The colour of each observed channel, wrapped onto a second line when needed."""
-    names = CHANNEL_NAMES.get(explanation.game, ())
+    """The colour and name of each observed channel (``Explanation.observation_channels``),
+    wrapped onto a second line when needed."""
     font = face("sans-serif", BASE_FONT, "normal", DPI)
     x = 15
-    for channel in observed_channels(explanation):
-        name = names[channel] if channel < len(names) else f"ch{channel}"
+    names = explanation.observation_channels
+    for channel, name in zip(observed_channels(explanation), names, strict=True):
         label = f"\u25a0 {name}"
         width = text_mask(font, label).width + 14  # the box's padding, then a gap
         if x + width > canvas.width:

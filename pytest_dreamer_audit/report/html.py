@@ -12,6 +12,7 @@ import html
 import math
 import os
 import re
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -321,18 +322,24 @@ def curves_html(curves: Iterable[CurveSet]) -> str:
 
 def _href(target: Path, report_path: str | None) -> str:
     """A link to ``target``: relative to the report when it is written to a file (so the two
-    can be moved together), else a file URI."""
+    can be moved together), else a file URI. Percent-encoded, so that it holds only letters,
+    digits, ``%``, ``/``, ``:`` and ``_.-~``: pytest-html writes a link's URL into its Links
+    column raw, and a folder named ``"><script>...`` must stay a name."""
     if report_path:
         relative = os.path.relpath(target.resolve(), Path(report_path).resolve().parent)
-        return Path(relative).as_posix()
-    return target.resolve().as_uri()
+        return urllib.parse.quote(Path(relative).as_posix())
+    return target.resolve().as_uri()  # percent-encodes the path
 
 
 def artifacts_link(evidence: Path, report_path: str | None) -> dict[str, Any]:
     """A pytest-html link (the Links column) to the test's artifacts folder."""
     import pytest_html
 
-    return pytest_html.extras.url(_href(evidence, report_path) + "/", name="artifacts")
+    # pytest-html puts ``content`` and ``name`` into ``<a href="{content}">{name}</a>`` as they
+    # are: both are escaped here (the one rule for every string this module hands it).
+    return pytest_html.extras.url(
+        html.escape(_href(evidence, report_path) + "/"), name=html.escape("artifacts")
+    )
 
 
 def problem_extra(message: str) -> dict[str, Any]:

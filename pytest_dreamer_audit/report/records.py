@@ -7,7 +7,6 @@ to_json` on the worker, :meth:`AuditRecord.from_json` on the controller, typed e
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from ..results.values import (
     ScoreAssociation,
     TrustMetrics,
 )
-from ..settings import AuditSettings
 
 __all__ = ["HEADLINE", "PROPERTY", "AuditRecord"]
 
@@ -80,7 +78,8 @@ class AuditRecord:
     Attributes:
         checkpoint: path of the audited checkpoint. label: its short name.
         key: the explanation's cache key (identifies checkpoint and settings).
-        game: the game. settings: the audit settings.
+        game: the game. settings: the audit settings as plain values (field -> value; the
+            report layer reads them, the plugin owns them).
         metrics: the trust metrics. mean_return: the rollouts' mean return.
         images: PNG paths (in the cache entry) with a caption each.
         factor_facts: each game fact against each factor (one row of the report's table each).
@@ -95,7 +94,7 @@ class AuditRecord:
     label: str
     key: str
     game: str
-    settings: AuditSettings
+    settings: Mapping[str, Any]
     metrics: TrustMetrics
     mean_return: float
     images: tuple[tuple[str, str], ...]
@@ -116,7 +115,10 @@ class AuditRecord:
     def settings_label(self) -> str:
         """``activation score, pooled layout, rank 10, 16x50``."""
         s = self.settings
-        return f"{s.score} score, {s.layout} layout, rank {s.rank}, {s.episodes}x{s.steps}"
+        return (
+            f"{s['score']} score, {s['layout']} layout, rank {s['rank']}, "
+            f"{s['episodes']}x{s['steps']}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Plain values (NaN as None), without the image paths: ``summary.json``'s entries."""
@@ -125,7 +127,7 @@ class AuditRecord:
             "label": self.label,
             "key": self.key,
             "game": self.game,
-            "settings": dataclasses.asdict(self.settings),
+            "settings": dict(self.settings),
             "metrics": {"mean_return": to_json_number(self.mean_return), **self.metrics.to_json()},
             "factor_facts": [row.to_json() for row in self.factor_facts],
             "factor_status": [row.to_json() for row in self.factor_status],
@@ -141,16 +143,18 @@ class AuditRecord:
         malformed."""
         metrics = dict(data["metrics"])
         mean_return = from_json_number(metrics.pop("mean_return"))
-        names = {f.name for f in dataclasses.fields(AuditSettings)}
         settings = data["settings"]
-        if set(settings) != names:
-            raise ValueError(f"settings {sorted(set(settings) ^ names)} missing or unexpected")
+        if not isinstance(settings, Mapping) or not all(isinstance(k, str) for k in settings):
+            raise TypeError("settings must be an object of named values")
+        missing = sorted({"score", "layout", "rank", "episodes", "steps"} - set(settings))
+        if missing:
+            raise ValueError(f"settings {missing} missing")
         return cls(
             checkpoint=str(data["checkpoint"]),
             label=str(data["label"]),
             key=str(data["key"]),
             game=str(data["game"]),
-            settings=AuditSettings(**settings),
+            settings=dict(settings),
             metrics=TrustMetrics.from_json(metrics),
             mean_return=mean_return,
             images=(),

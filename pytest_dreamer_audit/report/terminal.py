@@ -19,10 +19,11 @@ def printable(text: str) -> str:
 
 
 def distinct(records: Iterable[AuditRecord]) -> list[AuditRecord]:
-    """The first record of each explanation (cache key), in order."""
-    seen: dict[str, AuditRecord] = {}
+    """The first record of each checkpoint file and explanation (cache key), in order: files
+    with identical bytes share a key but are each listed."""
+    seen: dict[tuple[str, str], AuditRecord] = {}
     for record in records:
-        seen.setdefault(record.key, record)
+        seen.setdefault((record.key, record.checkpoint), record)
     return list(seen.values())
 
 

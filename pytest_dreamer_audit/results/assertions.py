@@ -20,6 +20,7 @@ from .claims import score_event_test
 from .config import ClaimConfig
 from .episode_swaps import too_few_episodes
 from .explanation import Explanation
+from .imagination import HeadPrediction, ImaginationTable, PredictionError
 from .semantics import (
     Event,
     EventTest,
@@ -38,10 +39,12 @@ __all__ = [
     "assert_deletion_curve_beats_random",
     "assert_differs_from_random_weights",
     "assert_factors_stable",
+    "assert_imagination_beats_persistence",
     "assert_latent_knows",
     "assert_mean_return",
     "assert_not_just_confidence",
     "assert_reconstruction",
+    "assert_reward_prediction",
     "assert_some_factor_coincides",
     "assert_some_factor_tracks",
     "assert_top_observations_coincide",
@@ -538,3 +541,115 @@ def assert_trustworthy(
             evidence,
         )
     return verdicts
+
+
+def _imagination(explanation: Explanation, evidence: Evidence) -> ImaginationTable:
+    __tracebackhide__ = True
+    if explanation.imagination is None:
+        _fail(
+            "the imagination audit was not computed; run with --dreamer-imagination 1,3,5,10 "
+            "(or ExplainConfig(imagination=(1, 3, 5, 10)))",
+            evidence,
+        )
+    return explanation.imagination
+
+
+def assert_imagination_beats_persistence(
+    explanation: Explanation,
+    *,
+    horizon: int,
+    channel: int | None = None,
+    level: float = 0.05,
+    evidence: Evidence = None,
+) -> PredictionError:
+    """The world model's open-loop prediction of ``o_{t+h}`` beats persistence and the
+    randomized dynamics (``analysis/imagination.py``, computed with ``--dreamer-imagination``).
+
+    From the posterior at every analysed step, the prior rolled ``horizon`` steps under the
+    actions taken and decoded must have a lower per-cell Bernoulli negative log-likelihood of
+    the real ``o_{t+h}`` than ``o_t`` (calibrated persistence) and than the same rollout with
+    the dynamics permuted, each with a one-sided episode-level sign-flip p-value at or below
+    ``level``. ``channel`` picks one observation channel (None: all of them).
+
+    Example:
+        >>> assert_imagination_beats_persistence(explanation, horizon=5)  # doctest: +SKIP
+
+    Returns:
+        The measured :class:`~pytest_dreamer_audit.results.imagination.PredictionError` row.
+    """
+    __tracebackhide__ = True
+    row = _imagination(explanation, evidence).error(horizon, channel)
+    numbers = (
+        f"model {row.model_nll:.4f} nats per cell, persistence {row.persistence_nll:.4f} (p = "
+        f"{row.p_persistence:.3g}), randomized dynamics {row.randomized_nll:.4f} (p = "
+        f"{row.p_randomized:.3g}), ceiling {row.ceiling_nll:.4f}; accuracy on the "
+        f"{row.changed_fraction:.1%} of cells that change {row.model_changed_accuracy:.1%} "
+        f"(randomized {row.randomized_changed_accuracy:.1%}); {row.starts} starts"
+    )
+    beaten = [
+        name
+        for name, null, p in (
+            ("persistence", row.persistence_nll, row.p_persistence),
+            ("the randomized dynamics", row.randomized_nll, row.p_randomized),
+        )
+        if not (row.model_nll < null and p <= level)  # NaN fails
+    ]
+    if beaten:
+        smallest = 0.5**explanation.episodes
+        hint = (
+            f"; with {explanation.episodes} episodes no p-value can go below {smallest:.3g}, "
+            "record more episodes"
+            if smallest > level
+            else ""
+        )
+        _fail(
+            f"the world model's {horizon}-step imagination ({row.channel_name}) does not beat "
+            f"{' or '.join(beaten)} at level {level}: {numbers}{hint}",
+            evidence,
+        )
+    return row
+
+
+def assert_reward_prediction(
+    explanation: Explanation, *, horizon: int, min_auc: float, evidence: Evidence = None
+) -> HeadPrediction:
+    """The reward head, read on the state imagined ``horizon`` steps ahead, tells the
+    transitions that paid from those that did not: ROC AUC at least ``min_auc`` and above
+    both nulls (the last real reward as the prediction, and the randomized dynamics'
+    imagined state). Computed with ``--dreamer-imagination``.
+
+    Returns:
+        The measured :class:`~pytest_dreamer_audit.results.imagination.HeadPrediction` row.
+    """
+    __tracebackhide__ = True
+    row = _imagination(explanation, evidence).head(horizon)
+    if math.isnan(row.reward_auc):
+        _fail(
+            f"the reward prediction at horizon {horizon} is undefined: {row.reward_events} of "
+            f"{row.starts} imagined transitions were rewarded (an AUC needs both); record more "
+            "or longer episodes",
+            evidence,
+        )
+    nulls = {
+        "persistence": row.reward_persistence_auc,
+        "randomized dynamics": row.reward_randomized_auc,
+    }
+    numbers = (
+        f"AUC {row.reward_auc:.3f} (persistence {row.reward_persistence_auc:.3f}, randomized "
+        f"dynamics {row.reward_randomized_auc:.3f}, ceiling {row.reward_ceiling_auc:.3f}) over "
+        f"{row.starts} starts, {row.reward_events} rewarded"
+    )
+    if row.reward_auc < min_auc:
+        _fail(
+            f"the reward head {horizon} steps into imagination reaches {numbers}, below the "
+            f"required {min_auc:.3f}",
+            evidence,
+        )
+    beaten = [name for name, value in nulls.items() if not row.reward_auc > value]
+    if beaten:
+        _fail(
+            f"the reward head {horizon} steps into imagination does not beat "
+            f"{' or '.join(beaten)}: {numbers}",
+            evidence,
+        )
+    return row

@@ -131,7 +131,14 @@ def check_baseline(
     target = Path(path)
     current = snapshot(explanation)
     where = f"\nEvidence: {os.fspath(evidence)}" if evidence is not None else ""
-    existed = target.exists()
+    try:
+        existed = target.exists()
+    except OSError as error:  # a folder on the way that cannot be searched
+        raise AssertionError(
+            f"dreamer-audit: the baseline {target} cannot be looked up "
+            f"({error.strerror or error}); make its folder readable or point "
+            "--dreamer-baseline-dir elsewhere"
+        ) from None
     if update or not existed:
         try:
             _write(target, current)

@@ -14,7 +14,9 @@ from typing import Literal, get_args
 from ..errors import ConfigError
 
 __all__ = [
+    "DEFAULT_HORIZONS",
     "INITS",
+    "MAX_HORIZON",
     "LAYOUTS",
     "RANDOMIZATIONS",
     "ClaimConfig",
@@ -26,8 +28,10 @@ __all__ = [
     "NMFConfig",
     "Score",
     "Solver",
+    "check_horizons",
     "check_rank",
     "layout_width",
+    "read_horizons",
 ]
 
 Layout = Literal["pooled", "per_step"]
@@ -50,6 +54,51 @@ def _check_choice(what: str, value: object, choices: tuple[str, ...]) -> None:
 def _check_int(what: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{what} must be an integer >= {minimum}, got {value!r}")
+
+
+MAX_HORIZON = 50
+"""The longest open-loop imagination asked for (steps of the prior without an observation)."""
+DEFAULT_HORIZONS: tuple[int, ...] = (1, 3, 5, 10)
+"""The horizons of ``--dreamer-imagination`` when it is turned on without a list."""
+_OFF = ("", "off", "none", "false", "()")
+
+
+def check_horizons(value: object) -> tuple[int, ...]:
+    """The imagination horizons as a sorted tuple of distinct integers in ``[1, MAX_HORIZON]``
+    (``()``: imagination off); ConfigError naming the valid range otherwise."""
+    if isinstance(value, str | bytes) or not isinstance(value, tuple | list):
+        raise ConfigError(
+            f"imagination horizons must be a list of integers in [1, {MAX_HORIZON}] (or empty: "
+            f"off), got {value!r}"
+        )
+    for horizon in value:
+        if isinstance(horizon, bool) or not isinstance(horizon, int):
+            raise ConfigError(f"imagination horizon {horizon!r} is not an integer")
+        if not 1 <= horizon <= MAX_HORIZON:
+            raise ConfigError(
+                f"imagination horizon {horizon} is outside the valid range 1 to {MAX_HORIZON} "
+                "(steps imagined ahead of each analysed step)"
+            )
+    if len(set(value)) != len(value):
+        raise ConfigError(f"imagination horizons {list(value)} repeat a horizon")
+    return tuple(sorted(value))
+
+
+def read_horizons(text: str) -> tuple[int, ...]:
+    """``"1,3,5,10"`` -> ``(1, 3, 5, 10)``; ``"off"`` (or ``"none"``, ``"false"``, empty) ->
+    ``()``; ``"on"`` or ``"true"`` -> :data:`DEFAULT_HORIZONS`. ConfigError otherwise."""
+    words = text.strip().lower()
+    if words in _OFF:
+        return ()
+    if words in ("on", "true"):
+        return DEFAULT_HORIZONS
+    parts = [part.strip() for part in words.strip("()[]").split(",") if part.strip()]
+    if not parts or not all(part.isascii() and part.isdigit() for part in parts):
+        raise ConfigError(
+            f"imagination horizons {text!r}: expected comma-separated integers in [1, "
+            f"{MAX_HORIZON}] (e.g. 1,3,5,10), on (= {','.join(map(str, DEFAULT_HORIZONS))}) or off"
+        )
+    return check_horizons([int(part) for part in parts])
 
 
 def layout_width(layout: Layout, categoricals: int, classes: int) -> int:
@@ -122,7 +171,7 @@ class ExplainConfig:
             NMF activations, prototypes normalised) or ``"reconstruction"`` (L2 norm of the
             reconstructed row, the notebook's score, close to plain confidence). The default is
             the one whose top observations localise Freeway's events beyond their nulls on the
-            bundled agent and not on random weights (``examples/claims_table.md``).
+            bundled agent and not on random weights (``research/claims_table.md``).
         top_k: observations highlighted per rollout, and dataset examples per factor.
         solver, init, max_iter, tol, seed: the NMF fit (see :class:`NMFConfig`; ``"hals"`` by
             default, as there).
@@ -142,17 +191,22 @@ class ExplainConfig:
         skip_steps: leave the first ``skip_steps`` steps of every episode out of the
             explanation (a burn-in: the episode start looks alike in every episode and can
             take factors of its own); they are still rolled out and count for the return.
+        imagination: the horizons h of the world model's open-loop imagination from every
+            analysed posterior state, compared with the real ``o_{t+h}`` and its nulls
+            (``analysis/imagination.py``; needs the agent's ObsDecoder and RewardDecoder).
+            Empty (the default): off, at no cost. Each in ``[1, MAX_HORIZON]`` and shorter
+            than the rollouts; a list is stored as a sorted tuple.
     """
 
-    rank: int = 10
-    layout: Layout = "pooled"
+    rank: int = NMFConfig.rank  # the fit's defaults are the NMFConfig's: one place
+    layout: Layout = NMFConfig.layout
     score: Score = "surprise"
     top_k: int = 5
-    solver: Solver = "hals"
-    init: Init = "nndsvda"
-    max_iter: int = 200
-    tol: float = 1e-4
-    seed: int = 0
+    solver: Solver = NMFConfig.solver
+    init: Init = NMFConfig.init
+    max_iter: int = NMFConfig.max_iter
+    tol: float = NMFConfig.tol
+    seed: int = NMFConfig.seed
     stability_refits: int = 2
     sanity_seed: int = 12345
     skip_steps: int = 0
@@ -160,8 +214,11 @@ class ExplainConfig:
     probes: bool = False
     curves: bool = False
     decoded: bool = False
+    imagination: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        # a list (read back from summary.json) becomes the tuple that cache keys and eq need
+        object.__setattr__(self, "imagination", check_horizons(self.imagination))
         _check_choice("score", self.score, SCORES)
         _check_choice("randomization", self.randomization, RANDOMIZATIONS)
         for name in ("probes", "curves", "decoded"):

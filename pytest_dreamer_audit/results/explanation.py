@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, SavedDataError
+from ..errors import SavedDataError
 from ..files import atomic_text, atomic_write
 from ..games import GAMES
 from ..jsonvalues import to_json_number
 from .config import LAYOUTS, SCORES, ExplainConfig
+from .event_names import parse_event_name
 from .facts import VISIBLE_FACTS, visible_form
+from .imagination import ImaginationTable
 from .trustworthy import trust_verdicts
 from .values import CurveSet, ProbeRow, RandomizationStage, TrustMetrics
 
@@ -62,7 +64,8 @@ class Explanation:
             its posterior (``analysis/decoding.py``); ``[0, ...]`` unless ``config.decoded``.
         factor_decoded: ``[r, channels, 10, 10]`` each factor's prototype decoded; ``[0, ...]``
             unless ``config.decoded``.
-        observations: ``[L, B, channels, 10, 10]`` bool. posterior_probs: ``[L, B, C, K]``.
+        observations: ``[L, B, channels, 10, 10]`` bool, channels named by
+            :attr:`observation_channels`. posterior_probs: ``[L, B, C, K]``.
         stoch_classes: ``[L, B, C]`` the sampled class of each categorical.
         actions: ``[L, B]``. rewards: ``[L, B]`` (0 after an episode's end).
         valid: ``[L, B]`` bool, the analysed steps: recorded, and not in the first
@@ -73,6 +76,8 @@ class Explanation:
             (``results/probes.py``); empty unless ``config.probes``.
         curves: the deletion and insertion curves of every head (``analysis/curves.py``);
             empty unless ``config.curves``.
+        imagination: the world model's open-loop predictions against their nulls
+            (``analysis/imagination.py``); None unless ``config.imagination``.
         facts: ``[L, B, F]`` game facts as recorded (names in fact_names; every fact, with the
             visible forms of transition facts, through :meth:`fact` and :attr:`all_fact_names`).
     """
@@ -108,6 +113,7 @@ class Explanation:
     randomization: tuple[RandomizationStage, ...] = ()
     probes: tuple[ProbeRow, ...] = ()
     curves: tuple[CurveSet, ...] = ()
+    imagination: ImaginationTable | None = None
 
     def __repr__(self) -> str:
         c = self.config
@@ -141,14 +147,33 @@ class Explanation:
         return self.fact_names + extra
 
     def fact(self, name: str) -> np.ndarray:
-        """One game fact ``[L, B]``, recorded or visible; the error lists the facts there are."""
+        """One game fact ``[L, B]`` by any name a report row shows (``results/event_names.py``).
+
+        A recorded fact (``"ball_row"``), a visible form (``"brick_hit_visible"``), an action
+        (``"executed_action=left"``: 0/1) or a fact compared with a number
+        (``"bricks_left<=10"``: 0/1). A wrong name gets the facts there are and "did you mean".
+
+        Example:
+            >>> misses = explanation.fact("miss_coming")  # doctest: +SKIP
+            >>> lefts = explanation.fact("executed_action=left")  # doctest: +SKIP
+        """
+        if name in self.fact_names:
+            return self.facts[..., self.fact_names.index(name)]
         if name in VISIBLE_FACTS and VISIBLE_FACTS[name] in self.fact_names:
             return visible_form(self.fact(VISIBLE_FACTS[name]))
-        if name not in self.fact_names:
-            raise ConfigError(
-                f"{self.game} records no fact {name!r}; it has {', '.join(self.all_fact_names)}"
-            )
-        return self.facts[..., self.fact_names.index(name)]
+        event = parse_event_name(
+            name, game=self.game, facts=self.all_fact_names, actions=self.action_names
+        )
+        return event.evaluate(self.fact(event.fact))
+
+    @property
+    def observation_channels(self) -> tuple[str, ...]:
+        """The name of each channel of :attr:`observations` (axis 2), MinAtar's names of the
+        game's channels, the POMDP subset where :attr:`pomdp` (``games.py``)."""
+        spec = GAMES.get(self.game)
+        count = self.observations.shape[2]
+        names = spec.observed_channel_names(self.pomdp) if spec else ()
+        return names if len(names) == count else tuple(f"channel{c}" for c in range(count))
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -178,6 +203,7 @@ class Explanation:
             "randomization": [stage.to_json() for stage in self.randomization],
             "probes": [row.to_json() for row in self.probes],
             "curves": [curve.to_json() for curve in self.curves],
+            "imagination": None if self.imagination is None else self.imagination.to_json(),
             "mean_return": float(self.returns.mean()),
         }
 
@@ -231,6 +257,7 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
         "randomization",
         "probes",
         "curves",
+        "imagination",
     }
     if set(arrays) != expected:
         raise damaged(f"arrays {sorted(set(arrays) ^ expected)} missing or unexpected")
@@ -248,6 +275,7 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
             ),
             probes=tuple(ProbeRow.from_json(row) for row in summary["probes"]),
             curves=tuple(CurveSet.from_json(curve) for curve in summary["curves"]),
+            imagination=_imagination(summary.get("imagination")),
             **arrays,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -256,6 +284,11 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
     if problem:
         raise damaged(problem)
     return explanation
+
+
+def _imagination(data: Any) -> ImaginationTable | None:
+    """The saved imagination table; None where it was off (or the summary predates it)."""
+    return None if data is None else ImaginationTable.from_json(data)
 
 
 def _inconsistency(e: Explanation) -> str:
@@ -336,4 +369,9 @@ def _inconsistency(e: Explanation) -> str:
         return "actions outside the game's action set"
     if ((e.top_observations < -1) | (e.top_observations >= steps)).any():
         return "top_observations outside the rollout"
+    computed = () if e.imagination is None else e.imagination.horizons
+    if computed != e.config.imagination:
+        return (
+            f"imagination horizons {list(computed)}, config asks for {list(e.config.imagination)}"
+        )
     return ""

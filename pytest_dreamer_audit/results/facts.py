@@ -18,26 +18,31 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..games import FREEWAY_TRANSITION_FACTS, GENERIC_TRANSITION_FACTS
+from ..game_facts import GAME_FACTS
+from .event_names import fact_of
 
 __all__ = ["TRANSITION_FACTS", "VISIBLE_FACTS", "VISIBLE_SUFFIX", "step_of", "visible_form"]
 
 VISIBLE_SUFFIX = "_visible"
-TRANSITION_FACTS = frozenset(GENERIC_TRANSITION_FACTS + FREEWAY_TRANSITION_FACTS)
-"""Facts of row ``t`` that describe what action ``a_t`` did (shown by ``o_{t+1}``)."""
+_ALL_FACTS = [fact for facts in GAME_FACTS.values() for fact in facts]
+TRANSITION_FACTS = frozenset(fact.name for fact in _ALL_FACTS if fact.step == "transition")
+"""Facts of row ``t`` that describe what action ``a_t`` did (shown by ``o_{t+1}``), any game."""
 VISIBLE_FACTS = MappingProxyType(
-    {f"{name}{VISIBLE_SUFFIX}": name for name in sorted(FREEWAY_TRANSITION_FACTS)}
+    {f"{name}{VISIBLE_SUFFIX}": name for name in sorted({f.name for f in _ALL_FACTS if f.visible})}
 )
-"""The visible form of each transition fact an observation can show, and its transition fact.
-``executed_action`` and ``sticky`` stay transition facts: they describe the agent's choice made
-after seeing ``o_t``, which is what an explanation of ``o_t`` may well explain."""
+"""The visible form of each transition fact an observation can show, and its transition fact
+(``game_facts.py``: ``Fact.visible``). ``executed_action`` and ``sticky`` stay transition facts:
+they describe the agent's choice made after seeing ``o_t``, which is what an explanation of
+``o_t`` may well explain; a transition that always ends the episode (Breakout's ``missed``) has
+no observation after it."""
 
 
 def step_of(name: str) -> str:
     """Which step row ``t`` of fact ``name`` refers to, in words (the README's table)."""
-    if name in VISIBLE_FACTS:
-        return f"o_t: the transition t-1 -> t, as observation t shows it ({VISIBLE_FACTS[name]})"
-    if name in TRANSITION_FACTS or name.split("=")[0] in TRANSITION_FACTS:
+    fact = fact_of(name)  # "executed_action=left" and "ball_row>=5" refer to their fact's step
+    if fact in VISIBLE_FACTS:
+        return f"o_t: the transition t-1 -> t, as observation t shows it ({VISIBLE_FACTS[fact]})"
+    if fact in TRANSITION_FACTS:
         return "a_t: the transition t -> t+1 (shown by observation t+1)"
     return "o_t: the state observation t shows"
 

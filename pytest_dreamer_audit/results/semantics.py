@@ -230,7 +230,7 @@ def _event_test(context: _Context, activations: np.ndarray, hits: np.ndarray) ->
     correlation of its whole activation with the event (one-sided, both nulls): a factor's
     activation saturates (in the bundled agent's audits every factor's top picks come from a
     tie, one of them 45% of the observations), so its picks are a sample of the tie and a test
-    on them alone finds a planted event in few masks (``examples/measure_power.py``)."""
+    on them alone finds a planted event in few masks (``research/measure_power.py``)."""
     test = graded_test(context.nulls, activations, hits.astype(np.float64), context.claimable,
                        one_sided=True)  # fmt: skip
     return _wrap(context, _precision(context, hits), test, float(hits.mean()), context.k)

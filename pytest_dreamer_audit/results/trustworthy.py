@@ -3,7 +3,7 @@ runs and what the report and ``summary.json`` show per check.
 
 Each threshold is justified by the bundled agent's value (``examples/checkpoints/
 freeway_pomdp.pth``, 16 x 50, seeds 7100, 7200, 7300, 7400) and by the planted models it fails
-(``pytest_dreamer_audit.planted``, measured by ``examples/planted_matrix.py``). Standard
+(``pytest_dreamer_audit.planted``, measured by ``research/planted_matrix.py``). Standard
 library only, like the metrics it reads.
 """
 

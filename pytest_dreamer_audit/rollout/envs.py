@@ -2,24 +2,16 @@
 
 Game facts are read from ``env.unwrapped`` (the gymnasium ``BaseEnv``) through the one documented
 attribute MinAtar exposes for the game logic, ``BaseEnv.game`` (its ``Environment``), in one
-place: :func:`_game_logic`. Facts come in two kinds, recorded on the same row ``t``:
+place: :func:`_game_logic`; each game's reader (``rollout/facts_<game>.py``) turns that state
+into the facts ``game_facts.GAME_FACTS`` lists and explains. Facts come in two kinds, recorded
+on the same row ``t``:
 
 * observation facts describe the state shown in observation ``o_t``;
 * transition facts describe what happened when action ``a_t`` (chosen after seeing ``o_t``) ran.
 
 Every game has the transition facts ``executed_action`` (the minimal-set index that really ran:
 sticky actions repeat the previous one with probability 0.1) and ``sticky`` (1 when it differs
-from the chosen action). Freeway adds ``chicken_row`` (0 = top, 9 = start), ``move_ready`` (1 when
-the move timer is 0, so an up/down action takes effect this frame), ``car_adjacent`` (1 when a car
-is in the chicken's row within one column of it), ``up_hits`` (below), ``scored`` and ``collision``.
-
-``up_hits`` is 1 when pressing UP in this frame would get the chicken hit by a car (sent back to
-the start without scoring), as MinAtar 1.0.15's ``freeway.Env.act`` plays the frame: the chicken
-first moves to row ``p = max(0, pos - 1)`` if ``move_timer == 0`` (else stays, ``p = pos``);
-reaching row 0 scores and resets it to row 9, where no car drives (so ``up_hits`` is 0); otherwise
-it is hit when some car in row ``p`` is in the chicken's column 4 now, or its timer is 0 (it moves
-this frame) and its next column, ``x + sign(speed)`` wrapped into 0..9, is 4. A finished episode
-has ``up_hits`` 0 (the game ignores actions).
+from the chosen action), followed by the game's own.
 """
 
 from __future__ import annotations
@@ -32,22 +24,25 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..games import FREEWAY_TRANSITION_FACTS, GENERIC_TRANSITION_FACTS, GameSpec, game_spec
+from ..games import GameSpec, game_spec
 from ..model.sampling import MAX_SEED
+from . import facts_asterix, facts_breakout, facts_freeway, facts_seaquest, facts_space_invaders
+from .facts_common import FactReader
 
 __all__ = ["GameBatch", "StepResult", "fact_names", "make_env"]
 
-_FREEWAY_OBSERVATION_FACTS = ("chicken_row", "move_ready", "car_adjacent", "up_hits")
-_FREEWAY_START_ROW = 9
-_FREEWAY_CHICKEN_COLUMN = 4
-_FREEWAY_COLUMNS = 10
+_READERS: dict[str, FactReader] = {
+    "asterix": facts_asterix.READER,
+    "breakout": facts_breakout.READER,
+    "freeway": facts_freeway.READER,
+    "seaquest": facts_seaquest.READER,
+    "space_invaders": facts_space_invaders.READER,
+}
 
 
 def fact_names(game: str) -> tuple[str, ...]:
     """Names of the facts recorded for ``game``, in the order of the facts' last axis."""
-    if game_spec(game).name == "freeway":
-        return _FREEWAY_OBSERVATION_FACTS + GENERIC_TRANSITION_FACTS + FREEWAY_TRANSITION_FACTS
-    return GENERIC_TRANSITION_FACTS
+    return game_spec(game).fact_names
 
 
 def _register_minatar() -> None:
@@ -89,26 +84,6 @@ def _game_logic(env: Any) -> Any:
     return env.unwrapped.game
 
 
-def _freeway_up_hits(logic: Any) -> bool:
-    """Would UP in this frame get the chicken hit? (MinAtar's ``freeway.Env``; module docstring.)
-
-    Read from the game state alone (``cars`` as ``[x, row, timer, speed]``, ``pos``,
-    ``move_timer``, ``terminal``), without stepping or copying the game.
-    """
-    if logic.terminal:
-        return False
-    row = max(0, int(logic.pos) - 1) if logic.move_timer == 0 else int(logic.pos)
-    if row == 0:  # scores; the chicken restarts in row 9, which has no cars
-        return False
-    for x, car_row, timer, speed in logic.cars:
-        if car_row != row:
-            continue
-        moved = (x + (1 if speed > 0 else -1)) % _FREEWAY_COLUMNS
-        if x == _FREEWAY_CHICKEN_COLUMN or (timer == 0 and moved == _FREEWAY_CHICKEN_COLUMN):
-            return True
-    return False
-
-
 @dataclass(frozen=True)
 class StepResult:
     """What one batched step returns.
@@ -145,7 +120,8 @@ class GameBatch:
         self.envs = [make_env(game, sticky_action_prob=sticky_action_prob) for _ in range(episodes)]
         first = self.envs[0].unwrapped
         self.action_set: list[int] = list(first.action_set)
-        self._is_freeway = self.spec.name == "freeway"
+        self._reader = _READERS[self.spec.name]
+        self._observation_count = len(self.spec.observation_fact_names)
         self._last_facts: list[list[int]] = [[] for _ in self.envs]
 
     @property
@@ -162,14 +138,7 @@ class GameBatch:
         return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))
 
     def _observation_facts(self, env: Any) -> list[int]:
-        if not self._is_freeway:
-            return []
-        logic = _game_logic(env).env
-        row = int(logic.pos)
-        adjacent = any(
-            car[1] == row and abs(car[0] - _FREEWAY_CHICKEN_COLUMN) <= 1 for car in logic.cars
-        )
-        return [row, int(logic.move_timer == 0), int(adjacent), int(_freeway_up_hits(logic))]
+        return self._reader.observe(_game_logic(env))
 
     def reset(self, seeds: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Reset episode ``b`` with ``seeds[b]``.
@@ -197,7 +166,7 @@ class GameBatch:
         states: list[np.ndarray] = []
         reward = np.zeros(self.episodes, dtype=np.float32)
         terminal = np.zeros(self.episodes, dtype=bool)
-        n_observation = len(_FREEWAY_OBSERVATION_FACTS) if self._is_freeway else 0
+        n_observation = self._observation_count
         n_transition = len(self.fact_names) - n_observation
         transition = np.zeros((self.episodes, n_transition), dtype=np.int32)
         observation = np.zeros((self.episodes, n_observation), dtype=np.int32)
@@ -210,27 +179,10 @@ class GameBatch:
             state, r, done, _, _ = env.step(chosen)
             executed = self.action_set.index(_game_logic(env).last_action)
             reward[b], terminal[b] = r, done
-            facts = [executed, int(executed != chosen)]
-            if self._is_freeway:
-                facts += self._freeway_transition(before, executed, float(r), env)
-                self._last_facts[b] = self._observation_facts(env)
-                observation[b] = self._last_facts[b]
-            transition[b] = facts
+            name = self.spec.action_names[executed]
+            own = self._reader.transition(before, name, float(r), bool(done), _game_logic(env))
+            transition[b] = [executed, int(executed != chosen), *own]
+            self._last_facts[b] = self._observation_facts(env)
+            observation[b] = self._last_facts[b]
             states.append(state)
         return StepResult(self._obs(states), reward, terminal, transition, observation)
-
-    def _freeway_transition(
-        self, before: list[int], executed: int, reward: float, env: Any
-    ) -> list[int]:
-        """``[scored, collision]``: a collision sends the chicken back to the start unscored."""
-        row, move_ready = before[0], before[1]
-        name = self.spec.action_names[executed]
-        expected = row
-        if move_ready and name == "up":
-            expected = max(0, row - 1)
-        elif move_ready and name == "down":
-            expected = min(_FREEWAY_START_ROW, row + 1)
-        scored = reward > 0
-        after = int(_game_logic(env).env.pos)
-        collision = (not scored) and after == _FREEWAY_START_ROW and expected != _FREEWAY_START_ROW
-        return [int(scored), int(collision)]

@@ -21,11 +21,16 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, SavedDataError
-from ..games import GameTarget, check_agent_fits, game_spec, resolve_target
+from ..games import (
+    GameTarget,
+    check_agent_fits,
+    check_episode_seeds,
+    game_spec,
+    resolve_target,
+)
 from ..model.agent import DreamerAgent
 from ..model.devices import resolve_device
-from ..model.sampling import MAX_SEED, NoiseKeys
-from ..settings import AuditSettings
+from ..model.sampling import NoiseKeys
 from .envs import GameBatch
 
 __all__ = [
@@ -134,13 +139,7 @@ class Trajectory:
 
 def episode_seeds(seed: int, episodes: int) -> list[int]:
     """The seeds of a rollout's episodes: ``seed, seed + 1, ...`` (each episode its own)."""
-    if episodes < 1:
-        raise ConfigError(f"episodes must be at least 1, got {episodes}")
-    if seed < 0 or seed + episodes - 1 > MAX_SEED:
-        raise ConfigError(
-            f"seed {seed} with {episodes} episodes needs seeds up to {seed + episodes - 1}; "
-            f"MinAtar seeds are in [0, {MAX_SEED}]"
-        )
+    check_episode_seeds(seed, episodes)
     return list(range(seed, seed + episodes))
 
 
@@ -198,19 +197,6 @@ def run_rollouts(
             steps,
             greedy,
         )
-
-
-def audit_rollouts(agent: DreamerAgent, settings: AuditSettings, target: GameTarget) -> Trajectory:
-    """The rollouts an audit's settings ask for, on the game ``target`` (see
-    :meth:`AuditSettings.check_agent`)."""
-    return run_rollouts(
-        agent,
-        target.spec.name,
-        pomdp=target.pomdp,
-        episodes=settings.episodes,
-        steps=settings.steps,
-        seed=settings.seed,
-    )
 
 
 def _roll(

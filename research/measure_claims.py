@@ -20,7 +20,7 @@ markdown:
    max(AUC, 1 - AUC), and where each score's picks sit in time;
 4. factor status: unstable and start-marker factors, tie fractions, time correlations.
 
-Run: ``OMP_NUM_THREADS=1 python examples/measure_claims.py --out examples/claims_table.md``
+Run: ``OMP_NUM_THREADS=1 python research/measure_claims.py --out research/claims_table.md``
 (``--configs pooled:surprise pooled:activation`` restricts the layout x score grid).
 """
 
@@ -756,7 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = [
         "# Which layout x score localises which Freeway events beyond both nulls",
         "",
-        "Command: `OMP_NUM_THREADS=1 python examples/measure_claims.py "
+        "Command: `OMP_NUM_THREADS=1 python research/measure_claims.py "
         + " ".join(argv if argv is not None else sys.argv[1:])
         + "`",
         "",

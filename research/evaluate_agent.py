@@ -1,6 +1,6 @@
 """Play seeded full episodes with a checkpoint and blind baselines; print markdown tables.
 
-    python examples/evaluate_agent.py examples/checkpoints/freeway_pomdp.pth --json results.json
+    python research/evaluate_agent.py examples/checkpoints/freeway_pomdp.pth --json results.json
 
 Every policy plays the same episode seeds (``seed .. seed + episodes - 1``) in one ``GameBatch``
 stepped in lockstep, so the rows of the tables are comparable. The agent is run batched, with its

@@ -5,7 +5,7 @@ in imagination, acting, logging, saving and resuming, then the training loop. Th
 reference PyTorch MinAtar DreamerV2 hyperparameters; the saved file is in the reference checkpoint
 format plus this package's metadata entry, so ``load_checkpoint`` (and the reference code) read it.
 
-    python examples/train_reference_agent.py --game freeway --pomdp \\
+    python research/train_reference_agent.py --game freeway --pomdp \\
         --checkpoint examples/checkpoints/freeway_pomdp.pth --total-env-steps 300000
 
 CPU recipe (what trained ``examples/checkpoints/freeway_pomdp.pth``). Measured on one AMD EPYC
@@ -27,7 +27,7 @@ Differences from the reference trainer, all deliberate:
   forward passes record a graph. This is what makes a CPU gradient step affordable.
 * ``--actor-gradient lookahead`` (not the default) replaces REINFORCE's one sampled action per
   imagined state by the expectation over all of them, each scored by its one-step value under
-  the prior and the target critic (:func:`one_step_values`). ``examples/diagnose_policy.py``
+  the prior and the target critic (:func:`one_step_values`). ``research/diagnose_policy.py``
   showed why: the run's model and critic prefer noop where UP gets the chicken hit 2.9-3.0x more
   often than where it is safe (random weights: 1.01x), while its REINFORCE-trained actor holds
   back only 1.6x more often (random weights: 1.00x).
@@ -861,7 +861,7 @@ def save_agent(
     from pytest_dreamer_audit.model.checkpoint import save_checkpoint
 
     training: dict[str, Any] = {
-        "trainer": "examples/train_reference_agent.py",
+        "trainer": "research/train_reference_agent.py",
         "env_steps": counters.env_steps,
         "gradient_steps": learner.gradient_steps,
         "episodes": counters.episodes,
@@ -965,17 +965,10 @@ def warm_start(args: Args) -> tuple[DreamerAgent, Counters, int]:
 
 
 def _evaluate_module() -> Any:
-    """``examples/evaluate_agent.py``, loaded from beside this file (it is a script too)."""
-    import importlib.util
+    """``research/evaluate_agent.py``, the sibling script."""
+    from sibling import sibling
 
-    path = Path(__file__).with_name("evaluate_agent.py")
-    spec = importlib.util.spec_from_file_location("evaluate_agent", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+    return sibling("evaluate_agent")
 
 
 class Selection(NamedTuple):

@@ -14,7 +14,7 @@ counts:
   event) and, for comparison, as they were before: the precision of the factor's top 20
   picks, against the same two nulls.
 
-    OMP_NUM_THREADS=1 python examples/measure_power.py examples/checkpoints/freeway_pomdp.pth \\
+    OMP_NUM_THREADS=1 python research/measure_power.py examples/checkpoints/freeway_pomdp.pth \\
         --seed 777000 --episodes 16 32 64 --masks 100 --out /tmp/power.md
 """
 

@@ -1,6 +1,6 @@
 """Do the default trust checks fail the models they are named after? The planted-model matrix.
 
-    python examples/planted_matrix.py examples/checkpoints/freeway_pomdp.pth --seed 7100
+    python research/planted_matrix.py examples/checkpoints/freeway_pomdp.pth --seed 7100
 
 Every planted model of ``pytest_dreamer_audit.planted`` (a weight edit of the checkpoint in the
 reference format, or the screen-reading test double) is audited like the trained agent: its own

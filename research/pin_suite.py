@@ -6,7 +6,7 @@ script prints those values in one markdown report, computed through the plugin's
 (``AuditCache``: the same rollouts and explanation the fixtures build), so that re-pinning the
 suite after retraining the checkpoint is a matter of reading one file:
 
-    OMP_NUM_THREADS=1 python examples/pin_suite.py examples/checkpoints/freeway_pomdp.pth \\
+    OMP_NUM_THREADS=1 python research/pin_suite.py examples/checkpoints/freeway_pomdp.pth \\
         --seeds 0 1000 --episodes 16 32 --out /tmp/pins.md
 
 Per (seed, episodes): mean return and action fractions; the trust metrics (NMF error and
@@ -15,7 +15,7 @@ deletion ratio); the score's table (precision of the top-k picks at each event, 
 nulls' 5-95% ranges, the effect over other episodes with its 95% interval, and the p-values
 under both nulls and under circular shifts alone); each fact's best claimable factor with its
 corrected nulls ("time" where only the circular shift is beaten). The random-weights control
-of the claims is ``examples/measure_claims.py``.
+of the claims is ``research/measure_claims.py``.
 """
 
 from __future__ import annotations

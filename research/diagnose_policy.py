@@ -1,6 +1,6 @@
 """Does the world model foresee the cars and the hits, and does the actor act on what it foresees?
 
-    python examples/diagnose_policy.py examples/checkpoints/freeway_pomdp.pth --seed 6000
+    python research/diagnose_policy.py examples/checkpoints/freeway_pomdp.pth --seed 6000
 
 Two measurements on the agent's own rollouts (``episodes`` x ``steps``, sampled, seeds
 ``seed .. seed + episodes - 1``), each printed next to its nulls. Freeway only.
@@ -29,7 +29,7 @@ critic know reacts less than the lookahead does.
 at every frame, the action of highest ``Q(a)`` above (``samples`` prior draws per action and
 frame, seeded: with one draw the values are too noisy to act on), against the actor sampled and
 greedy on the same seeds, with the paired differences and the danger reaction of
-``examples/evaluate_agent.py``. What one step of policy improvement on the agent's own model and
+``research/evaluate_agent.py``. What one step of policy improvement on the agent's own model and
 critic would score: how much an actor trained to do what they say could gain.
 
 The rollouts' samples come from the package's per-episode noise and the lookahead's prior draws
@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sibling import sibling
 from torch import Tensor
 
 from pytest_dreamer_audit.analysis.trust import mode_one_hot
@@ -58,7 +59,6 @@ from pytest_dreamer_audit.model.checkpoint import load_checkpoint
 from pytest_dreamer_audit.model.sampling import NoiseKeys
 from pytest_dreamer_audit.rollout.envs import GameBatch
 from pytest_dreamer_audit.rollout.rollouts import Trajectory, run_rollouts
-from pytest_dreamer_audit.testing import import_example
 
 CHICKEN, CAR = 0, 1
 """Channels of Freeway's POMDP observation."""
@@ -282,7 +282,7 @@ def play_lookahead(
 ) -> tuple[Any, ...]:
     """``PolicyResult`` of the actor (sampled, greedy) and of the lookahead on seeds
     ``seed .. seed + episodes - 1``, full episodes in lockstep."""
-    evaluate = import_example("evaluate_agent")
+    evaluate = sibling("evaluate_agent")
     batch = GameBatch("freeway", pomdp=True, episodes=episodes)
     seeds = list(range(seed, seed + episodes))
     policies = {
@@ -296,7 +296,7 @@ def play_lookahead(
 
 
 def play_report(results: tuple[Any, ...]) -> str:
-    evaluate = import_example("evaluate_agent")
+    evaluate = sibling("evaluate_agent")
     look = results[-1]
     differences = [evaluate.paired_difference(look, actor) for actor in results[:-1]]
     return "\n\n".join(

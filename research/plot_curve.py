@@ -1,6 +1,6 @@
-"""Draw learning curves written by ``examples/train_reference_agent.py`` as one PNG.
+"""Draw learning curves written by ``research/train_reference_agent.py`` as one PNG.
 
-    python examples/plot_curve.py examples/checkpoints/training/freeway_pomdp.curve.csv \\
+    python research/plot_curve.py research/runs/freeway_pomdp.curve.csv \\
         --label "main run" --out examples/checkpoints/freeway_pomdp.curve.png
 
 Each CSV (one per run, in the order given) is drawn against env steps: the selection evaluation's
@@ -43,7 +43,7 @@ def read_curve(path: Path, label: str) -> Curve:
     missing = [name for name in COLUMNS if rows and name not in rows[0]]
     if not rows or missing:
         raise ConfigError(
-            f"{path} is not a learning curve of examples/train_reference_agent.py: "
+            f"{path} is not a learning curve of research/train_reference_agent.py: "
             + (f"it lacks the columns {missing}" if rows else "it has no rows")
         )
     points: dict[str, tuple[tuple[int, float], ...]] = {}
