@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_dreamer_audit.plugin.fixtures import DreamerAudit
+from pytest_dreamer_audit import DreamerAudit
 
 pytestmark = pytest.mark.dreamer_audit(
     randomization="cascade", probes=True, curves=True, decoded=True

@@ -33,9 +33,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_dreamer_audit.plugin.fixtures import DreamerAudit
-from pytest_dreamer_audit.results.claims import score_event_test
-from pytest_dreamer_audit.results.explanation import Explanation
+from pytest_dreamer_audit import BaselineTolerances, DreamerAudit, Explanation, score_event_test
 
 # --- behaviour -----------------------------------------------------------------------------------
 
@@ -45,7 +43,7 @@ def test_agent_crosses_the_road(dreamer_audit: DreamerAudit) -> None:
     # episodes); a crossing takes at least 27 steps. Uniform random play scores about 0.01 in 50
     # steps. Over full episodes it is 39.4 sampled against 29.7 for the best blind policy
     # (examples/checkpoints/README.md).
-    dreamer_audit.assert_mean_return(at_least=0.25)
+    dreamer_audit.assert_mean_return(min_return=0.25)
 
 
 def test_agent_waits_as_well_as_moving_up(dreamer_audit: DreamerAudit) -> None:
@@ -53,7 +51,9 @@ def test_agent_waits_as_well_as_moving_up(dreamer_audit: DreamerAudit) -> None:
     # down 4.0-4.4% at the other seeds and sizes). The always-UP agent shipped before pressed
     # noop 1.6% and fails the noop bound; a blind UP(p = 0.8) coin would pass it, which is why
     # the danger reaction is measured on full episodes by research/evaluate_agent.py, not here.
-    dreamer_audit.assert_action_fractions(at_least={"up": 0.6, "noop": 0.15}, at_most={"down": 0.1})
+    dreamer_audit.assert_action_fractions(
+        min_fractions={"up": 0.6, "noop": 0.15}, max_fractions={"down": 0.1}
+    )
 
 
 # --- how far to trust the explanation ------------------------------------------------------------
@@ -184,4 +184,6 @@ def test_a_factor_tracks_the_chicken_row(dreamer_audit: DreamerAudit) -> None:
 def test_explanation_matches_the_stored_baseline(dreamer_audit: DreamerAudit) -> None:
     # examples/dreamer_baselines/ holds the snapshot of this checkpoint's explanation; rerun with
     # --dreamer-update-baselines after retraining the checkpoint on purpose.
-    dreamer_audit.check_baseline(min_prototype_cosine=0.9, return_abs=0.5)
+    dreamer_audit.check_baseline(
+        tolerances=BaselineTolerances(min_prototype_cosine=0.9, return_abs=0.5)
+    )

@@ -42,6 +42,10 @@ _LAZY = {
     "Explanation": "results.explanation",
     "load_explanation": "results.explanation",
     "fact_associations": "results.semantics",
+    "claims_table": "results.claims",
+    "score_event_test": "results.claims",
+    "ClaimConfig": "results.config",
+    "BaselineTolerances": "results.baseline",
     "TrustThresholds": "results.trustworthy",
     "DreamerAudit": "plugin.fixtures",
     "AuditSettings": "settings",
@@ -69,14 +73,18 @@ __all__ = [
     # Resolved lazily (see _LAZY and _MODULES):
     "AgentMetadata",
     "AuditSettings",
+    "BaselineTolerances",
+    "ClaimConfig",
     "DreamerAudit",
     "ExplainConfig",
     "Explanation",
     "TrustThresholds",
     "assertions",
     "explain",
+    "claims_table",
     "fact_associations",
     "load_explanation",
+    "score_event_test",
     "semantics",
     "DreamerAgent",
     "LatentState",
@@ -97,6 +105,9 @@ if TYPE_CHECKING:
     from .model.sampling import NoiseKeys
     from .plugin.fixtures import DreamerAudit
     from .results import assertions, semantics
+    from .results.baseline import BaselineTolerances
+    from .results.claims import claims_table, score_event_test
+    from .results.config import ClaimConfig
     from .results.explanation import ExplainConfig, Explanation, load_explanation
     from .results.semantics import fact_associations
     from .results.trustworthy import TrustThresholds

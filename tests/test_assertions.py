@@ -131,25 +131,27 @@ def test_missing_metrics_fail_and_say_why(explanation: Explanation) -> None:
 
 def test_return_and_action_fractions(explanation: Explanation) -> None:
     e = dataclasses.replace(explanation, rewards=np.ones_like(explanation.rewards))
-    assert A.assert_mean_return(e, at_least=12.0) == 12.0
+    assert A.assert_mean_return(e, min_return=12.0) == 12.0
     with pytest.raises(
         AssertionError,
         match=r"mean return is 12\.000 \(std 0\.000 over 4 episodes of up to 12 steps\), below the required 13\.000",
     ):
-        A.assert_mean_return(e, at_least=13.0)
+        A.assert_mean_return(e, min_return=13.0)
     actions = np.zeros_like(explanation.actions)
     actions[:3] = 1
     e = dataclasses.replace(explanation, actions=actions)
-    fractions = A.assert_action_fractions(e, at_least={"up": 0.25}, at_most={"down": 0.0})
+    fractions = A.assert_action_fractions(
+        e, min_fractions={"up": 0.25}, max_fractions={"down": 0.0}
+    )
     assert fractions == {"noop": 0.75, "up": 0.25, "down": 0.0}
     with pytest.raises(
         AssertionError,
         match=r"action 'up' is chosen 25\.0% of steps, below 50\.0%; all fractions: noop 75\.0%, up 25\.0%, down 0\.0%",
     ):
-        A.assert_action_fractions(e, at_least={"up": 0.5})
+        A.assert_action_fractions(e, min_fractions={"up": 0.5})
     with pytest.raises(
         AssertionError, match=r"action 'noop' is chosen 75\.0% of steps, above 50\.0%"
     ):
-        A.assert_action_fractions(e, at_most={"noop": 0.5})
+        A.assert_action_fractions(e, max_fractions={"noop": 0.5})
     with pytest.raises(ConfigError, match=r"unknown actions \['fire'\]"):
-        A.assert_action_fractions(e, at_least={"fire": 0.1})
+        A.assert_action_fractions(e, min_fractions={"fire": 0.1})

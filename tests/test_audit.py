@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -209,7 +210,7 @@ def test_the_pictures_shown_are_the_verified_copies_not_the_shared_entry(
     assert shown.read_bytes() == genuine
     record = AuditRecord(
         checkpoint=settings.checkpoint, label="tiny", key=result.key, game="freeway",
-        settings=settings, metrics=result.explanation.metrics, mean_return=0.0,
+        settings=dataclasses.asdict(settings), metrics=result.explanation.metrics, mean_return=0.0,
         images=tuple((str(image), image.name) for image in result.images),
     )  # fmt: skip
     import base64

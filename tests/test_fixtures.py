@@ -42,16 +42,16 @@ def test_bound_assertions_are_the_plain_functions_with_the_evidence(audit: Dream
     e = audit.explanation
     ratio = A.assert_deletion_beats_random(e, min_ratio=0.0)
     assert audit.assert_deletion_beats_random(min_ratio=0.0) == ratio
-    assert audit.assert_mean_return(at_least=-1.0) == float(e.returns.mean())
+    assert audit.assert_mean_return(min_return=-1.0) == float(e.returns.mean())
     with pytest.raises(AssertionError, match=f"Evidence: {audit.evidence}"):
-        audit.assert_mean_return(at_least=1e9)
+        audit.assert_mean_return(min_return=1e9)
     # Each call is in the test's check log, with its arguments and what it measured.
     assert [c.assertion for c in audit.checks[-2:]] == [
-        "assert_mean_return(at_least=-1.0)",
-        "assert_mean_return(at_least=1000000000.0)",
+        "assert_mean_return(min_return=-1.0)",
+        "assert_mean_return(min_return=1000000000.0)",
     ]
     last = audit.checks[-1]
-    assert (last.assertion, last.passed) == ("assert_mean_return(at_least=1000000000.0)", False)
+    assert (last.assertion, last.passed) == ("assert_mean_return(min_return=1000000000.0)", False)
     assert last.outcome.startswith("mean return is ")
     assert audit.checks[-2].outcome == f"{float(e.returns.mean()):.4g}"
 
@@ -59,7 +59,7 @@ def test_bound_assertions_are_the_plain_functions_with_the_evidence(audit: Dream
 @pytest.mark.parametrize(
     ("old", "call"),
     [
-        ("mean_return", lambda m: m(at_least=-1.0)),
+        ("mean_return", lambda m: m(min_return=-1.0)),
         ("deletion_beats_random", lambda m: m(min_ratio=0.0)),
         ("action_fractions", lambda m: m()),
     ],
@@ -87,7 +87,11 @@ def test_every_old_name_has_its_assertion() -> None:
 def test_assert_trustworthy_runs_every_default_check_and_logs_each_verdict(
     audit: DreamerAudit,
 ) -> None:
-    from pytest_dreamer_audit.results.trustworthy import TRUST_CHECKS, trust_verdicts
+    from pytest_dreamer_audit.results.trustworthy import (
+        TRUST_CHECKS,
+        TrustThresholds,
+        trust_verdicts,
+    )
 
     verdicts = trust_verdicts(audit.explanation.metrics)
     failed = [v.check.number for v in verdicts if not v.passed]
@@ -103,7 +107,7 @@ def test_assert_trustworthy_runs_every_default_check_and_logs_each_verdict(
     assert all(f"{n}. " in last.outcome for n in failed)
     # With thresholds every defined value meets, only the check that could not be computed
     # fails: a tiny agent never scores in 10 steps, so its reward head cannot be checked.
-    loose = dict(
+    loose = TrustThresholds(
         max_relative_error=1.0,
         min_mean_cosine=-1.0,
         max_posterior_sanity=1.0,
@@ -114,5 +118,5 @@ def test_assert_trustworthy_runs_every_default_check_and_logs_each_verdict(
         min_reward_correlation=-1.0,
     )
     with pytest.raises(AssertionError, match=r"1 of 8 trust checks failed \(8; passed: 1, 2"):
-        audit.assert_trustworthy(**loose)
+        audit.assert_trustworthy(thresholds=loose)
     assert "8. reward head predicts: reward_correlation not computed" in audit.checks[-1].outcome

@@ -233,7 +233,7 @@ def test_assertion_messages_give_number_threshold_and_evidence(project: pytest.P
     project.makepyfile(
         """
         def test_return(dreamer_audit):
-            dreamer_audit.assert_mean_return(at_least=5.0)
+            dreamer_audit.assert_mean_return(min_return=5.0)
 
         def test_event(dreamer_audit):
             dreamer_audit.assert_top_observations_coincide("chicken_row", min_precision=1.1)
@@ -329,8 +329,8 @@ def test_html_report_embeds_the_grids_for_passing_failing_and_setup_failures(
             pass
 
         def test_fail(dreamer_audit):
-            dreamer_audit.assert_action_fractions(at_most={"down": 1.0})
-            dreamer_audit.assert_mean_return(at_least=1.0)
+            dreamer_audit.assert_action_fractions(max_fractions={"down": 1.0})
+            dreamer_audit.assert_mean_return(min_return=1.0)
 
         def test_setup(broken):
             pass
@@ -365,10 +365,10 @@ def test_html_report_embeds_the_grids_for_passing_failing_and_setup_failures(
     # The failing test lists its check: the assertion with its threshold and the measured value.
     unescaped = html_module.unescape(html_module.unescape(text))
     assert unescaped.count("the checks of this test") == 1  # only test_fail made a check
-    assert "<code>assert_mean_return(at_least=1.0)</code></td><td><b>FAILED</b></td>" in unescaped
+    assert "<code>assert_mean_return(min_return=1.0)</code></td><td><b>FAILED</b></td>" in unescaped
     assert "mean return is 0.000 (std 0.000 over 2 episodes of up to 6 steps)" in unescaped
     assert re.search(
-        r"<code>assert_action_fractions\(at_most=\{'down': 1\.0\}\)</code></td><td>passed</td>"
+        r"<code>assert_action_fractions\(max_fractions=\{'down': 1\.0\}\)</code></td><td>passed</td>"
         r"<td>noop 0\.\d+, up 0\.\d+, down 0\.\d+</td>",
         unescaped,
     )
@@ -513,7 +513,7 @@ def test_a_warm_audit_never_imports_torch(project: pytest.Pytester) -> None:
     # assertions work, and torch is never imported. A cold run has to import it.
     project.makepyfile(
         report_torch="import sys\n\ndef pytest_sessionfinish():\n    print('TORCH', 'torch' in sys.modules)\n",
-        test_a="def test_a(dreamer_audit):\n    dreamer_audit.assert_mean_return(at_least=-1.0)\n",
+        test_a="def test_a(dreamer_audit):\n    dreamer_audit.assert_mean_return(min_return=-1.0)\n",
     )
     args = ["--dreamer-checkpoint", "tiny.pth", "-s", "-p", "report_torch", "test_a.py"]
     cold = project.runpytest_subprocess(*args)
@@ -522,3 +522,30 @@ def test_a_warm_audit_never_imports_torch(project: pytest.Pytester) -> None:
     warm = project.runpytest_subprocess(*args, "--html=report.html", "--self-contained-html")
     warm.assert_outcomes(passed=1)
     warm.stdout.fnmatch_lines(["*TORCH False*"])
+
+
+def test_a_reference_checkpoint_of_another_split_is_audited_with_the_split_settings(
+    pytester: pytest.Pytester,
+) -> None:
+    """4 categoricals x 5 classes in the plain reference format: the shapes cannot tell the
+    split, so the start-up error names the two settings; with them the audit runs."""
+    write_tiny_checkpoint(
+        pytester.path / "split.pth", seed=3, native=False, categoricals=4, classes=5
+    )
+    pytester.makeini(FAST_INI)
+    pytester.makepyfile(
+        "def test_it(dreamer_audit):\n"
+        "    assert dreamer_audit.explanation.posterior_probs.shape[2:] == (4, 5)\n"
+    )
+    refused = pytester.runpytest("--dreamer-checkpoint=split.pth", "--dreamer-game=freeway")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(
+        ["*shapes alone cannot tell*pass --dreamer-categoricals and --dreamer-classes*"]
+    )
+    audited = pytester.runpytest(
+        "--dreamer-checkpoint=split.pth",
+        "--dreamer-game=freeway",
+        "--dreamer-categoricals=4",
+        "--dreamer-classes=5",
+    )
+    audited.assert_outcomes(passed=1)

@@ -85,7 +85,7 @@ def test_the_readme_ci_recipes_audit_command_runs(pytester: pytest.Pytester) -> 
     audit = pytester.path / "tests" / "audit"
     audit.mkdir(parents=True)
     (audit / "test_agent.py").write_text(
-        "def test_agent(dreamer_audit):\n    dreamer_audit.assert_mean_return(at_least=0.0)\n"
+        "def test_agent(dreamer_audit):\n    dreamer_audit.assert_mean_return(min_return=0.0)\n"
     )
     result = pytester.runpytest_subprocess(*command[1:])
     result.assert_outcomes(passed=1)

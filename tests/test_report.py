@@ -312,3 +312,15 @@ def test_terminal_lines_escape_control_characters(tmp_path: Path) -> None:
     assert "\x1b" not in line
     assert "\r" not in line
     assert line.startswith("evil\\x1b[2J\\rname (freeway")
+
+
+def test_files_with_identical_bytes_each_have_a_summary_row(tmp_path: Path) -> None:
+    """Issue 30: three names for one content share an explanation (one key), not a row."""
+    records = [
+        dataclasses.replace(_record(tmp_path, label=name), checkpoint=f"{name}.pth")
+        for name in ("a", "b", "c")
+    ]
+    assert {record.key for record in records} == {"k1"}
+    summary = checkpoint_summary_html([*records, records[0]])
+    assert summary.count("<tr>") == 4  # header + a, b, c (the repeat of a is one row)
+    assert len(summary_lines(records)) == 3

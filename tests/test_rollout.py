@@ -116,7 +116,10 @@ def test_mismatched_game_and_agent_are_explained() -> None:
     [
         ({"episodes": 0, "steps": 5}, "episodes must be at least 1"),
         ({"episodes": 2, "steps": 0}, "steps must be at least 1"),
-        ({"episodes": 2, "steps": 1, "seed": -3}, r"episode seeds run from -3 to -2, outside MinAtar.s \[0, 4294967295\]; use a seed from 0"),
+        (
+            {"episodes": 2, "steps": 1, "seed": -3},
+            r"episode seeds run from -3 to -2, outside MinAtar.s \[0, 4294967295\]; use a seed from 0",
+        ),
         ({"episodes": 2, "steps": 1, "seeds": [1]}, "got 1 seeds for 2 episodes"),
     ],
 )

@@ -105,14 +105,15 @@ def test_an_explanation_without_an_agent_fails_the_checks_it_could_not_compute()
     assert failed == [2, 3, 4, 5, 6, 7, 8]
 
 
-def test_thresholds_are_overridden_by_name_and_unknown_names_are_refused() -> None:
+def test_thresholds_are_overridden_explicitly_and_unknown_names_are_refused() -> None:
     metrics = dataclasses.replace(BUNDLED, deletion_p_value=0.1)
     with pytest.raises(AssertionError, match=r"\(6; passed"):
         A.assert_trustworthy(_with(metrics))
-    verdicts = A.assert_trustworthy(_with(metrics), max_deletion_p_value=0.1)
+    loose = TrustThresholds(max_deletion_p_value=0.1)
+    verdicts = A.assert_trustworthy(_with(metrics), thresholds=loose)
     assert verdicts[5].threshold == 0.1
-    with pytest.raises(ConfigError, match=r"unknown trust thresholds \['max_p'\]; choose from"):
-        A.assert_trustworthy(_with(BUNDLED), max_p=0.1)
+    with pytest.raises(TypeError, match="max_p"):
+        TrustThresholds(max_p=0.1)  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="must be a number"):
         TrustThresholds(max_relative_error=math.nan)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import rankdata
+
+from ..results.nulls import average_ranks
 
 __all__ = ["EXACT_EPISODES", "SIGN_FLIP_DRAWS", "roc_auc", "sign_flip_p_values", "sign_patterns"]
 
@@ -27,7 +28,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     negatives = labels.size - positives
     if positives == 0 or negatives == 0:
         return math.nan
-    ranks = rankdata(scores)
+    ranks = average_ranks(np.asarray(scores, dtype=np.float64))  # no scipy.stats: 1.2 s
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 

@@ -23,7 +23,8 @@ from ..report.bundle import bundle_files, write_bundle
 from ..results.claims import ClaimsTable, claims_table
 from ..results.explanation import Explanation, load_explanation
 from ..settings import AuditSettings
-from .cache import cached, code_digest, file_digest, read_checked
+from .cache import cached, code_digest
+from .digests import file_digest, read_checked
 
 if TYPE_CHECKING:
     import torch
@@ -96,7 +97,7 @@ class AuditCache:
         self.threads = threads
         self._progress: Progress = progress or (lambda _line, _detail: None)
         self._digests: dict[str, str] = {}
-        self._agents: dict[tuple[str, str], DreamerAgent] = {}
+        self._agents: dict[tuple[str, ...], DreamerAgent] = {}
         self._trajectories: dict[str, Trajectory] = {}
         self._results: dict[str, AuditResult] = {}
 
@@ -119,15 +120,20 @@ class AuditCache:
         filed under the key of bytes it was not computed from."""
         device = self.device(settings)
         digest = self.digest(settings.checkpoint)
-        memo = (digest, str(device))
+        memo = (digest, str(device), *map(str, settings.split))
         if memo not in self._agents:
             from ..model.checkpoint import load_checkpoint
             from ..model.devices import apply_threads
 
             content = read_checked(settings.checkpoint, digest)
             apply_threads(self.threads)
+            categoricals, classes = settings.split
             self._agents[memo] = load_checkpoint(
-                settings.checkpoint, device=device, content=content
+                settings.checkpoint,
+                device=device,
+                content=content,
+                categoricals=categoricals,
+                classes=classes,
             )
         return self._agents[memo]
 

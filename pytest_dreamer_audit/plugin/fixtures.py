@@ -25,7 +25,7 @@ from ..results.baseline import BaselineTolerances, check_baseline
 from ..results.explanation import Explanation
 from ..results.imagination import HeadPrediction, PredictionError
 from ..results.semantics import FactValues
-from ..results.trustworthy import TrustVerdict
+from ..results.trustworthy import TrustThresholds, TrustVerdict
 from .audit import AuditResult
 
 __all__ = ["DreamerAudit", "make_audit"]
@@ -223,11 +223,22 @@ class DreamerAudit:
         )
 
     @_logged
-    def assert_factors_stable(self, **thresholds: float) -> None:
-        """Assert the stability metrics across NMF refits (``min_cosine``,
-        ``min_mean_cosine``, ``min_topk_jaccard``)."""
+    def assert_factors_stable(
+        self,
+        *,
+        min_cosine: float | None = None,
+        min_mean_cosine: float | None = None,
+        min_topk_jaccard: float | None = None,
+    ) -> assertions.Stability:
+        """Assert the stability metrics across NMF refits; returns them."""
         __tracebackhide__ = True
-        assertions.assert_factors_stable(self.explanation, evidence=self.evidence, **thresholds)
+        return assertions.assert_factors_stable(
+            self.explanation,
+            min_cosine=min_cosine,
+            min_mean_cosine=min_mean_cosine,
+            min_topk_jaccard=min_topk_jaccard,
+            evidence=self.evidence,
+        )
 
     @_logged
     def assert_differs_from_random_weights(self, *, max_spearman: float) -> float:
@@ -248,10 +259,20 @@ class DreamerAudit:
         )
 
     @_logged
-    def assert_reconstruction(self, **thresholds: float) -> None:
-        """Assert the NMF fit (``max_relative_error``, ``min_explained_variance``)."""
+    def assert_reconstruction(
+        self,
+        *,
+        max_relative_error: float | None = None,
+        min_explained_variance: float | None = None,
+    ) -> assertions.Reconstruction:
+        """Assert the NMF fit; returns the relative error and the explained variance."""
         __tracebackhide__ = True
-        assertions.assert_reconstruction(self.explanation, evidence=self.evidence, **thresholds)
+        return assertions.assert_reconstruction(
+            self.explanation,
+            max_relative_error=max_relative_error,
+            min_explained_variance=min_explained_variance,
+            evidence=self.evidence,
+        )
 
     @_logged
     def assert_deletion_beats_random(self, *, min_ratio: float = 1.0) -> float:
@@ -263,39 +284,46 @@ class DreamerAudit:
         )
 
     @_logged
-    def assert_trustworthy(self, **thresholds: float) -> tuple[TrustVerdict, ...]:
+    def assert_trustworthy(
+        self, *, thresholds: TrustThresholds | None = None
+    ) -> tuple[TrustVerdict, ...]:
         """Run every default trust check (reconstruction, stability, the posterior sanity
         check, the posterior reads its memory, not just confidence, deletion against permuted
         actors, the bottom-ranked deletion, the reward head) with the documented thresholds
-        (``results/trustworthy.TrustThresholds``; override one by its field name); fails naming
+        (``results/trustworthy.TrustThresholds``; pass your own to override some); fails naming
         every failed check with its number. Returns every check's verdict.
 
         Example:
             >>> dreamer_audit.assert_trustworthy()  # doctest: +SKIP
         """
         __tracebackhide__ = True
-        return assertions.assert_trustworthy(self.explanation, evidence=self.evidence, **thresholds)
+        return assertions.assert_trustworthy(
+            self.explanation, thresholds=thresholds, evidence=self.evidence
+        )
 
     @_logged
-    def assert_mean_return(self, *, at_least: float) -> float:
-        """Assert that the rollouts' mean return is at least ``at_least``; returns it."""
+    def assert_mean_return(self, *, min_return: float) -> float:
+        """Assert that the rollouts' mean return is at least ``min_return``; returns it."""
         __tracebackhide__ = True
         return assertions.assert_mean_return(
-            self.explanation, at_least=at_least, evidence=self.evidence
+            self.explanation, min_return=min_return, evidence=self.evidence
         )
 
     @_logged
     def assert_action_fractions(
         self,
         *,
-        at_least: Mapping[str, float] | None = None,
-        at_most: Mapping[str, float] | None = None,
+        min_fractions: Mapping[str, float] | None = None,
+        max_fractions: Mapping[str, float] | None = None,
     ) -> dict[str, float]:
         """Assert bounds on the fraction of executed actions by name; returns every action's
         fraction."""
         __tracebackhide__ = True
         return assertions.assert_action_fractions(
-            self.explanation, at_least=at_least, at_most=at_most, evidence=self.evidence
+            self.explanation,
+            min_fractions=min_fractions,
+            max_fractions=max_fractions,
+            evidence=self.evidence,
         )
 
     # The names before 0.2 read like getters; they still work and warn.
@@ -311,14 +339,15 @@ class DreamerAudit:
     action_fractions = _Deprecated("assert_action_fractions")
 
     @_logged
-    def check_baseline(self, **tolerances: float) -> None:
-        """Compare with this test's stored baseline (written, and failing, when missing)."""
+    def check_baseline(self, *, tolerances: BaselineTolerances | None = None) -> None:
+        """Compare with this test's stored baseline (written, and failing, when missing);
+        ``tolerances`` defaults to :class:`BaselineTolerances`'s."""
         __tracebackhide__ = True
         check_baseline(
             self.explanation,
             self.baseline_path,
             update=self.update_baselines,
-            tolerances=BaselineTolerances(**tolerances),
+            tolerances=tolerances or BaselineTolerances(),
             evidence=self.evidence,
         )
 

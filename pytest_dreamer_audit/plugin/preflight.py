@@ -18,9 +18,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SavedDataError
+from ..errors import PYTEST, SavedDataError
 from ..settings import AuditSettings
-from .cache import cached, code_digest, file_digest, read_checked
+from .cache import cached, code_digest
+from .digests import file_digest, read_checked
 
 __all__ = ["AgentFacts", "check_checkpoint"]
 
@@ -67,20 +68,32 @@ def _read(entry: Path) -> AgentFacts:
     )
 
 
-def agent_facts(checkpoint: str, cache_root: Path) -> AgentFacts:
-    """The checkpoint's sizes and recorded game: from the cache, else by loading it (torch)."""
+def agent_facts(
+    checkpoint: str, cache_root: Path, split: tuple[int | None, int | None] = (None, None)
+) -> AgentFacts:
+    """The checkpoint's sizes and recorded game: from the cache, else by loading it (torch).
+    ``split``: the stochastic split ``(C, K)`` to load a reference checkpoint with, or
+    ``(None, None)`` to read it from the checkpoint (``AuditSettings.split``)."""
+    categoricals, classes = split
     if not Path(checkpoint).is_file():
         from ..model.checkpoint import load_checkpoint
 
-        load_checkpoint(checkpoint)  # raises the error that says what is wrong with the path
+        load_checkpoint(checkpoint, spelling=PYTEST)  # raises the error saying what is wrong
     digest = file_digest(checkpoint)
-    key = "agent-" + hashlib.sha256(f"{digest} {code_digest()}".encode()).hexdigest()[:24]
+    text = f"{digest} {code_digest()} {categoricals} {classes}"
+    key = "agent-" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def build(directory: Path) -> None:
         from ..model.checkpoint import load_checkpoint
 
         # The bytes hashed for the key, read once: a file saved over meanwhile is refused.
-        agent = load_checkpoint(checkpoint, content=read_checked(checkpoint, digest))
+        agent = load_checkpoint(
+            checkpoint,
+            content=read_checked(checkpoint, digest),
+            categoricals=categoricals,
+            classes=classes,
+            spelling=PYTEST,
+        )
         facts = {name: getattr(agent.sizes, name) for name in _SIZES}
         facts |= {"game": agent.metadata.game, "pomdp": agent.metadata.pomdp}
         (directory / FACTS_FILE).write_text(json.dumps(facts, sort_keys=True) + "\n")
@@ -94,5 +107,5 @@ def check_checkpoint(settings: AuditSettings, cache_root: Path) -> None:
         from ..model.devices import resolve_device  # a cuda:N this machine lacks fails here
 
         resolve_device(settings.device)
-    facts = agent_facts(settings.checkpoint, cache_root)
+    facts = agent_facts(settings.checkpoint, cache_root, settings.split)
     settings.check_agent(facts, facts.game, facts.pomdp)

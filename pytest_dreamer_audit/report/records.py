@@ -105,6 +105,11 @@ class AuditRecord:
     probes: tuple[ProbeRow, ...] = ()
     curves: tuple[CurveSet, ...] = ()
 
+    def __post_init__(self) -> None:
+        # plain JSON values, so that a record read back from JSON equals the one written
+        plain = {k: list(v) if isinstance(v, tuple) else v for k, v in self.settings.items()}
+        object.__setattr__(self, "settings", plain)
+
     def metric(self, name: str) -> float:
         """A headline metric by name (``mean_return`` or a :class:`TrustMetrics` field)."""
         if name == "mean_return":
@@ -178,7 +183,7 @@ class Check:
     DreamerAudit`, as the report lists it.
 
     Attributes:
-        assertion: its name and arguments (``assert_mean_return(at_least=0.25)``).
+        assertion: its name and arguments (``assert_mean_return(min_return=0.25)``).
         passed: whether it held. outcome: the measured value it returned, or its failure
             message (which gives the value, the threshold and the null).
     """

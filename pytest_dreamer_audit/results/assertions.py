@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import fields
 from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
@@ -34,6 +33,8 @@ from .trustworthy import TrustThresholds, TrustVerdict, trust_verdicts
 __all__ = [
     "Event",
     "FactorMatch",
+    "Reconstruction",
+    "Stability",
     "assert_action_fractions",
     "assert_deletion_beats_random",
     "assert_deletion_curve_beats_random",
@@ -74,6 +75,21 @@ class FactorMatch(NamedTuple):
 
     factor: int
     value: float
+
+
+class Reconstruction(NamedTuple):
+    """What :func:`assert_reconstruction` measured."""
+
+    relative_error: float
+    explained_variance: float
+
+
+class Stability(NamedTuple):
+    """What :func:`assert_factors_stable` measured (NaN: not computed)."""
+
+    min_cosine: float
+    mean_cosine: float
+    topk_jaccard: float
 
 
 def _describe(event: Event) -> str:
@@ -287,8 +303,9 @@ def assert_factors_stable(
     min_mean_cosine: float | None = None,
     min_topk_jaccard: float | None = None,
     evidence: Evidence = None,
-) -> None:
-    """Factors and top-k sets survive refitting the NMF from other random inits."""
+) -> Stability:
+    """Factors and top-k sets survive refitting the NMF from other random inits. Returns the
+    three stability metrics (NaN where not computed and not asked for)."""
     __tracebackhide__ = True
     why = (
         "stability_refits is 0 (set --dreamer-stability-refits >= 1), or, for the top-k "
@@ -305,6 +322,8 @@ def assert_factors_stable(
         value = _metric(explanation, name, why, evidence)
         if value < threshold:
             _fail(f"{label} is {value:.3f}, below the required {threshold:.3f}", evidence)
+    m = explanation.metrics
+    return Stability(m.stability_min_cosine, m.stability_mean_cosine, m.stability_topk_jaccard)
 
 
 def assert_differs_from_random_weights(
@@ -350,8 +369,9 @@ def assert_reconstruction(
     max_relative_error: float | None = None,
     min_explained_variance: float | None = None,
     evidence: Evidence = None,
-) -> None:
-    """The NMF reproduces the posteriors well enough for its factors to mean something."""
+) -> Reconstruction:
+    """The NMF reproduces the posteriors well enough for its factors to mean something.
+    Returns the relative error and the explained variance."""
     __tracebackhide__ = True
     m = explanation.metrics
     if max_relative_error is not None and m.relative_error > max_relative_error:
@@ -366,6 +386,7 @@ def assert_reconstruction(
             f"{min_explained_variance:.4f} (rank {explanation.rank})",
             evidence,
         )
+    return Reconstruction(m.relative_error, m.explained_variance)
 
 
 def assert_deletion_beats_random(
@@ -387,17 +408,17 @@ def assert_deletion_beats_random(
 
 
 def assert_mean_return(
-    explanation: Explanation, *, at_least: float, evidence: Evidence = None
+    explanation: Explanation, *, min_return: float, evidence: Evidence = None
 ) -> float:
     """The mean return over the audited rollouts (which may be truncated at ``steps``)."""
     __tracebackhide__ = True
     returns = explanation.returns
     mean = float(returns.mean())
-    if mean < at_least:
+    if mean < min_return:
         _fail(
             f"mean return is {mean:.3f} (std {float(returns.std()):.3f} over "
             f"{explanation.episodes} episodes of up to {explanation.steps} steps), below the "
-            f"required {at_least:.3f}",
+            f"required {min_return:.3f}",
             evidence,
         )
     return mean
@@ -406,8 +427,8 @@ def assert_mean_return(
 def assert_action_fractions(
     explanation: Explanation,
     *,
-    at_least: Mapping[str, float] | None = None,
-    at_most: Mapping[str, float] | None = None,
+    min_fractions: Mapping[str, float] | None = None,
+    max_fractions: Mapping[str, float] | None = None,
     evidence: Evidence = None,
 ) -> dict[str, float]:
     """Constrain how often each action (by name, e.g. ``"up"``) is chosen on valid steps."""
@@ -415,18 +436,18 @@ def assert_action_fractions(
     names = explanation.action_names
     chosen = explanation.actions[explanation.valid]
     fractions = {name: float((chosen == i).mean()) for i, name in enumerate(names)}
-    bounds: dict[str, Any] = {**(at_least or {}), **(at_most or {})}
+    bounds: dict[str, Any] = {**(min_fractions or {}), **(max_fractions or {})}
     unknown = sorted(set(bounds) - set(names))
     if unknown:
         raise ConfigError(f"unknown actions {unknown}; {explanation.game} has {list(names)}")
-    for name, low in (at_least or {}).items():
+    for name, low in (min_fractions or {}).items():
         if fractions[name] < low:
             _fail(
                 f"action {name!r} is chosen {fractions[name]:.1%} of steps, below {low:.1%}; "
                 f"all fractions: {_percentages(fractions)}",
                 evidence,
             )
-    for name, high in (at_most or {}).items():
+    for name, high in (max_fractions or {}).items():
         if fractions[name] > high:
             _fail(
                 f"action {name!r} is chosen {fractions[name]:.1%} of steps, above {high:.1%}; "
@@ -503,33 +524,35 @@ def assert_deletion_curve_beats_random(
 
 
 def assert_trustworthy(
-    explanation: Explanation, *, evidence: Evidence = None, **thresholds: float
+    explanation: Explanation,
+    *,
+    thresholds: TrustThresholds | None = None,
+    evidence: Evidence = None,
 ) -> tuple[TrustVerdict, ...]:
     """Run every default trust check (``results/trustworthy.TRUST_CHECKS``) and fail naming
     every check that failed, with its number, value and threshold.
 
-    The checks and their thresholds (``TrustThresholds``; override one by its field name,
-    e.g. ``max_deletion_p_value=0.1``): 1 reconstruction, 2 stability, 3 the sanity check on the
-    posterior's activation scores over several permutation seeds (``|rho|``), 4 the posterior
-    reads the deterministic state, 5 the score is not just confidence, 6 deleting the top-ranked
-    entries moves the trained actor beyond permuted actors (a p-value), 7 deleting the
+    The checks and their thresholds (``TrustThresholds``; pass your own to override some,
+    e.g. ``TrustThresholds(max_deletion_p_value=0.1)``): 1 reconstruction, 2 stability, 3 the
+    sanity check on the posterior's activation scores over several permutation seeds
+    (``|rho|``), 4 the posterior reads the deterministic state, 5 the score is not just
+    confidence, 6 deleting the top-ranked entries moves the trained actor beyond permuted
+    actors (a p-value), 7 deleting the
     bottom-ranked entries moves it less than random ones, 8 the reward head predicts the
     rollouts' rewards. A check whose metric could not be computed (no agent, a constant score,
     no reward in the rollouts) fails. ``pytest_dreamer_audit.planted`` lists the planted
     models each check fails.
 
     Example:
-        >>> assert_trustworthy(explanation, max_memory_spearman=0.95)  # doctest: +SKIP
+        >>> assert_trustworthy(  # doctest: +SKIP
+        ...     explanation, thresholds=TrustThresholds(max_memory_spearman=0.95)
+        ... )
 
     Returns:
         Every check's verdict, in order (all passed).
     """
     __tracebackhide__ = True
-    names = [f.name for f in fields(TrustThresholds)]
-    unknown = sorted(set(thresholds) - set(names))
-    if unknown:
-        raise ConfigError(f"unknown trust thresholds {unknown}; choose from {', '.join(names)}")
-    verdicts = trust_verdicts(explanation.metrics, TrustThresholds(**thresholds))
+    verdicts = trust_verdicts(explanation.metrics, thresholds or TrustThresholds())
     failed = [v for v in verdicts if not v.passed]
     if failed:
         numbers = ", ".join(str(v.check.number) for v in failed)

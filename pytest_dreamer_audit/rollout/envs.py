@@ -17,6 +17,7 @@ from the chosen action), followed by the game's own.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,17 +54,30 @@ def _register_minatar() -> None:
         return
     # MinAtar logs a warning through the root logger when seaborn (needed only for its own GUI)
     # is missing; that call would also install a stderr handler on the user's root logger.
+    # Its display stack (pyplot, and seaborn, which pulls pandas and scipy.stats: 1.2 s when
+    # MinAtar is imported alone) is blocked for that import unless the process has it: MinAtar
+    # falls back without it, and the audit draws with its own canvas.
     root = logging.getLogger()
     guard = logging.NullHandler()
     root.addHandler(guard)
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
+    blocked = [name for name in _DISPLAY_STACK if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # "import name" raises ImportError
     try:
         import minatar.gym
     finally:
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
         logging.disable(previous)
         root.removeHandler(guard)
     minatar.gym.register_envs()
+
+
+_DISPLAY_STACK = ("matplotlib.pyplot", "seaborn")
+"""What MinAtar's ``environment.py`` imports for its own GUI only."""
 
 
 def make_env(game: str, *, sticky_action_prob: float = 0.1) -> Any:
