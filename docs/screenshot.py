@@ -37,7 +37,8 @@ the window is cut from a tall screenshot instead: the same pixels a reader scrol
 
 
 def _chromium(binary: str, profile: Path, page: Path, *flags: str) -> str:
-    from pytest_dreamer_audit.testing import HEADLESS_CHROMIUM
+    sys.path.insert(0, str(ROOT))  # the browser tests' flags live with them in tests/
+    from tests.html_checks import HEADLESS_CHROMIUM
 
     command = [
         binary,

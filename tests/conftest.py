@@ -17,14 +17,8 @@ import pytest_dreamer_audit.report.render
 from pytest_dreamer_audit.analysis.factorize import _import_torchnmf
 from pytest_dreamer_audit.cli import main
 from pytest_dreamer_audit.model.agent import DreamerAgent
-from pytest_dreamer_audit.testing import (
-    FAST_INI,
-    ID_PAYLOAD,
-    LABEL_PAYLOAD,
-    MESSAGE_PAYLOAD,
-    tiny_agent,
-    write_tiny_checkpoint,
-)
+from pytest_dreamer_audit.testing import FAST_INI, tiny_agent, write_tiny_checkpoint
+from tests.html_checks import ID_PAYLOAD, LABEL_PAYLOAD, MESSAGE_PAYLOAD
 
 pytest_plugins = ["pytester"]
 _PRELOADED = (

@@ -24,7 +24,7 @@ import pytest
 from matplotlib.image import imread
 
 from pytest_dreamer_audit.cli import INDEX_FILE
-from pytest_dreamer_audit.testing import (
+from tests.html_checks import (
     HEADLESS_CHROMIUM,
     ID_PAYLOAD,
     LABEL_PAYLOAD,

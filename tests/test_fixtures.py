@@ -56,32 +56,11 @@ def test_bound_assertions_are_the_plain_functions_with_the_evidence(audit: Dream
     assert audit.checks[-2].outcome == f"{float(e.returns.mean()):.4g}"
 
 
-@pytest.mark.parametrize(
-    ("old", "call"),
-    [
-        ("mean_return", lambda m: m(min_return=-1.0)),
-        ("deletion_beats_random", lambda m: m(min_ratio=0.0)),
-        ("action_fractions", lambda m: m()),
-    ],
-)
-def test_old_names_still_work_and_warn(audit: DreamerAudit, old: str, call: object) -> None:
-    new = getattr(audit, f"assert_{old}")
-    with pytest.warns(
-        DeprecationWarning, match=rf"DreamerAudit\.{old}\(\) is deprecated.*assert_{old}\(\)"
-    ):
-        method = getattr(audit, old)
-    assert callable(call)
-    assert call(method) == call(new)
-
-
-def test_every_old_name_has_its_assertion() -> None:
-    olds = [
-        name for name, value in vars(DreamerAudit).items() if type(value).__name__ == "_Deprecated"
-    ]
-    assert len(olds) == 10
-    for name in olds:
-        assert callable(getattr(DreamerAudit, f"assert_{name}"))
-        assert getattr(DreamerAudit, f"assert_{name}").__doc__.startswith("Assert")
+def test_the_pre_release_getter_names_are_gone(audit: DreamerAudit) -> None:
+    """Only the assertion names exist; the getter-like names of the unreleased 0.1 are gone."""
+    for old in ("mean_return", "reconstruction", "some_factor_tracks", "factors_stable"):
+        assert not hasattr(audit, old)
+        assert callable(getattr(audit, f"assert_{old}"))
 
 
 def test_assert_trustworthy_runs_every_default_check_and_logs_each_verdict(

@@ -15,13 +15,8 @@ import pytest
 from pytest_dreamer_audit.errors import CacheEntryWarning
 from pytest_dreamer_audit.plugin import cache as cache_module
 from pytest_dreamer_audit.plugin.cache import HMAC_ENV, LEDGER, MANIFEST
-from pytest_dreamer_audit.testing import (
-    FAST_INI,
-    markup_offences,
-    rendered_fragments,
-    report_blob,
-    write_tiny_checkpoint,
-)
+from pytest_dreamer_audit.testing import FAST_INI, write_tiny_checkpoint
+from tests.html_checks import markup_offences, rendered_fragments, report_blob
 
 INTERNAL_ERROR = pytest.ExitCode.INTERNAL_ERROR
 AUDITED = """

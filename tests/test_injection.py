@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pytest_dreamer_audit.cli import INDEX_FILE, write_index
 from pytest_dreamer_audit.results.explanation import load_explanation
-from pytest_dreamer_audit.testing import (
+from tests.html_checks import (
     ID_PAYLOAD,
     LABEL_PAYLOAD,
     MESSAGE_PAYLOAD,

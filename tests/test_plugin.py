@@ -395,7 +395,7 @@ def test_four_xdist_workers_compute_each_explanation_exactly_once(project: pytes
     # them in the first report of a test of it that arrives, whichever worker sent it, and every
     # other test names that one.
     assert _embedded_images(project.path / "report.html") == 2
-    from pytest_dreamer_audit.testing import report_blob, text_of
+    from tests.html_checks import report_blob, text_of
 
     tests = report_blob(project.path / "report.html")["tests"]
     extras = {

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,27 +28,6 @@ from ..results.trustworthy import TrustThresholds, TrustVerdict
 from .audit import AuditResult
 
 __all__ = ["DreamerAudit", "make_audit"]
-
-
-class _Deprecated:
-    """A method name before 0.2 (they read like getters): still works, warns on access."""
-
-    def __init__(self, new: str) -> None:
-        self.new = new
-        self.old = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.old = name
-
-    def __get__(self, audit: object, owner: type | None = None) -> Any:
-        if audit is None:
-            return self
-        warnings.warn(
-            f"DreamerAudit.{self.old}() is deprecated: it is an assertion, now named {self.new}()",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(audit, self.new)
 
 
 Method = TypeVar("Method", bound=Callable[..., Any])
@@ -325,18 +303,6 @@ class DreamerAudit:
             max_fractions=max_fractions,
             evidence=self.evidence,
         )
-
-    # The names before 0.2 read like getters; they still work and warn.
-    top_observations_coincide = _Deprecated("assert_top_observations_coincide")
-    some_factor_coincides = _Deprecated("assert_some_factor_coincides")
-    some_factor_tracks = _Deprecated("assert_some_factor_tracks")
-    factors_stable = _Deprecated("assert_factors_stable")
-    differs_from_random_weights = _Deprecated("assert_differs_from_random_weights")
-    not_just_confidence = _Deprecated("assert_not_just_confidence")
-    reconstruction = _Deprecated("assert_reconstruction")
-    deletion_beats_random = _Deprecated("assert_deletion_beats_random")
-    mean_return = _Deprecated("assert_mean_return")
-    action_fractions = _Deprecated("assert_action_fractions")
 
     @_logged
     def check_baseline(self, *, tolerances: BaselineTolerances | None = None) -> None:

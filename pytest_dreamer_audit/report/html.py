@@ -29,7 +29,8 @@ from ..results.values import (
     RandomizationStage,
     ScoreAssociation,
 )
-from .records import HEADLINE, METRIC_NOTES, AuditRecord, Check, format_number
+from .numbers import format_number, format_percent
+from .records import HEADLINE, METRIC_NOTES, AuditRecord, Check
 from .terminal import distinct
 
 __all__ = [
@@ -158,10 +159,6 @@ def fact_table_html(associations: Iterable[FactAssociation]) -> str:
     )
 
 
-def _percent(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.0%}"
-
-
 def _effect(value: float, low: float, high: float, percent: bool) -> str:
     if math.isnan(value):
         return "effect n/a"
@@ -190,7 +187,7 @@ def factor_status_html(statuses: Iterable[FactorStatus]) -> str:
     lines = [
         f"<tr><td>factor {s.factor}</td><td>{html.escape(format_number(s.stability))}</td>"
         f"<td>{html.escape(format_number(s.time_spearman))}</td>"
-        f"<td>{_percent(s.start_fraction)}</td><td>{_percent(s.tie_fraction)}</td>"
+        f"<td>{format_percent(s.start_fraction)}</td><td>{format_percent(s.tie_fraction)}</td>"
         f"<td>{html.escape(s.label or 'may claim')}</td></tr>"
         for s in rows
     ]
@@ -220,10 +217,10 @@ def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
             "chance": "time (other episodes' same steps show it too)" if s.time_only else "chance",
         }[s.verdict()]
         lines.append(
-            f"<tr><td>{html.escape(s.name)}</td><td>{_percent(s.precision)}</td>"
-            f"<td>{_percent(s.base_rate)}</td>"
-            f"<td>{_percent(s.null_q05)}-{_percent(s.null_q95)}</td>"
-            f"<td>{_percent(s.swap_q05)}-{_percent(s.swap_q95)}</td>"
+            f"<tr><td>{html.escape(s.name)}</td><td>{format_percent(s.precision)}</td>"
+            f"<td>{format_percent(s.base_rate)}</td>"
+            f"<td>{format_percent(s.null_q05)}-{format_percent(s.null_q95)}</td>"
+            f"<td>{format_percent(s.swap_q05)}-{format_percent(s.swap_q95)}</td>"
             f"<td>{_effect(s.effect, s.effect_low, s.effect_high, True)}</td>"
             f"<td>{html.escape(verdict)}</td></tr>"
         )
@@ -370,7 +367,13 @@ def _embedded_figure(image: str, caption: str) -> str:
     )
 
 
-_PICTURES = re.compile(r'<div class="dreamer-audit" data-dreamer-pictures="([^"]*)">')
+_ONCE = re.compile(r'<div class="dreamer-audit" data-dreamer-(pictures|tables)="([^"]*)">')
+"""A block shown once per explanation in a report (:func:`embed_once`): its kind and key."""
+
+
+def _once_block(kind: str, key: str, inner: str) -> str:
+    """``inner`` in a block that :func:`embed_once` keeps once per explanation and kind."""
+    return f'<div class="dreamer-audit" data-dreamer-{kind}="{html.escape(key)}">{inner}</div>'
 
 
 def pictures_html(record: AuditRecord) -> str:
@@ -386,10 +389,11 @@ def pictures_html(record: AuditRecord) -> str:
     ]
     if not figures:
         return ""
-    return (
-        f'<div class="dreamer-audit" data-dreamer-pictures="{html.escape(record.key)}">'
+    return _once_block(
+        "pictures",
+        record.key,
         f"<p><b>dreamer-audit:</b> {html.escape(record.label)}: pictures</p>"
-        f'<div style="{_FIGURES_STYLE}">{"".join(figures)}</div></div>'
+        f'<div style="{_FIGURES_STYLE}">{"".join(figures)}</div>',
     )
 
 
@@ -421,32 +425,37 @@ def grid_links_html(
 def embed_once(
     extras: list[dict[str, Any]], shown: dict[str, str], nodeid: str
 ) -> list[dict[str, Any]]:
-    """Keep each explanation's pictures once per report: a pictures block (:func:`pictures_html`)
-    of an explanation that ``shown`` (key -> test id, updated here) says an earlier test's
-    report carries is replaced by a line naming that test. Run where the reports meet (the
-    controller, under xdist), so that the report's size grows with the distinct explanations,
-    not with the tests."""
+    """Keep each explanation's pictures and tables once per report: the blocks of an
+    explanation (:func:`pictures_html`, the tables of :func:`html_extras`) that ``shown``
+    ("kind:key" -> test id, updated here) says an earlier test's report carries are replaced by
+    one line per kind naming that test; the test's own checks table is never replaced. Run
+    where the reports meet (the controller, under xdist), so that the report's size grows with
+    the distinct explanations, not with the tests."""
     import pytest_html
 
     kept = []
+    noted = set()
     for extra in extras:
         found = (
-            _PICTURES.match(str(extra.get("content", "")))
+            _ONCE.match(str(extra.get("content", "")))
             if extra.get("format_type") == "html"
             else None
         )
         if found is None:
             kept.append(extra)
             continue
-        key = html.unescape(found.group(1))
-        first = shown.setdefault(key, nodeid)
+        kind, key = found.group(1), html.unescape(found.group(2))
+        first = shown.setdefault(f"{kind}:{key}", nodeid)
         if first == nodeid:
             kept.append(extra)
             continue
+        if (kind, key) in noted:
+            continue
+        noted.add((kind, key))
         note = (
-            "the pictures of this explanation are shown with "
-            f"{first} (and are in this test's artifacts folder)"
-        )
+            f"the {kind} of this explanation are shown with {first} "
+            + ("(and are in this test's artifacts folder)" if kind == "pictures" else "")
+        ).strip()
         kept.append(
             pytest_html.extras.html(f'<div class="dreamer-audit"><p>{html.escape(note)}</p></div>')
         )
@@ -469,7 +478,7 @@ def html_extras(
         blocks = [pictures_html(record)]
         if evidence is not None:
             blocks.append(grid_links_html(record, index, evidence, report_path))
-        blocks.append(metrics_table(record))
+        blocks.append(_once_block("tables", record.key, metrics_table(record)))
         extras.extend(pytest_html.extras.html(block) for block in blocks if block)
         tables = (
             ("what each factor's observations coincide with", fact_table_html(record.factor_facts)),
@@ -488,8 +497,11 @@ def html_extras(
             title = f"{record.label}: {what}"
             extras.append(
                 pytest_html.extras.html(
-                    f'<div class="dreamer-audit"><p><b>dreamer-audit:</b> '
-                    f"{html.escape(title)}</p>{table}</div>"
+                    _once_block(
+                        "tables",
+                        record.key,
+                        f"<p><b>dreamer-audit:</b> {html.escape(title)}</p>{table}",
+                    )
                 )
             )
     return extras

@@ -22,8 +22,9 @@ from ..results.values import (
     ScoreAssociation,
     TrustMetrics,
 )
+from .numbers import format_number
 
-__all__ = ["HEADLINE", "PROPERTY", "AuditRecord"]
+__all__ = ["HEADLINE", "METRIC_NOTES", "METRIC_SIDES", "PROPERTY", "AuditRecord", "wrong_side"]
 
 PROPERTY = "dreamer_audit"
 """Name of the user property that carries an audit's record to the controller."""
@@ -69,6 +70,35 @@ METRIC_NOTES: dict[str, str] = {
     "deletion_bottom_ratio": "bottom-ranked entries / random; < 1: they matter less",
 }
 """What each metric means, in a line (the reports' "meaning" column)."""
+
+METRIC_SIDES: dict[str, tuple[str, float]] = {
+    "deletion_ratio": (">", 1.0),
+    "deletion_entry_ratio": (">", 1.0),
+    "deletion_bottom_ratio": ("<", 1.0),
+}
+"""The metrics whose meaning names a side of a number (``> 1: the explanation points at states
+the policy uses``): the side the meaning asks for and the number."""
+
+
+def wrong_side(name: str, value: float) -> str:
+    """Why ``value`` contradicts the meaning of metric ``name`` (``"deletion_ratio 0.39 is not
+    > 1: ..."``), or ``""`` when it does not (or has no side, or was not computed).
+
+    Example:
+        >>> wrong_side("deletion_ratio", 0.39)[:32]
+        'deletion_ratio 0.39 is not > 1: '
+        >>> wrong_side("deletion_ratio", 1.7), wrong_side("relative_error", 0.9)
+        ('', '')
+    """
+    if name not in METRIC_SIDES or math.isnan(value):
+        return ""
+    side, bound = METRIC_SIDES[name]
+    if (value > bound) if side == ">" else (value < bound):
+        return ""
+    return (
+        f"{name} {format_number(value)} is not {side} {bound:g}: on the wrong side of its "
+        f"meaning ({METRIC_NOTES[name]})"
+    )
 
 
 @dataclass(frozen=True)
@@ -170,11 +200,6 @@ class AuditRecord:
             probes=tuple(ProbeRow.from_json(row) for row in data["probes"]),
             curves=tuple(CurveSet.from_json(curve) for curve in data["curves"]),
         )
-
-
-def format_number(value: float) -> str:
-    """``0.2512`` -> ``"0.2512"``; NaN -> ``"n/a"``."""
-    return "n/a" if math.isnan(value) else f"{value:.4g}"
 
 
 @dataclass(frozen=True)

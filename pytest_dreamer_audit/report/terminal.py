@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .records import AuditRecord, format_number
+from .numbers import format_number
+from .records import AuditRecord
 
 __all__ = ["distinct", "printable", "summary_lines"]
 
