@@ -47,7 +47,7 @@ _LAZY = {
     "ClaimConfig": "results.config",
     "BaselineTolerances": "results.baseline",
     "TrustThresholds": "results.trustworthy",
-    "DreamerAudit": "plugin.fixtures",
+    "DreamerAudit": "plugin.audit_object",
     "AuditSettings": "settings",
 }
 # Submodules users address by their short names (``pytest_dreamer_audit.assertions``).
@@ -103,7 +103,7 @@ if TYPE_CHECKING:
     from .model.checkpoint import load_checkpoint, save_checkpoint
     from .model.networks import ModelSizes
     from .model.sampling import NoiseKeys
-    from .plugin.fixtures import DreamerAudit
+    from .plugin.audit_object import DreamerAudit
     from .results import assertions, semantics
     from .results.baseline import BaselineTolerances
     from .results.claims import claims_table, score_event_test

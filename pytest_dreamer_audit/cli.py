@@ -3,7 +3,8 @@
 ``dreamer-audit explain CHECKPOINT --out DIR`` loads the checkpoint, rolls it out, explains the
 rollouts (with the agent, so the sanity and deletion metrics are computed) and writes into DIR:
 ``rollout-<episode>.png`` for the first ``--render-episodes`` episodes, ``factors.png``,
-``explanation.npz`` + ``summary.json`` (:meth:`Explanation.save`) and ``index.html``.
+``explanation.npz`` + ``summary.json`` (:meth:`Explanation.save`) and ``index.html``
+(:mod:`pytest_dreamer_audit.report.page`).
 
 Every :class:`~pytest_dreamer_audit.errors.DreamerAuditError` ends the command with
 ``dreamer-audit: error: <message>`` on stderr and exit status 2, like argparse's usage errors.
@@ -13,9 +14,6 @@ Torch is imported only once a command runs, so ``--help`` is instant.
 from __future__ import annotations
 
 import argparse
-import html
-import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,31 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import COMMAND_LINE, ConfigError, DreamerAuditError
 from .files import atomic_text
-from .report.bundle import FACTORS_FILE, TOP_STEPS_FILE, bundle_files, caption, is_full_grid
-from .report.html import (
-    curves_html,
-    fact_table_html,
-    factor_status_html,
-    probe_table_html,
-    randomization_html,
-    score_table_html,
-)
-from .report.records import METRIC_NOTES
+from .report.bundle import FACTORS_FILE, TOP_STEPS_FILE, bundle_files, is_full_grid
+from .report.page import INDEX_FILE, write_index
 from .report.terminal import printable
-from .results.claims import ClaimsTable, claims_table
-from .results.explanation import TrustMetrics
+from .results.claims import claims_table
 from .settings import OPTIONS, AuditSettings
 from .version import __version__
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from .results.explanation import Explanation
-
 __all__ = ["INDEX_FILE", "build_parser", "main", "write_index"]
 
 PROG = "dreamer-audit"
-INDEX_FILE = "index.html"
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 """128 + SIGINT, what a shell reports for a command stopped with Ctrl-C."""
@@ -103,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                 dest=option.field,
                 type=_argparse_type(option.parse, option.field),
                 default=option.parse(option.default),
-                metavar=option.field.upper(),
+                metavar=COMMAND_LINE.metavar(option.field, option.default),
                 help=f"{option.help} (default: {option.default or 'none'})",
             )
     add("--mdp", action="store_true", help="shorthand for --pomdp false")
@@ -270,109 +256,3 @@ def finish_out(out: Path, written: set[str], previous: set[str]) -> None:
         if stale.is_file() and not stale.is_symlink():
             stale.unlink()
     atomic_text(out / OUT_MARKER, "".join(f"{name}\n" for name in sorted(written)))
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return "n/a" if not math.isfinite(value) else f"{value:.4g}"
-    return str(value)
-
-
-def write_index(
-    directory: str | os.PathLike[str],
-    explanation: Explanation,
-    rollout_images: Sequence[str],
-    *,
-    checkpoint: str = "",
-    claims: ClaimsTable | None = None,
-) -> Path:
-    """Write ``index.html``: what was explained, the trust metrics and the figures (and what
-    the explanation claims: ``claims``, computed at the default level when not given).
-
-    Every string from the explanation, the command line or the file system is escaped with
-    :func:`html.escape`; images are referenced by their names relative to ``directory``.
-
-    Args:
-        directory: the output folder holding the PNGs.
-        explanation: the explanation shown. rollout_images: file names of the rollouts' full
-            grids, in display order (``top-steps.png`` and ``factors.png`` are shown too).
-            checkpoint: the checkpoint path shown in the header.
-    """
-    e = explanation
-
-    def esc(value: Any) -> str:
-        return html.escape(str(value), quote=True)
-
-    returns = e.returns
-    facts = [
-        ("checkpoint", checkpoint),
-        ("game", f"{e.game} ({'POMDP' if e.pomdp else 'MDP'})"),
-        ("rollouts", f"{e.episodes} x {e.steps} steps, seeds {e.seeds[0]}..{e.seeds[-1]}"),
-        ("returns", f"mean {returns.mean():.3g}, min {returns.min():g}, max {returns.max():g}"),
-        (
-            "explanation",
-            f"score {e.config.score}, layout {e.config.layout}, rank {e.rank}, "
-            f"top-k {e.config.top_k}, NMF {e.config.solver}/{e.config.init}",
-        ),
-    ]
-    metrics = "\n".join(
-        f"<tr><td><code>{esc(name)}</code></td><td>{esc(_format(getattr(e.metrics, name)))}</td>"
-        f"<td>{esc(METRIC_NOTES.get(name, ''))}</td></tr>"
-        for name in TrustMetrics.__dataclass_fields__
-    )
-    header = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
-    table = claims or claims_table(e)
-    fact_table = fact_table_html(table.facts) or "<p>No valid steps.</p>"
-    status_table = factor_status_html(table.factors)
-    score_table = score_table_html(table.scores)
-    randomization_table = randomization_html(e.randomization, e.metrics.posterior_entropy)
-    probes_table = probe_table_html(e.probes) or "<p>Not run (--probes true runs them).</p>"
-    curves_table = curves_html(e.curves) or "<p>Not run (--curves true draws them).</p>"
-
-    def figure(name: str) -> str:
-        return (
-            f'<figure><img src="{esc(name)}" alt="{esc(caption(name, e))}">'
-            f"<figcaption>{esc(name)}: {esc(caption(name, e))}</figcaption></figure>"
-        )
-
-    figures = "\n".join(figure(name) for name in rollout_images)
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{esc(f"dreamer-audit: {e.game}")}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; }}
-table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
-td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }}
-.figures {{ display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }}
-figure {{ margin: 0; }} figcaption {{ font-size: small; color: #555; }}
-</style></head><body>
-<h1>{esc(f"Explanation of {e.game}")}</h1>
-<table>{header}</table>
-<h2>Trust metrics</h2>
-<table><tr><th>metric</th><th>value</th><th>meaning</th></tr>
-{metrics}</table>
-<p>Arrays: <a href="explanation.npz">explanation.npz</a>,
-summary: <a href="summary.json">summary.json</a>.</p>
-<h2>The most important steps</h2>
-{figure(TOP_STEPS_FILE)}
-<h2>Factors</h2>
-{figure(FACTORS_FILE)}
-<h3>What each factor's observations coincide with</h3>
-{fact_table}
-<h3>Which factors may claim</h3>
-{status_table}
-<h3>The score's top observations against each event</h3>
-{score_table}
-<h3>Model parameter randomization</h3>
-{randomization_table or "<p>Not run (no agent).</p>"}
-<h3>What the latents know beyond their controls (linear probes)</h3>
-{probes_table}
-<h3>Deletion and insertion curves of every head</h3>
-{curves_table}
-<h2>Rollouts</h2>
-<div class="figures">{figures}</div>
-</body></html>
-"""
-    target = Path(directory) / INDEX_FILE
-    target.write_text(page, encoding="utf-8")
-    return target

@@ -106,6 +106,12 @@ class Spelling:
         """How this edge names the setting ``name`` (``--dreamer-game``, ``game=``)."""
         return f"{self.prefix}{name.replace('_', '-')}" if self.prefix else f"{name}="
 
+    def metavar(self, name: str, default: str) -> str:
+        """What the help shows as the value of the setting ``name``, whose default is written
+        ``default``: ``true|false`` for a flag (its default is ``"true"`` or ``"false"``), the
+        name in capitals otherwise (``--dreamer-probes true|false``, ``--dreamer-rank RANK``)."""
+        return "true|false" if default in ("true", "false") else name.upper()
+
     def option(self, name: str, value: object) -> str:
         """``name`` set to ``value`` as this edge writes it (``--dreamer-game freeway``)."""
         if not self.prefix:

@@ -12,7 +12,7 @@ import scipy.stats
 import torch
 
 import pytest_dreamer_audit.plugin.audit
-import pytest_dreamer_audit.plugin.fixtures
+import pytest_dreamer_audit.plugin.audit_object
 import pytest_dreamer_audit.report.render
 from pytest_dreamer_audit.analysis.factorize import _import_torchnmf
 from pytest_dreamer_audit.cli import main
@@ -26,7 +26,7 @@ _PRELOADED = (
     scipy.optimize,
     scipy.stats,
     pytest_dreamer_audit.plugin.audit,
-    pytest_dreamer_audit.plugin.fixtures,
+    pytest_dreamer_audit.plugin.audit_object,
     pytest_dreamer_audit.report.render,
     _import_torchnmf(),
 )

@@ -68,14 +68,17 @@ def _mutmut_table(module: str, tests: list[str]) -> str:
     return text.rstrip() + "\n\n[tool.mutmut]\n" + "\n".join(lines) + "\n"
 
 
-def _score(workdir: Path, module: str) -> tuple[dict[str, int], list[str]]:
-    """Counts by outcome and the names of the survivors, from mutmut's ``.meta`` file."""
+def _score(workdir: Path, module: str, only: set[str]) -> tuple[dict[str, int], list[str]]:
+    """Counts by outcome and the names of the survivors, from mutmut's ``.meta`` file (of the
+    mutants ``only`` when given)."""
     from mutmut.stats import status_by_exit_code
 
     meta = json.loads((workdir / "mutants" / (module + ".meta")).read_text("utf-8"))
     counts: dict[str, int] = {}
     survivors = []
     for name, code in meta["exit_code_by_key"].items():
+        if only and name not in only:
+            continue
         kind = status_by_exit_code[code]
         counts[kind] = counts.get(kind, 0) + 1
         if kind in ("survived", "no tests"):
@@ -89,13 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", nargs="+", help="test files (default: COVERING_TESTS)")
     parser.add_argument("--max-children", type=int, default=1)
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temp folder)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        help="mutant names (from an earlier run's survivors) to run, scored alone",
+    )
     args = parser.parse_args(argv)
     module = Path(args.module).as_posix()
     tests = args.tests or COVERING_TESTS.get(module)
     if not tests:
-        parser.error(f"no covering tests known for {module}; pass --tests (known: {list(COVERING_TESTS)})")
+        parser.error(
+            f"no covering tests known for {module}; pass --tests (known: {list(COVERING_TESTS)})"
+        )
     tests = [t for t in tests if (ROOT / t).exists()]
-    workdir = args.workdir or Path(tempfile.gettempdir()) / "dreamer-audit-mutation" / Path(module).stem
+    workdir = (
+        args.workdir or Path(tempfile.gettempdir()) / "dreamer-audit-mutation" / Path(module).stem
+    )
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -105,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     (workdir / "pyproject.toml").write_text(_mutmut_table(module, tests), "utf-8")
     print(f"mutating {module} against {tests} in {workdir}", flush=True)
     run = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
-    subprocess.run(run, cwd=workdir, check=False)
-    counts, survivors = _score(workdir, module)
+    subprocess.run([*run, *args.only], cwd=workdir, check=False)
+    counts, survivors = _score(workdir, module, set(args.only))
     total = sum(counts.values())
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     print(f"\n{module}: killed {killed}/{total} ({100 * killed / max(total, 1):.0f}%) {counts}")

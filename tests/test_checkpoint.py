@@ -134,6 +134,33 @@ def test_files_that_are_not_torch_checkpoints(tmp_path: Path, content: bytes) ->
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"", "it is empty (0 bytes)"),
+        (
+            b"hello, I am a text file\n",
+            "it is a text file, not a torch file (it starts with 'hello",
+        ),
+        (("a" + "\u00e9" * 20).encode(), "it is a text file"),
+        (bytes(range(256)) * 8, "it is not a torch file (its first bytes are 00 01 02"),
+    ],
+    ids=["empty", "text", "text-cut-inside-a-character", "binary-noise"],
+)
+def test_a_file_that_is_not_a_torch_file_is_named_so(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    # torch's unpickler would read the text's "h" as an opcode and fail with "KeyError: 101".
+    path = tmp_path / "notes.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointFormatError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: not a torch checkpoint: {said}")
+    assert "KeyError" not in message
+    assert "torch.save writes a zip archive" in message
+
+
 def test_truncated_checkpoint(tmp_path: Path, reference_file: Path) -> None:
     data = reference_file.read_bytes()
     path = tmp_path / "cut.pth"

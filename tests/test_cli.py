@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -12,6 +13,8 @@ import pytest
 from matplotlib.image import imread
 
 from pytest_dreamer_audit.cli import INDEX_FILE, main, write_index
+from pytest_dreamer_audit.report.html import metric_rows_html
+from pytest_dreamer_audit.report.page import index_page
 from pytest_dreamer_audit.results.explanation import load_explanation
 from pytest_dreamer_audit.testing import write_tiny_checkpoint
 
@@ -81,6 +84,22 @@ def test_index_escapes_labels(audit: Path, tmp_path: Path) -> None:
     page = (tmp_path / INDEX_FILE).read_text()
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+
+
+def test_index_marks_a_metric_on_the_wrong_side_of_its_meaning(audit: Path, tmp_path: Path) -> None:
+    explanation = load_explanation(audit)
+    wrong = dataclasses.replace(
+        explanation, metrics=dataclasses.replace(explanation.metrics, deletion_ratio=0.39)
+    )
+    page = (write_index(tmp_path, wrong, [])).read_text()
+    assert '<span class="dreamer-audit-wrong-side"' in page
+    assert "deletion_ratio 0.39 is not &gt; 1: on the wrong side of its meaning" in page
+    right = dataclasses.replace(
+        explanation, metrics=dataclasses.replace(explanation.metrics, deletion_ratio=1.7)
+    )
+    assert '<span class="dreamer-audit-wrong-side"' not in index_page(right, [])
+    # The same metric rows as the pytest-html extras: one table builder for both.
+    assert metric_rows_html([("deletion_ratio", 0.39)]) in page
 
 
 def test_checkpoint_path_is_escaped_in_the_page(checkpoint: Path, tmp_path: Path) -> None:
@@ -165,6 +184,8 @@ def test_console_script_help() -> None:
     assert result.returncode == 0, result.stderr
     assert "--render-episodes" in result.stdout
     assert "CHECKPOINT" in result.stdout.upper()
+    assert "--probes true|false" in result.stdout
+    assert "PROBES" not in result.stdout
 
 
 def test_parser_does_not_import_torch() -> None:

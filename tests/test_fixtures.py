@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
 from pytest_dreamer_audit import assertions as A
 from pytest_dreamer_audit.analysis.pipeline import explain
 from pytest_dreamer_audit.plugin.audit import AuditResult
-from pytest_dreamer_audit.plugin.fixtures import DreamerAudit
+from pytest_dreamer_audit.plugin.audit_object import BASELINE_HELD, DreamerAudit, outcome_text
 from pytest_dreamer_audit.report.records import AuditRecord
 from pytest_dreamer_audit.results.explanation import ExplainConfig
 from pytest_dreamer_audit.rollout.rollouts import run_rollouts
@@ -54,6 +55,27 @@ def test_bound_assertions_are_the_plain_functions_with_the_evidence(audit: Dream
     assert (last.assertion, last.passed) == ("assert_mean_return(min_return=1000000000.0)", False)
     assert last.outcome.startswith("mean return is ")
     assert audit.checks[-2].outcome == f"{float(e.returns.mean()):.4g}"
+
+
+def test_the_checks_table_shows_what_each_assertion_measured(audit: DreamerAudit) -> None:
+    """Reconstruction and stability show their numbers (NaN as n/a), never a bare "held"."""
+    m = audit.explanation.metrics
+    audit.assert_reconstruction(max_relative_error=1.0)
+    assert audit.checks[-1].outcome == (
+        f"relative_error {m.relative_error:.4g}, explained_variance {m.explained_variance:.4g}"
+    )
+    audit.assert_factors_stable()
+    assert audit.checks[-1].outcome.startswith(
+        f"min_cosine {m.stability_min_cosine:.4g}, mean_cosine {m.stability_mean_cosine:.4g}, "
+        "topk_jaccard "
+    )
+    assert outcome_text(A.Stability(0.5, math.nan, 1.0)) == (
+        "min_cosine 0.5, mean_cosine n/a, topk_jaccard 1"
+    )
+    assert outcome_text(A.FactorMatch(2, 0.25)) == "factor 2, value 0.25"
+    assert outcome_text({"UP": 0.5, "NOOP": math.nan}) == "UP 0.5, NOOP n/a"
+    assert outcome_text(None) == BASELINE_HELD  # check_baseline measures no number
+    assert all(c.outcome != "held" for c in audit.checks)
 
 
 def test_the_pre_release_getter_names_are_gone(audit: DreamerAudit) -> None:

@@ -206,12 +206,12 @@ def test_control_bytes_in_a_missing_checkpoint_are_escaped(project: pytest.Pytes
 def test_an_unwritable_artifacts_folder_fails_the_test_in_one_line(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_dreamer_audit.plugin import hooks
+    from pytest_dreamer_audit.plugin import fixtures
 
     def refused(directory: Path, *args: object) -> Path:
         raise PermissionError(errno.EACCES, "Permission denied", str(directory))
 
-    monkeypatch.setattr(hooks, "write_artifacts", refused)
+    monkeypatch.setattr(fixtures, "write_artifacts", refused)
     project.makepyfile(AUDITED)
     result = project.runpytest("--dreamer-checkpoint", "tiny.pth")
     result.assert_outcomes(errors=1)

@@ -352,7 +352,7 @@ def test_bundled_agent_predicts_and_planted_models_fail() -> None:
 
 def test_bound_on_dreamer_audit(agent: DreamerAgent, tmp_path: Path) -> None:
     from pytest_dreamer_audit.plugin.audit import AuditResult
-    from pytest_dreamer_audit.plugin.fixtures import DreamerAudit
+    from pytest_dreamer_audit.plugin.audit_object import DreamerAudit
     from pytest_dreamer_audit.report.records import AuditRecord
     from pytest_dreamer_audit.settings import AuditSettings
 

@@ -62,10 +62,19 @@ TORCH_FREE = (
     "pytest_dreamer_audit.jsonvalues",
     "pytest_dreamer_audit.settings",
     "pytest_dreamer_audit.plugin.hooks",
+    "pytest_dreamer_audit.plugin.fixtures",
+    "pytest_dreamer_audit.plugin.reporting",
+    "pytest_dreamer_audit.plugin.state",
+    "pytest_dreamer_audit.report.page",
 )
 # What the plugin imports on every pytest run, and what crosses xdist: not even NumPy.
 NUMPY_FREE = (
+    "pytest_dreamer_audit.plugin",
     "pytest_dreamer_audit.plugin.hooks",
+    "pytest_dreamer_audit.plugin.fixtures",
+    "pytest_dreamer_audit.plugin.reporting",
+    "pytest_dreamer_audit.plugin.state",
+    "pytest_dreamer_audit.report.numbers",
     "pytest_dreamer_audit.report.records",
     "pytest_dreamer_audit.report.html",
     "pytest_dreamer_audit.report.terminal",

@@ -34,6 +34,10 @@ def test_help_lists_every_option_in_its_group(pytester: pytest.Pytester) -> None
     for flag in ("--dreamer-checkpoint", "--dreamer-episodes", "--dreamer-update-baselines"):
         assert flag in text
     assert "dreamer_rank (string)" in text  # the same-named ini key
+    # A flag shows the values it takes, a number its name.
+    assert "--dreamer-probes=true|false" in text
+    assert "=PROBES" not in text
+    assert "--dreamer-rank=RANK" in text
 
 
 def test_settings_come_from_ini_then_cli_then_marker(project: pytest.Pytester) -> None:
@@ -352,7 +356,10 @@ def test_html_report_embeds_the_grids_for_passing_failing_and_setup_failures(
     assert text.count("pictures of this explanation are shown") == 2
     assert "Audited checkpoints" in text
     assert text.count("dreamer-audit:") >= 3
-    assert text.count("dreamer-audit-facts") == 3  # the fact table, once per audited test
+    # The explanation's tables too: shown with the first test, named by the other two, while
+    # each test keeps its own checks.
+    assert text.count("dreamer-audit-facts") == 1
+    assert text.count("tables of this explanation are shown") == 2
     # The Links column points each audited test at its artifacts folder, relative to the report.
     import html as html_module
     import re

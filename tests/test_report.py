@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import html
 import json
 import math
 import urllib.parse
@@ -11,13 +12,22 @@ import pytest
 
 from pytest_dreamer_audit.report.artifacts import artifact_directory, write_artifacts
 from pytest_dreamer_audit.report.html import (
+    WRONG_SIDE_MARK,
     checkpoint_summary_html,
+    checks_html,
     embed_once,
     fact_table_html,
     html_extras,
     metrics_table,
 )
-from pytest_dreamer_audit.report.records import AuditRecord
+from pytest_dreamer_audit.report.numbers import format_number, format_percent
+from pytest_dreamer_audit.report.records import (
+    HEADLINE,
+    METRIC_NOTES,
+    AuditRecord,
+    Check,
+    wrong_side,
+)
 from pytest_dreamer_audit.report.terminal import summary_lines
 from pytest_dreamer_audit.results.values import (
     CurveSet,
@@ -132,9 +142,15 @@ def test_embed_once_keeps_each_explanations_pictures_in_the_first_test_only(
     again = embed_once(first, shown, "test_b")
     assert "data:image/png" not in json.dumps(again)
     assert "the pictures of this explanation are shown with test_a" in again[0]["content"]
-    assert again[1:] == first[1:]  # the tables stay
+    assert "the tables of this explanation are shown with test_a" in again[1]["content"]
+    assert len(again) == 2
     assert embed_once(other, shown, "test_b") == other  # another explanation: embedded
-    assert shown == {"k1": "test_a", "k2": "test_b"}
+    assert shown == {
+        "pictures:k1": "test_a",
+        "tables:k1": "test_a",
+        "pictures:k2": "test_b",
+        "tables:k2": "test_b",
+    }
 
     facts = (FactAssociation("collision_visible", "event", (0.4,), 0.1, 20, 0.25, (0.002,)),)
     status = (FactorStatus(0, 0.93, 0.1, 0.0, 0.25, unstable=False, marks_start=False),)
@@ -231,6 +247,71 @@ def test_artifacts_are_written_per_test(tmp_path: Path) -> None:
     summary = json.loads((directory / "summary.json").read_text())
     assert summary["test"] == "tests/test_x.py::test_y[cp/1]"
     assert summary["audits"][0]["metrics"]["mean_return"] == 3.5
+
+
+def test_each_explanations_tables_are_shown_once_and_each_test_keeps_its_checks(
+    tmp_path: Path,
+) -> None:
+    """Five tests of one explanation: its metrics and claims tables are in the first test's
+    report only (one line in the others names it), while every test keeps its checks table."""
+    pytest.importorskip("pytest_html")
+    status = (FactorStatus(0, 0.93, 0.1, 0.0, 0.25, unstable=False, marks_start=False),)
+    stages = (RandomizationStage("full", "all layers", 0.8, -0.1, 0.67),)
+    record = dataclasses.replace(_record(tmp_path), factor_status=status, randomization=stages)
+    tables = ("<th>meaning</th>", "dreamer-audit-factors", "dreamer-audit-randomization")
+    shown: dict[str, str] = {}
+    reports = []
+    for n in range(5):
+        checks = checks_html([Check(f"assert_mean_return(min_return={n})", True, "3.5")])
+        reports.append(embed_once([checks, *html_extras([record])], shown, f"test_{n}"))
+    text = [json.dumps(extras) for extras in reports]
+    assert all(text[0].count(table) == 1 for table in tables)
+    assert "assert_mean_return(min_return=0)" in text[0]
+    for n, later in enumerate(text[1:], start=1):
+        assert not any(table in later for table in tables)
+        assert later.count("the tables of this explanation are shown with test_0") == 1
+        assert f"assert_mean_return(min_return={n})" in later  # its own checks
+
+
+def test_a_metric_on_the_wrong_side_of_its_meaning_is_marked(tmp_path: Path) -> None:
+    metrics = TrustMetrics(relative_error=0.25, explained_variance=0.5, iterations=60)
+    wrong = dataclasses.replace(_record(tmp_path), metrics=replace_metric(metrics, 0.39))
+    right = dataclasses.replace(_record(tmp_path), metrics=replace_metric(metrics, 1.7))
+    reason = "deletion_ratio 0.39 is not &gt; 1: on the wrong side of its meaning"
+    assert reason in metrics_table(wrong)
+    assert WRONG_SIDE_MARK in metrics_table(wrong)
+    assert "dreamer-audit-wrong-side" not in metrics_table(right)
+    assert "dreamer-audit-wrong-side" in checkpoint_summary_html([wrong])
+    assert "dreamer-audit-wrong-side" not in checkpoint_summary_html([right])
+    assert wrong_side("deletion_ratio", math.nan) == ""  # not computed: no side
+    assert wrong_side("deletion_bottom_ratio", 1.2).startswith(
+        "deletion_bottom_ratio 1.2 is not < 1"
+    )
+    lines = summary_lines([wrong])
+    assert len(lines) == 2
+    assert lines[1].startswith("  ! deletion_ratio 0.39 is not > 1: on the wrong side")
+    assert summary_lines([right])[1:] == []
+
+
+def replace_metric(metrics: TrustMetrics, deletion_ratio: float) -> TrustMetrics:
+    return dataclasses.replace(metrics, deletion_ratio=deletion_ratio)
+
+
+def test_the_summary_explains_each_column(tmp_path: Path) -> None:
+    summary = checkpoint_summary_html([_record(tmp_path)])
+    for name in HEADLINE:
+        note = html.escape(METRIC_NOTES[name])
+        assert f'<th title="{note}">{name}</th>' in summary
+        assert f"<li><code>{name}</code>: {note}</li>" in summary
+    assert "<li><code>stability_min_cosine</code>: the same: worst matched factor" in summary
+
+
+def test_one_number_format_for_every_report() -> None:
+    assert format_number(2.804e-06) == "2.804e-06"
+    assert format_number(math.nan) == format_percent(math.nan) == "n/a"
+    assert format_number(math.inf) == "inf"
+    assert format_number(0.123456, 3) == "0.123"
+    assert format_percent(0.256) == "26%"
 
 
 def test_summary_lines_deduplicate_by_key(tmp_path: Path) -> None:

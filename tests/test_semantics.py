@@ -243,6 +243,8 @@ def test_fact_association_best_factor_and_json() -> None:
         "effect_low": [None, None, None],
         "effect_high": [None, None, None],
         "correlations": [None, None, None],
+        "uncontrolled_p_values": [None, None, None],
+        "controlled_for": "",
     }
     assert event.to_json()["per_factor"] == [0.2, 0.6, None]
     assert FactAssociation.from_json(event.to_json()).per_factor[:2] == (0.2, 0.6)

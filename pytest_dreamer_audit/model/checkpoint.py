@@ -138,6 +138,7 @@ def _read(path: Path, content: bytes | None) -> dict[str, Any]:
             raise CheckpointNotFoundError(
                 path, f"cannot be read ({error.strerror or error}); make it readable"
             ) from None
+    _check_torch_file(path, content)
     _check_declared_sizes(path, content)
     try:
         with warnings.catch_warnings():
@@ -164,6 +165,38 @@ def _read(path: Path, content: bytes | None) -> dict[str, Any]:
             f"checkpoint is (keys {', '.join(CHECKPOINT_MODULES)})",
         )
     return dict(_items(loaded))
+
+
+_TORCH_STARTS = (b"PK", b"\x80")
+"""How a file torch.save wrote starts: a zip archive (the format since torch 1.6), or a pickle
+of protocol 2 or later (the legacy format, ``_use_new_zipfile_serialization=False``)."""
+
+
+def _check_torch_file(path: Path, content: bytes) -> None:
+    """Refuse a file that is no torch file at all (empty, text, other bytes) with what it is,
+    before torch's unpickler reads its first byte as an opcode (``KeyError: 101``)."""
+    if content.startswith(_TORCH_STARTS):
+        return
+    if not content:
+        what = "it is empty (0 bytes)"
+    else:
+        head = content[:24]
+        text = ""
+        for cut in range(4):  # the 24 bytes may end inside a character
+            try:
+                text = head[: len(head) - cut].decode("utf-8")
+                break
+            except UnicodeDecodeError:
+                continue
+        if text and all(char.isprintable() or char in "\t\r\n" for char in text):
+            what = f"it is a text file, not a torch file (it starts with {text!r})"
+        else:
+            what = f"it is not a torch file (its first bytes are {head[:8].hex(' ')})"
+    raise CheckpointFormatError(
+        path,
+        f"not a torch checkpoint: {what}; torch.save writes a zip archive (starting with 'PK'). "
+        "Pass the .pth file that torch.save wrote",
+    )
 
 
 def _check_declared_sizes(path: Path, content: bytes) -> None:

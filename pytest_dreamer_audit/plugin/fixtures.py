@@ -1,380 +1,164 @@
-"""The object behind the ``dreamer_audit`` fixture: an explanation, its evidence, and the
-saliency assertions and baseline check bound to both.
+"""The plugin's fixtures: the checkpoint, the settings, the agent, the rollouts and the audit of a
+test (registered by ``plugin/hooks.py``).
 
-Imported lazily by ``plugin.py`` (it pulls in the audit machinery).
+Imported on every pytest run, so each fixture imports the heavy modules only when a test first
+asks for it (:class:`~pytest_dreamer_audit.plugin.audit_object.DreamerAudit` included).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
-from ..files import distinct_name
-from ..report.artifacts import artifact_directory
-from ..report.bundle import caption
-from ..report.records import AuditRecord, Check
-from ..results import assertions
-from ..results.baseline import BaselineTolerances, check_baseline
-from ..results.explanation import Explanation
-from ..results.imagination import HeadPrediction, PredictionError
-from ..results.semantics import FactValues
-from ..results.trustworthy import TrustThresholds, TrustVerdict
-from .audit import AuditResult
+from ..errors import DreamerAuditError
+from ..report.artifacts import write_artifacts
+from ..report.terminal import printable
+from ..settings import MARKER, AuditSettings
+from .state import (
+    CHECKPOINT_FLAG,
+    CHECKPOINT_INI,
+    CHECKS,
+    EVIDENCE,
+    RECORDS,
+    STATE,
+    marker_settings,
+)
 
-__all__ = ["DreamerAudit", "make_audit"]
+if TYPE_CHECKING:
+    from ..model.agent import DreamerAgent
+    from ..results.explanation import Explanation
+    from ..rollout.rollouts import Trajectory
+    from .audit import AuditCache
+    from .audit_object import DreamerAudit
 
+__all__ = [
+    "dreamer_agent",
+    "dreamer_audit",
+    "dreamer_cache",
+    "dreamer_checkpoint",
+    "dreamer_explanation",
+    "dreamer_rollouts",
+    "dreamer_settings",
+]
 
-Method = TypeVar("Method", bound=Callable[..., Any])
-
-
-def _outcome(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, tuple) and value and all(isinstance(v, TrustVerdict) for v in value):
-        return "; ".join(verdict.describe() for verdict in value)
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # FactorMatch
-        return ", ".join(f"{k} {_outcome(v)}" for k, v in value._asdict().items())
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_outcome(v)}" for k, v in value.items())
-    return "held" if value is None else str(value)
-
-
-def _logged(method: Method) -> Method:
-    """Record each call of an assertion method, with its outcome, in the audit's check log
-    (the report's table of this test's checks)."""
-
-    @functools.wraps(method)
-    def logged(self: DreamerAudit, *args: Any, **kwargs: Any) -> Any:
-        __tracebackhide__ = True
-        shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-        call = f"{method.__name__}({', '.join(shown)})"
-        try:
-            value = method(self, *args, **kwargs)
-        except AssertionError as error:
-            message = str(error).removeprefix("dreamer-audit: ").split("\nEvidence:")[0]
-            self.checks.append(Check(call, False, message))
-            raise
-        self.checks.append(Check(call, True, _outcome(value)))
-        return value
-
-    return logged  # type: ignore[return-value]
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class DreamerAudit:
-    """One test's audit: use its assertion methods, or read ``explanation`` directly.
+@pytest.fixture(scope="session")
+def dreamer_cache(pytestconfig: pytest.Config) -> AuditCache:
+    """The session's audit cache (in memory, over the on-disk cache shared by xdist workers)."""
+    from .audit import AuditCache
 
-    Attributes:
-        explanation: the :class:`~pytest_dreamer_audit.results.explanation.Explanation`.
-        result: the cache entry behind it (settings, key, images).
-        evidence: this test's artifacts directory (the PNGs and ``summary.json``), named in
-            every failure message.
-        baseline_path: where :meth:`check_baseline` keeps this test's baseline.
-        update_baselines: whether ``--dreamer-update-baselines`` was given.
-        record: what the report shows of this audit.
-        checks: the assertions this test made and their outcomes, in order (shared with the
-            report hooks through the test item, so a failing check is listed too).
-    """
+    state = pytestconfig.stash[STATE]
+    # The torch thread count is set per process (each xdist worker its own) when torch is first
+    # needed, so that a warm run never imports torch.
+    return AuditCache(state.cache_dir, _progress_lines(pytestconfig), threads=state.threads)
 
-    explanation: Explanation
-    result: AuditResult
-    evidence: Path
-    baseline_path: Path
-    update_baselines: bool
-    record: AuditRecord
-    checks: list[Check] = field(default_factory=list)
 
-    def __repr__(self) -> str:
-        return f"DreamerAudit({self.explanation!r}, evidence={str(self.evidence)!r})"
+def _progress_lines(config: pytest.Config) -> Callable[[str, bool], None] | None:
+    """Progress through the terminal reporter: a line when a computation starts and ends, each
+    explanation stage too under -v, nothing under -q. xdist workers have no terminal (their
+    progress would be lost or garble the controller's), so they stay silent."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    verbosity = config.get_verbosity()
+    if reporter is None or verbosity < 0 or hasattr(config, "workerinput"):
+        return None
 
-    def _level(self, level: float | None) -> float:
-        """The assertion's level: as given, else the audit's ``--dreamer-significance``."""
-        return self.result.settings.significance if level is None else level
+    def line(text: str, detail: bool) -> None:
+        if verbosity >= 1 or not detail:
+            reporter.write_line(f"dreamer-audit: {text}")
 
-    @_logged
-    def assert_top_observations_coincide(
-        self,
-        event: assertions.Event,
-        *,
-        min_precision: float,
-        k: int | None = None,
-        level: float | None = None,
-    ) -> float:
-        """Assert that the rollouts' top-k observations hit ``event`` at least
-        ``min_precision`` of the time and beyond chance at ``level`` (default: the audit's
-        ``--dreamer-significance``); returns the precision."""
-        __tracebackhide__ = True
-        return assertions.assert_top_observations_coincide(
-            self.explanation,
-            event,
-            min_precision=min_precision,
-            k=k,
-            level=self._level(level),
-            evidence=self.evidence,
+    return line
+
+
+@pytest.fixture
+def dreamer_checkpoint(request: pytest.FixtureRequest) -> Path:
+    """Path of the checkpoint this test audits (one test per ``--dreamer-checkpoint``)."""
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is not None and "checkpoint" in marker.kwargs:
+        return Path(str(marker.kwargs["checkpoint"]))
+    if not hasattr(request, "param"):
+        pytest.fail(
+            f"dreamer-audit: no checkpoint to audit; pass {CHECKPOINT_FLAG} PATH, set "
+            f"{CHECKPOINT_INI} in the ini file, or use @pytest.mark.{MARKER}(checkpoint=...)",
+            pytrace=False,
         )
-
-    @_logged
-    def assert_some_factor_coincides(
-        self,
-        event: assertions.Event,
-        *,
-        min_precision: float,
-        k: int | None = None,
-        level: float | None = None,
-    ) -> assertions.FactorMatch:
-        """Assert that some claimable factor's k most exciting observations hit ``event`` at
-        least ``min_precision`` of the time and beyond the best-of-factors null at ``level``;
-        returns that factor and its precision."""
-        __tracebackhide__ = True
-        return assertions.assert_some_factor_coincides(
-            self.explanation,
-            event,
-            min_precision=min_precision,
-            k=k,
-            level=self._level(level),
-            evidence=self.evidence,
-        )
-
-    @_logged
-    def assert_some_factor_tracks(
-        self, fact: FactValues, *, min_abs_spearman: float, level: float | None = None
-    ) -> assertions.FactorMatch:
-        """Assert that some claimable factor's activation has ``|Spearman| >= min_abs_spearman``
-        with a graded fact, beyond the best-of-factors null at ``level``; returns that factor
-        and its correlation."""
-        __tracebackhide__ = True
-        return assertions.assert_some_factor_tracks(
-            self.explanation,
-            fact,
-            min_abs_spearman=min_abs_spearman,
-            level=self._level(level),
-            evidence=self.evidence,
-        )
-
-    @_logged
-    def assert_latent_knows(self, fact: str, *, margin: float) -> float:
-        """Assert that the trained latent predicts ``fact`` better than every control by
-        ``margin`` (needs ``--dreamer-probes true``); returns the difference."""
-        __tracebackhide__ = True
-        return assertions.assert_latent_knows(
-            self.explanation, fact, margin=margin, evidence=self.evidence
-        )
-
-    @_logged
-    def assert_deletion_curve_beats_random(self, head: str, *, min_area: float) -> float:
-        """Assert that deleting the score's top-ranked entries moves ``head`` more than random
-        orders by ``min_area`` (needs ``--dreamer-curves true``); returns the area."""
-        __tracebackhide__ = True
-        return assertions.assert_deletion_curve_beats_random(
-            self.explanation, head, min_area=min_area, evidence=self.evidence
-        )
-
-    @_logged
-    def assert_imagination_beats_persistence(
-        self, *, horizon: int, channel: int | None = None, level: float | None = None
-    ) -> PredictionError:
-        """Assert that the world model's ``horizon``-step open-loop prediction beats persistence
-        and the randomized dynamics (needs ``--dreamer-imagination``); returns the row.
-        ``level`` defaults to the audit's ``--dreamer-significance``."""
-        __tracebackhide__ = True
-        return assertions.assert_imagination_beats_persistence(
-            self.explanation,
-            horizon=horizon,
-            channel=channel,
-            level=self._level(level),
-            evidence=self.evidence,
-        )
-
-    @_logged
-    def assert_reward_prediction(self, *, horizon: int, min_auc: float) -> HeadPrediction:
-        """Assert that the reward head, ``horizon`` steps into imagination, reaches ROC AUC
-        ``min_auc`` and beats its nulls (needs ``--dreamer-imagination``); returns the row."""
-        __tracebackhide__ = True
-        return assertions.assert_reward_prediction(
-            self.explanation, horizon=horizon, min_auc=min_auc, evidence=self.evidence
-        )
-
-    @_logged
-    def assert_factors_stable(
-        self,
-        *,
-        min_cosine: float | None = None,
-        min_mean_cosine: float | None = None,
-        min_topk_jaccard: float | None = None,
-    ) -> assertions.Stability:
-        """Assert the stability metrics across NMF refits; returns them."""
-        __tracebackhide__ = True
-        return assertions.assert_factors_stable(
-            self.explanation,
-            min_cosine=min_cosine,
-            min_mean_cosine=min_mean_cosine,
-            min_topk_jaccard=min_topk_jaccard,
-            evidence=self.evidence,
-        )
-
-    @_logged
-    def assert_differs_from_random_weights(self, *, max_spearman: float) -> float:
-        """Assert the sanity check: the scores' Spearman with randomized weights' scores is
-        at most ``max_spearman``; returns it."""
-        __tracebackhide__ = True
-        return assertions.assert_differs_from_random_weights(
-            self.explanation, max_spearman=max_spearman, evidence=self.evidence
-        )
-
-    @_logged
-    def assert_not_just_confidence(self, *, max_spearman: float) -> float:
-        """Assert that the scores' Spearman with the categoricals' confidence ``||p||_2`` is
-        at most ``max_spearman``; returns it."""
-        __tracebackhide__ = True
-        return assertions.assert_not_just_confidence(
-            self.explanation, max_spearman=max_spearman, evidence=self.evidence
-        )
-
-    @_logged
-    def assert_reconstruction(
-        self,
-        *,
-        max_relative_error: float | None = None,
-        min_explained_variance: float | None = None,
-    ) -> assertions.Reconstruction:
-        """Assert the NMF fit; returns the relative error and the explained variance."""
-        __tracebackhide__ = True
-        return assertions.assert_reconstruction(
-            self.explanation,
-            max_relative_error=max_relative_error,
-            min_explained_variance=min_explained_variance,
-            evidence=self.evidence,
-        )
-
-    @_logged
-    def assert_deletion_beats_random(self, *, min_ratio: float = 1.0) -> float:
-        """Assert that deleting the top-k posteriors moves the policy at least ``min_ratio``
-        times as much as deleting random ones; returns the ratio."""
-        __tracebackhide__ = True
-        return assertions.assert_deletion_beats_random(
-            self.explanation, min_ratio=min_ratio, evidence=self.evidence
-        )
-
-    @_logged
-    def assert_trustworthy(
-        self, *, thresholds: TrustThresholds | None = None
-    ) -> tuple[TrustVerdict, ...]:
-        """Run every default trust check (reconstruction, stability, the posterior sanity
-        check, the posterior reads its memory, not just confidence, deletion against permuted
-        actors, the bottom-ranked deletion, the reward head) with the documented thresholds
-        (``results/trustworthy.TrustThresholds``; pass your own to override some); fails naming
-        every failed check with its number. Returns every check's verdict.
-
-        Example:
-            >>> dreamer_audit.assert_trustworthy()  # doctest: +SKIP
-        """
-        __tracebackhide__ = True
-        return assertions.assert_trustworthy(
-            self.explanation, thresholds=thresholds, evidence=self.evidence
-        )
-
-    @_logged
-    def assert_mean_return(self, *, min_return: float) -> float:
-        """Assert that the rollouts' mean return is at least ``min_return``; returns it."""
-        __tracebackhide__ = True
-        return assertions.assert_mean_return(
-            self.explanation, min_return=min_return, evidence=self.evidence
-        )
-
-    @_logged
-    def assert_action_fractions(
-        self,
-        *,
-        min_fractions: Mapping[str, float] | None = None,
-        max_fractions: Mapping[str, float] | None = None,
-    ) -> dict[str, float]:
-        """Assert bounds on the fraction of executed actions by name; returns every action's
-        fraction."""
-        __tracebackhide__ = True
-        return assertions.assert_action_fractions(
-            self.explanation,
-            min_fractions=min_fractions,
-            max_fractions=max_fractions,
-            evidence=self.evidence,
-        )
-
-    @_logged
-    def check_baseline(self, *, tolerances: BaselineTolerances | None = None) -> None:
-        """Compare with this test's stored baseline (written, and failing, when missing);
-        ``tolerances`` defaults to :class:`BaselineTolerances`'s."""
-        __tracebackhide__ = True
-        check_baseline(
-            self.explanation,
-            self.baseline_path,
-            update=self.update_baselines,
-            tolerances=tolerances or BaselineTolerances(),
-            evidence=self.evidence,
-        )
+    return Path(request.param)
 
 
-def _baseline_path(request: pytest.FixtureRequest, baseline_dir: str, label: str) -> Path:
-    """``<dir>/<module>/<test name>-<hash>.json``: the hash covers the whole node id (the test
-    file's path from the rootdir, the test's full name with its parameters) and the checkpoint,
-    so that no two tests share a baseline, even same-named modules in same-named folders
-    writing to one ``--dreamer-baseline-dir`` from different xdist workers (which no
-    in-process check can see)."""
-    module = Path(str(request.node.path))
-    root = Path(baseline_dir) if baseline_dir else module.parent / "dreamer_baselines"
-    identity = f"{request.node.nodeid}::{label}"
-    return root / module.stem / f"{distinct_name(request.node.name, identity)}.json"
+@pytest.fixture
+def dreamer_settings(request: pytest.FixtureRequest, dreamer_checkpoint: Path) -> AuditSettings:
+    """The settings of this test: options, ini and the marker's overrides, validated."""
+    settings = dataclasses.replace(
+        request.config.stash[STATE].template, checkpoint=str(dreamer_checkpoint)
+    )
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is None:
+        return settings
+    try:
+        return marker_settings(settings, marker)
+    except DreamerAuditError as error:
+        problem = str(error)
+    pytest.fail(f"dreamer-audit: {problem}", pytrace=False)
 
 
-def make_audit(
-    result: AuditResult,
-    request: pytest.FixtureRequest,
-    artifacts: Path,
-    baseline_dir: str,
-    update_baselines: bool,
-    claimed: dict[Path, str],
-    checks: list[Check] | None = None,
+def _computed(compute: Callable[[], T]) -> T:
+    """Run ``compute``; a package error fails the test with its message alone (no traceback)."""
+    try:
+        return compute()
+    except DreamerAuditError as error:
+        problem = str(error)
+    pytest.fail(f"dreamer-audit: {problem}", pytrace=False)
+
+
+@pytest.fixture
+def dreamer_agent(dreamer_cache: AuditCache, dreamer_settings: AuditSettings) -> DreamerAgent:
+    """The audited agent, loaded once per checkpoint and device."""
+    return _computed(lambda: dreamer_cache.agent(dreamer_settings))
+
+
+@pytest.fixture
+def dreamer_rollouts(dreamer_cache: AuditCache, dreamer_settings: AuditSettings) -> Trajectory:
+    """The agent's rollouts under this test's settings (computed once, shared)."""
+    return _computed(lambda: dreamer_cache.trajectory(dreamer_settings))
+
+
+@pytest.fixture
+def dreamer_audit(
+    request: pytest.FixtureRequest, dreamer_cache: AuditCache, dreamer_settings: AuditSettings
 ) -> DreamerAudit:
-    """Bind an audit result to the requesting test. ``claimed`` maps each artifacts folder and
-    baseline written in this process to its test, so that two tests never share one."""
-    explanation = result.explanation
-    settings = result.settings
-    record = AuditRecord(
-        checkpoint=settings.checkpoint,
-        label=settings.label,
-        key=result.key,
-        game=explanation.game,
-        settings=dataclasses.asdict(settings),
-        metrics=explanation.metrics,
-        mean_return=float(explanation.returns.mean()),
-        images=tuple((str(path), caption(path.name, explanation)) for path in result.images),
-        factor_facts=result.claims.facts,
-        factor_status=result.claims.factors,
-        score_facts=result.claims.scores,
-        randomization=explanation.randomization,
-        probes=explanation.probes,
-        curves=explanation.curves,
+    """The explanation with its evidence, bound assertions and the baseline check."""
+    from .audit_object import make_audit
+
+    state = request.config.stash[STATE]
+    result = _computed(lambda: dreamer_cache.explanation(dreamer_settings))
+    audit = make_audit(
+        result,
+        request,
+        state.artifacts,
+        state.baseline_dir,
+        state.update_baselines,
+        state.claimed,
+        request.node.stash.setdefault(CHECKS, []),
     )
-    evidence = artifact_directory(artifacts.resolve(), request.node.nodeid)
-    baseline = _baseline_path(request, baseline_dir, settings.label)
-    for path in (evidence, baseline.resolve()):
-        owner = claimed.setdefault(path, request.node.nodeid)
-        if owner != request.node.nodeid:
-            pytest.fail(
-                f"dreamer-audit: {request.node.nodeid} and {owner} would both write {path}; "
-                "rename one of the tests",
-                pytrace=False,
-            )
-    return DreamerAudit(
-        explanation=explanation,
-        result=result,
-        evidence=evidence,
-        baseline_path=baseline,
-        update_baselines=update_baselines,
-        record=record,
-        checks=[] if checks is None else checks,
-    )
+    request.node.stash.setdefault(RECORDS, []).append(audit.record)
+    request.node.stash[EVIDENCE] = audit.evidence
+    try:
+        write_artifacts(audit.evidence, request.node.nodeid, request.node.stash[RECORDS])
+    except OSError as error:
+        problem = (
+            f"cannot write this test's artifacts to {audit.evidence} ({error.strerror or error}); "
+            "make that folder writable or point --dreamer-artifacts at another directory"
+        )
+        pytest.fail(printable(f"dreamer-audit: {problem}"), pytrace=False)
+    return audit
+
+
+@pytest.fixture
+def dreamer_explanation(dreamer_audit: DreamerAudit) -> Explanation:
+    """The explanation of this test's checkpoint and settings (computed once, shared)."""
+    return dreamer_audit.explanation

@@ -30,7 +30,7 @@ from ..results.values import (
     ScoreAssociation,
 )
 from .numbers import format_number, format_percent
-from .records import HEADLINE, METRIC_NOTES, AuditRecord, Check
+from .records import HEADLINE, METRIC_NOTES, AuditRecord, Check, wrong_side
 from .terminal import distinct
 
 __all__ = [
@@ -47,7 +47,9 @@ __all__ = [
     "html_extras",
     "embed_once",
     "grid_links_html",
+    "metric_rows_html",
     "metrics_table",
+    "wrong_side_html",
     "pictures_html",
     "problem_extra",
 ]
@@ -71,15 +73,37 @@ def checks_html(checks: Iterable[Check]) -> dict[str, Any]:
     )
 
 
+WRONG_SIDE_MARK = "&#9888;"
+"""The marker beside a metric on the wrong side of its meaning (a warning sign)."""
+
+
+def wrong_side_html(name: str, value: float) -> str:
+    """A marker and the reason when ``value`` contradicts metric ``name``'s meaning
+    (:func:`~pytest_dreamer_audit.report.records.wrong_side`), else ``""``. Escaped."""
+    reason = wrong_side(name, value)
+    if not reason:
+        return ""
+    return (
+        f' <span class="dreamer-audit-wrong-side" title="{html.escape(reason)}">'
+        f"{WRONG_SIDE_MARK} {html.escape(reason)}</span>"
+    )
+
+
+def metric_rows_html(values: Iterable[tuple[str, float]]) -> str:
+    """Rows of metric name, value (marked when on the wrong side of its meaning) and meaning:
+    the one metrics table of the pytest-html extras and the ``dreamer-audit explain`` page."""
+    return "".join(
+        f"<tr><td>{html.escape(name)}</td>"
+        f"<td>{html.escape(format_number(value))}</td>"
+        f"<td>{html.escape(METRIC_NOTES.get(name, ''))}{wrong_side_html(name, value)}</td></tr>"
+        for name, value in values
+    )
+
+
 def metrics_table(record: AuditRecord) -> str:
     """An HTML table of the headline metrics and one of the default trust checks' verdicts
     (``results/trustworthy.py``); every string is escaped."""
-    rows = "".join(
-        f"<tr><td>{html.escape(name)}</td>"
-        f"<td>{html.escape(format_number(record.metric(name)))}</td>"
-        f"<td>{html.escape(METRIC_NOTES.get(name, ''))}</td></tr>"
-        for name in HEADLINE
-    )
+    rows = metric_rows_html((name, record.metric(name)) for name in HEADLINE)
     title = f"{record.label} ({record.game}, {record.settings_label})"
     checks = "".join(
         f"<tr><td>{v.check.number}. {html.escape(v.check.name)}</td>"
@@ -172,6 +196,12 @@ def _fact_verdict(row: FactAssociation) -> str:
     if claim >= 0:
         effect = _effect(row.effects[claim], row.effect_low[claim], row.effect_high[claim], False)
         return f"factor {claim}, p = {row.p_values[claim]:.3g}, {effect}"
+    other = [j for j, yes in enumerate(row.explained_by_other) if yes]
+    if other:
+        return (
+            f"{row.controlled_for}: factor {other[0]} beats the shifts and other episodes, not "
+            f"shuffles within {row.controlled_for}, which explains it"
+        )
     timed = [j for j, yes in enumerate(row.time_only) if yes]
     if timed:
         return f"time: factor {timed[0]} beats circular shifts only (other episodes show it too)"
@@ -452,10 +482,8 @@ def embed_once(
         if (kind, key) in noted:
             continue
         noted.add((kind, key))
-        note = (
-            f"the {kind} of this explanation are shown with {first} "
-            + ("(and are in this test's artifacts folder)" if kind == "pictures" else "")
-        ).strip()
+        where = "and are in this test's artifacts folder" if kind == "pictures" else "same values"
+        note = f"the {kind} of this explanation are shown with {first} ({where})"
         kept.append(
             pytest_html.extras.html(f'<div class="dreamer-audit"><p>{html.escape(note)}</p></div>')
         )
@@ -508,24 +536,47 @@ def html_extras(
 
 
 def checkpoint_summary_html(records: Iterable[AuditRecord]) -> str:
-    """The HTML report's summary section: one row per audited checkpoint and settings."""
+    """The HTML report's summary section: one row per audited checkpoint and settings, a value
+    on the wrong side of its metric's meaning marked, and what each column means below."""
     columns = ("checkpoint", "game", "settings", *HEADLINE)
-    header = "".join(f"<th>{html.escape(name)}</th>" for name in columns)
+    header = "".join(
+        f'<th title="{html.escape(METRIC_NOTES.get(name, name))}">{html.escape(name)}</th>'
+        for name in columns
+    )
+    cell = '<td style="white-space: nowrap">'
     rows = []
     chosen = distinct(records)
     for record in chosen:
-        cells = [record.label, record.game, record.settings_label] + [
-            format_number(record.metric(name)) for name in HEADLINE
-        ]
-        rows.append(
-            "<tr>"
-            + "".join(f'<td style="white-space: nowrap">{html.escape(str(c))}</td>' for c in cells)
-            + "</tr>"
+        cells = [record.label, record.game, record.settings_label]
+        values = "".join(
+            f"{cell}{html.escape(format_number(record.metric(name)))}"
+            f"{_wrong_side_mark(name, record.metric(name))}</td>"
+            for name in HEADLINE
         )
+        rows.append(
+            "<tr>" + "".join(f"{cell}{html.escape(str(c))}</td>" for c in cells) + values + "</tr>"
+        )
+    meanings = "".join(
+        f"<li><code>{html.escape(name)}</code>: {html.escape(METRIC_NOTES[name])}</li>"
+        for name in HEADLINE
+    )
     plot = comparison_svg(chosen) if len(chosen) > 1 else ""
     return (
         '<div class="dreamer-audit-summary"><h2>Audited checkpoints</h2>'
-        f"<table><tr>{header}</tr>{''.join(rows)}</table>{plot}</div>"
+        f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+        f"<details><summary>what each column means ({WRONG_SIDE_MARK}: on the wrong side of its "
+        f"meaning)</summary><ul>{meanings}</ul></details>{plot}</div>"
+    )
+
+
+def _wrong_side_mark(name: str, value: float) -> str:
+    """Only the marker, the reason in its tooltip (for narrow cells)."""
+    reason = wrong_side(name, value)
+    if not reason:
+        return ""
+    return (
+        f' <span class="dreamer-audit-wrong-side" title="{html.escape(reason)}">'
+        f"{WRONG_SIDE_MARK}</span>"
     )
 
 

@@ -204,7 +204,7 @@ class AuditRecord:
 
 @dataclass(frozen=True)
 class Check:
-    """One assertion a test made through :class:`~pytest_dreamer_audit.plugin.fixtures.
+    """One assertion a test made through :class:`~pytest_dreamer_audit.plugin.audit_object.
     DreamerAudit`, as the report lists it.
 
     Attributes:

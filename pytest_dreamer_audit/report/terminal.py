@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .numbers import format_number
-from .records import AuditRecord
+from .records import HEADLINE, AuditRecord, wrong_side
 
 __all__ = ["distinct", "printable", "summary_lines"]
 
@@ -29,7 +29,8 @@ def distinct(records: Iterable[AuditRecord]) -> list[AuditRecord]:
 
 
 def summary_lines(records: Iterable[AuditRecord]) -> list[str]:
-    """One terminal line per audited checkpoint and settings (deduplicated by cache key)."""
+    """One terminal line per audited checkpoint and settings (deduplicated by cache key), each
+    followed by a ``!`` line per metric on the wrong side of its meaning."""
     lines = []
     for record in distinct(records):
 
@@ -46,5 +47,10 @@ def summary_lines(records: Iterable[AuditRecord]) -> list[str]:
                 f"sanity rho {show('sanity_spearman')}, "
                 f"deletion x{show('deletion_ratio')}"
             )
+        )
+        lines.extend(
+            printable(f"  ! {reason}")
+            for reason in (wrong_side(name, record.metric(name)) for name in HEADLINE)
+            if reason
         )
     return lines

@@ -43,6 +43,7 @@ __all__ = [
     "max_adjusted",
     "p_value",
     "paired_means",
+    "rank_scores",
     "recentred_means",
     "spearman_columns",
     "spearman_null",
@@ -225,6 +226,16 @@ def _standardized(ranks: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(centred, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norm > 0, centred / np.where(norm > 0, norm, 1.0), np.nan)
+
+
+def rank_scores(values: np.ndarray) -> np.ndarray:
+    """Each column's average ranks, centred and scaled to unit norm (NaN for a constant
+    column): the dot product of two such columns is their Spearman correlation.
+
+    Shape:
+        - values: ``[n, k]``; output: ``[n, k]``
+    """
+    return _standardized(average_ranks(values))
 
 
 def spearman_columns(activations: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ from .explanation import Explanation
 from .facts import VISIBLE_FACTS
 from .nulls import holm, spearman_columns
 from .picks import top_picks
+from .strata import confounder, strata_test
 from .two_nulls import Nulls, NullTest, graded_test, graded_tests
 from .values import FactAssociation, FactorStatus
 
@@ -329,8 +330,23 @@ def fact_rows(
                      context.k) if event else _wrap(context, test.values, test, math.nan, 0))
         for f, ((name, _, event), test) in enumerate(zip(facts, batch, strict=True))
     ]  # fmt: skip
-    best = np.array([np.nanmin(t.p_values) if not np.isnan(t.p_values).all() else np.nan
-                     for _, t in tests])  # fmt: skip
+    others = [(name, matrix[:, f]) for f, (name, _, _) in enumerate(facts)]
+    controls = []
+    for f, ((name, _, event), tested_f) in enumerate(zip(facts, batch, strict=True)):
+        strength = np.where(context.claimable, np.abs(tested_f.values), np.nan)
+        strongest = None if np.isnan(strength).all() else int(np.nanargmax(strength))
+        by = None if strongest is None else confounder(name, activations[:, strongest], others)
+        controls.append(
+            None if by is None else strata_test(
+                activations, matrix[:, f], by, context.claimable, one_sided=event,
+                draws=claims.draws, seed=claims.seed + 3 + f,
+            )
+        )  # fmt: skip
+    combined = [
+        test.p_values if control is None else np.maximum(test.p_values, control.p_values)
+        for (_, test), control in zip(tests, controls, strict=True)
+    ]
+    best = np.array([np.nanmin(p) if not np.isnan(p).all() else np.nan for p in combined])
     fact_level = holm(best)
     tested = np.flatnonzero(~np.isnan(best))
     ranks = np.empty(len(tests), dtype=np.int64)
@@ -338,9 +354,11 @@ def fact_rows(
     rows = []
     for index, (name, test) in enumerate(tests):
         multiplier = len(tested) - ranks[index]
+        control = controls[index]
         with np.errstate(invalid="ignore"):
-            adjusted = np.minimum(1.0, np.maximum(test.p_values * multiplier, fact_level[index]))
+            adjusted = np.minimum(1.0, np.maximum(combined[index] * multiplier, fact_level[index]))
             shift_only = np.minimum(1.0, test.test.shift_p * multiplier)
+            both = np.minimum(1.0, test.p_values * multiplier)
         rows.append(
             FactAssociation(
                 correlations=tuple(map(float, test.test.values)),
@@ -357,6 +375,8 @@ def fact_rows(
                 effects=tuple(map(float, test.test.effects)),
                 effect_low=tuple(map(float, test.test.effect_low)),
                 effect_high=tuple(map(float, test.test.effect_high)),
+                controlled_for="" if control is None else control.by,
+                uncontrolled_p_values=tuple(map(float, both)),
             )
         )
     return rows

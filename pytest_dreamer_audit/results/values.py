@@ -145,7 +145,15 @@ def _json_floats(values: tuple[float, ...]) -> list[float | None]:
     return [to_json_number(float(v)) for v in values]
 
 
-_PER_FACTOR = ("p_values", "shift_p_values", "effects", "effect_low", "effect_high", "correlations")
+_PER_FACTOR = (
+    "p_values",
+    "shift_p_values",
+    "effects",
+    "effect_low",
+    "effect_high",
+    "correlations",
+    "uncontrolled_p_values",
+)
 """The per-factor tuples of a :class:`FactAssociation` besides its values."""
 
 
@@ -181,6 +189,11 @@ class FactAssociation:
             of the factor's whole activation with the event, which the saturating
             activations need, since a factor's picks come from a tie; graded: the Spearman,
             equal to ``per_factor``).
+        controlled_for: the other recorded fact that best goes with this one, within whose
+            values the third null shuffles this fact (``results/strata.py``; "" when none goes
+            with it enough); ``p_values`` beat it too.
+        uncontrolled_p_values: ``[r]`` the p-values under the shifts and the swap alone,
+            adjusted the same way (see :attr:`explained_by_other`).
     """
 
     name: str
@@ -197,6 +210,8 @@ class FactAssociation:
     effect_low: tuple[float, ...] = ()
     effect_high: tuple[float, ...] = ()
     correlations: tuple[float, ...] = ()
+    controlled_for: str = ""
+    uncontrolled_p_values: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name in _PER_FACTOR:
@@ -208,13 +223,30 @@ class FactAssociation:
                 )
 
     @property
+    def explained_by_other(self) -> tuple[bool, ...]:
+        """Per factor: beyond the shifts and the swap, not beyond shuffles within the values
+        of :attr:`controlled_for`: reported as that fact, not as this one."""
+        return tuple(
+            bool(self.controlled_for) and not yes and not math.isnan(p) and p <= self.level
+            for yes, p in zip(self.significant, self.uncontrolled_p_values, strict=True)
+        )
+
+    @property
     def time_only(self) -> tuple[bool, ...]:
         """Per factor: beyond circular shifts but not beyond the episode swap. The same steps of
         other episodes show the association as well, so it is the step's (what every episode
         does at that time), not this episode's fact: reported as "time", never as the fact."""
+        level = self.level
         return tuple(
-            not yes and not math.isnan(p) and p <= self.level
-            for yes, p in zip(self.significant, self.shift_p_values, strict=True)
+            not math.isnan(shift) and shift <= level and not (both <= level)
+            for shift, both in zip(self.shift_p_values, self._beyond_both(), strict=True)
+        )
+
+    def _beyond_both(self) -> tuple[float, ...]:
+        """The p-values under the shifts and the swap (the final ones where no third null ran)."""
+        return tuple(
+            p if math.isnan(u) else u
+            for p, u in zip(self.p_values, self.uncontrolled_p_values, strict=True)
         )
 
     @property
@@ -256,6 +288,7 @@ class FactAssociation:
             "level": self.level,
             "swap_q95": to_json_number(float(self.swap_q95)),
             **{name: _json_floats(getattr(self, name)) for name in _PER_FACTOR[1:]},
+            "controlled_for": self.controlled_for,
         }
 
     @classmethod
@@ -279,6 +312,8 @@ class FactAssociation:
             effect_low=_floats(data["effect_low"]),
             effect_high=_floats(data["effect_high"]),
             correlations=_floats(data["correlations"]),
+            controlled_for=str(data["controlled_for"]),
+            uncontrolled_p_values=_floats(data["uncontrolled_p_values"]),
         )
 
 

@@ -1,0 +1,123 @@
+"""The control for another recorded fact: is a factor's association with fact F more than what
+the fact G that best goes with F explains? NumPy only.
+
+Freeway's cars never drive in the bottom row, where every crossing starts; so a factor that
+follows the chicken's row also "avoids cars", and a car finding may be a row finding. For each
+fact F of a claims table, G is the other recorded fact with the largest ``|Spearman|`` with F
+over the analysed steps (rows of the same categorical fact are not candidates: they exclude
+each other by construction). The null shuffles F's values among the analysed observations that
+share G's value (G binned into at most :data:`MAX_STRATA` quantile bins): it keeps everything G
+tells about F and nothing else. A claim must beat it as well as the circular shift and the
+episode swap (``results/two_nulls.py``); one that beats those two but not this is reported as
+explained by G.
+
+The shuffles ignore the order in time, so on their own they would be too eager with facts that
+come in runs; taken with the other two nulls (the larger p-value wins) they can only make a
+claim harder, never easier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .nulls import max_adjusted, rank_scores, spearman_columns
+
+__all__ = ["MAX_STRATA", "MIN_CONFOUNDING", "StrataTest", "confounder", "strata_test"]
+
+MAX_STRATA = 10
+"""At most this many strata of the other fact (quantile bins of a graded fact)."""
+MIN_CONFOUNDING = 0.1
+"""An other fact whose ``|Spearman|`` with the factor is below this explains too little of it."""
+_CHUNK = 1 << 22
+
+
+@dataclass(frozen=True)
+class StrataTest:
+    """Each factor's rank correlation with F under shuffles of F within strata of G.
+
+    Attributes:
+        by: the other fact G (its row name). p_values: ``[r]`` maxT-adjusted over the
+            claimable factors (NaN: no claim). q95: the 95% quantile of the best claimable
+            factor's value under the shuffles.
+    """
+
+    by: str
+    p_values: np.ndarray
+    q95: float
+
+
+def confounder(
+    name: str, values: np.ndarray, others: list[tuple[str, np.ndarray]]
+) -> tuple[str, np.ndarray] | None:
+    """The other fact that best goes with ``values`` ``[n]`` (the activation of the factor
+    that best goes with fact ``name``), or None when none reaches :data:`MIN_CONFOUNDING`;
+    ``name`` itself and the rows of the same categorical fact are skipped."""
+    stem = name.split("=")[0]
+    candidates = [
+        (other, v) for other, v in others if other != name and other.split("=")[0] != stem
+    ]
+    if not candidates:
+        return None
+    columns = np.stack([v for _, v in candidates], axis=1)
+    rho = np.abs(spearman_columns(columns, values))
+    if np.isnan(rho).all() or np.nanmax(rho) < MIN_CONFOUNDING:
+        return None
+    return candidates[int(np.nanargmax(rho))]
+
+
+def strata_of(values: np.ndarray) -> np.ndarray:
+    """``[n]`` stratum labels: the values themselves when there are few, else quantile bins."""
+    unique = np.unique(values)
+    if len(unique) <= MAX_STRATA:
+        return np.searchsorted(unique, values)
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, MAX_STRATA + 1)[1:-1]))
+    return np.searchsorted(edges, values, side="right")
+
+
+def shuffles(strata: np.ndarray, draws: int, seed: int) -> np.ndarray:
+    """``[D, n]`` for each draw the index whose value moves to each observation: a uniform
+    permutation within each stratum (seeded).
+
+    Shape:
+        - strata: ``[n]`` ints; output: ``[D, n]``
+    """
+    rng = np.random.default_rng(seed)
+    base = np.argsort(strata, kind="stable")  # the members of each stratum, stratum by stratum
+    source = np.empty((draws, len(strata)), dtype=np.int64)
+    step = max(1, _CHUNK // max(len(strata), 1))
+    for first in range(0, draws, step):
+        block = slice(first, min(first + step, draws))
+        keys = strata[None, :] + rng.random((block.stop - block.start, len(strata)))
+        source[block][:, base] = np.argsort(keys, axis=1)  # same strata, shuffled within
+    return source
+
+
+def strata_test(
+    activations: np.ndarray,
+    values: np.ndarray,
+    by: tuple[str, np.ndarray],
+    claimable: np.ndarray,
+    *,
+    one_sided: bool,
+    draws: int,
+    seed: int,
+) -> StrataTest:
+    """Each factor's Spearman with F against shuffles of F within the strata of ``by``.
+
+    Shape:
+        - activations: ``[n, r]``; values: ``[n]``; by: (name, ``[n]``); claimable: ``[r]``
+    """
+    a = rank_scores(activations)
+    v = rank_scores(values[:, None])[:, 0]
+    observed = v @ a
+    source = shuffles(strata_of(by[1]), draws, seed)
+    null = np.empty((draws, activations.shape[1]))
+    step = max(1, _CHUNK // max(len(values), 1))
+    for first in range(0, draws, step):
+        block = slice(first, min(first + step, draws))
+        null[block] = v[source[block]] @ a
+    side = (lambda x: x) if one_sided else np.abs
+    p, q95 = max_adjusted(side(observed), side(null), claimable)
+    return StrataTest(by[0], p, q95)
