@@ -75,6 +75,7 @@ NUMPY_FREE = (
     "pytest_dreamer_audit.plugin.reporting",
     "pytest_dreamer_audit.plugin.state",
     "pytest_dreamer_audit.report.numbers",
+    "pytest_dreamer_audit.report.tables",
     "pytest_dreamer_audit.report.records",
     "pytest_dreamer_audit.report.html",
     "pytest_dreamer_audit.report.terminal",

@@ -6,7 +6,7 @@ attribute): each cell of ``resultsTableRow``, each ``html`` extra and the log ar
 ``innerHTML``, and it builds the test-id cell as ``<td class="col-testId">{nodeid}</td>`` without
 escaping. Fragments inserted that way do not run ``<script>`` elements, but they do run event
 handlers such as ``<img src=x onerror=...>``. The plugin escapes that cell
-(``pytest_html_results_table_row`` in ``plugin/hooks.py``); media names are set with ``innerText``.
+(``pytest_html_results_table_row`` in ``plugin/reporting.py``); media names are set with ``innerText``.
 
 The payloads and markup checks live in ``pytest_dreamer_audit.testing``, the payload-carrying
 project and CLI run in ``conftest.py`` (fixtures ``evil_project_report`` and ``evil_cli``):

@@ -16,7 +16,6 @@ from pytest_dreamer_audit.report.html import (
     checkpoint_summary_html,
     checks_html,
     embed_once,
-    fact_table_html,
     html_extras,
     metrics_table,
 )
@@ -28,6 +27,7 @@ from pytest_dreamer_audit.report.records import (
     Check,
     wrong_side,
 )
+from pytest_dreamer_audit.report.tables import fact_table_html
 from pytest_dreamer_audit.report.terminal import summary_lines
 from pytest_dreamer_audit.results.values import (
     CurveSet,

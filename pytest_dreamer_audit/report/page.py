@@ -16,17 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..results.values import TrustMetrics
 from .bundle import FACTORS_FILE, TOP_STEPS_FILE, caption
-from .html import (
-    WRONG_SIDE_MARK,
+from .html import WRONG_SIDE_MARK, metric_rows_html
+from .numbers import format_number
+from .tables import (
     curves_html,
     fact_table_html,
     factor_status_html,
-    metric_rows_html,
     probe_table_html,
     randomization_html,
     score_table_html,
 )
-from .numbers import format_number
 
 if TYPE_CHECKING:
     from ..results.claims import ClaimsTable

@@ -68,6 +68,8 @@ METRIC_NOTES: dict[str, str] = {
     "deletion_control_max": "the same ratio for permuted actors: maximum",
     "deletion_p_value": "trained ratio among the permuted actors'; small: beyond them",
     "deletion_bottom_ratio": "bottom-ranked entries / random; < 1: they matter less",
+    "reward_correlation": "reward head's prediction vs the reward received (Pearson); near 1: "
+    "the head means what it says (n/a: no rewards in the rollouts)",
 }
 """What each metric means, in a line (the reports' "meaning" column)."""
 
@@ -80,13 +82,14 @@ METRIC_SIDES: dict[str, tuple[str, float]] = {
 the policy uses``): the side the meaning asks for and the number."""
 
 
-def wrong_side(name: str, value: float) -> str:
+def wrong_side(name: str, value: float, *, brief: bool = False) -> str:
     """Why ``value`` contradicts the meaning of metric ``name`` (``"deletion_ratio 0.39 is not
-    > 1: ..."``), or ``""`` when it does not (or has no side, or was not computed).
+    > 1: on the wrong side of its meaning (top-k / random; > 1: ...)"``; ``brief``: without the
+    meaning in parentheses), or ``""`` when it does not (or has no side, or was not computed).
 
     Example:
-        >>> wrong_side("deletion_ratio", 0.39)[:32]
-        'deletion_ratio 0.39 is not > 1: '
+        >>> wrong_side("deletion_ratio", 0.39, brief=True)
+        'deletion_ratio 0.39 is not > 1: on the wrong side of its meaning'
         >>> wrong_side("deletion_ratio", 1.7), wrong_side("relative_error", 0.9)
         ('', '')
     """
@@ -95,10 +98,10 @@ def wrong_side(name: str, value: float) -> str:
     side, bound = METRIC_SIDES[name]
     if (value > bound) if side == ">" else (value < bound):
         return ""
-    return (
-        f"{name} {format_number(value)} is not {side} {bound:g}: on the wrong side of its "
-        f"meaning ({METRIC_NOTES[name]})"
+    reason = (
+        f"{name} {format_number(value)} is not {side} {bound:g}: on the wrong side of its meaning"
     )
+    return reason if brief else f"{reason} ({METRIC_NOTES[name]})"
 
 
 @dataclass(frozen=True)

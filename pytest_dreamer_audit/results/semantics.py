@@ -332,14 +332,21 @@ def fact_rows(
     ]  # fmt: skip
     others = [(name, matrix[:, f]) for f, (name, _, _) in enumerate(facts)]
     controls = []
+    memo: dict[str, np.ndarray] = {}
     for f, ((name, _, event), tested_f) in enumerate(zip(facts, batch, strict=True)):
         strength = np.where(context.claimable, np.abs(tested_f.values), np.nan)
         strongest = None if np.isnan(strength).all() else int(np.nanargmax(strength))
-        by = None if strongest is None else confounder(name, activations[:, strongest], others)
+        defined = tested_f.p_values[~np.isnan(tested_f.p_values)]
+        possible = bool(defined.size) and float(defined.min()) <= claims.level
+        # Corrections only raise a p-value: where the first two nulls leave no claim possible,
+        # the third cannot change the table, and is not drawn (it costs a gather per draw).
+        by = None
+        if strongest is not None and possible:
+            by = confounder(name, activations[:, strongest], others)
         controls.append(
             None if by is None else strata_test(
                 activations, matrix[:, f], by, context.claimable, one_sided=event,
-                draws=claims.draws, seed=claims.seed + 3 + f,
+                draws=claims.draws, seed=claims.seed + 3, memo=memo,
             )
         )  # fmt: skip
     combined = [
