@@ -82,11 +82,11 @@ def main() -> int:
             )
     lines = [
         f"# claims_table at {args.episodes} x 50, circular shifts alone ({args.before[:10]}) "
-        "against both nulls (now)",
+        "against every null (now)",
         "",
         describe_here(1),
         "",
-        "| round | shifts alone (s) | both nulls (s) | ratio |",
+        "| round | shifts alone (s) | every null (s) | ratio |",
         "|---|---:|---:|---:|",
         *rows,
     ]

@@ -102,5 +102,8 @@ def test_several_facts_at_once_equal_one_at_a_time() -> None:
 
 
 def test_the_swap_nulls_mean_skips_undefined_draws() -> None:
-    null = np.array([[1.0, np.nan, 0.5], [3.0, np.nan, np.nan], [np.nan, np.nan, -0.5]])
-    np.testing.assert_allclose(_mean(null), [2.0, np.nan, 0.0], equal_nan=True)
+    # Columns: two defined draws, none, two (mean 0), exactly one.
+    null = np.array(
+        [[1.0, np.nan, 0.5, np.nan], [3.0, np.nan, np.nan, -0.25], [np.nan, np.nan, -0.5, np.nan]]
+    )
+    np.testing.assert_allclose(_mean(null), [2.0, np.nan, 0.0, -0.25], equal_nan=True)
