@@ -189,7 +189,12 @@ def _explain(args: argparse.Namespace) -> int:
             table = claims_table(explanation, settings.claim_config())  # once, for both
             # Claim the names first: a run interrupted while writing leaves only files its
             # marker lists, so the rerun knows them as its own (and rewrites them).
-            claim_out(out, previous | OWN_FILES | set(bundle_files(rendered, settings.episodes)))
+            claim_out(
+                out,
+                previous
+                | OWN_FILES
+                | set(bundle_files(rendered, settings.episodes, bool(settings.imagination))),
+            )
             written = write_bundle(explanation, out, rendered, progress=stages, claims=table)
             images = [path.name for path in written if is_full_grid(path.name)]
             write_index(out, explanation, images, checkpoint=str(args.checkpoint), claims=table)

@@ -246,9 +246,14 @@ def _strength(row: FactAssociation, j: int) -> float:
 
 
 def fact_state(row: FactAssociation) -> FactState:
-    """The claim, else the strongest "time" factor, else the strongest tested factor."""
+    """The claim, else the strongest factor another recorded fact explains, else the strongest
+    "time" factor, else the strongest tested factor."""
     if row.claim >= 0:
         return FactState("claim", row.claim, _strength(row, row.claim))
+    explained = [j for j, yes in enumerate(row.explained_by_other) if yes]
+    if explained:
+        j = max(explained, key=lambda j: _strength(row, j))
+        return FactState("explained", j, _strength(row, j))
     time_only = [j for j, yes in enumerate(row.time_only) if yes]
     if time_only:
         j = max(time_only, key=lambda j: _strength(row, j))
@@ -272,6 +277,8 @@ def fact_cell(row: FactAssociation) -> str:
     j = state.factor
     if state.state == "claim":
         return f"**{fmt(state.value)} f{j} >{nulls} p{fmt_p(row.p_values[j])}**"
+    if state.state == "explained":
+        return f"by {row.controlled_for} {fmt(state.value)} f{j} {nulls}"
     if state.state == "time":
         return (
             f"time {fmt(state.value)} f{j} {nulls} (shift p{fmt_p(row.shift_p_values[j])}, "
@@ -358,7 +365,7 @@ def claims_detail(runs: Sequence[Run]) -> list[str]:
     for run in runs:
         for row in run.table.facts:
             state = fact_state(row)
-            if state.state not in ("claim", "time"):
+            if state.state not in ("claim", "time", "explained"):
                 continue
             ident = (*run.fit, row.name)
             if ident in seen:
@@ -669,6 +676,8 @@ def headline(runs: Sequence[Run], seeds: Sequence[int]) -> list[str]:
                     facts.append(f"{short(row.name)} ({same}/{len(randoms)})")
                 elif state == "time":
                     times.append(f"f:{short(row.name)}")
+                elif state == "explained":
+                    times.append(f"f:{short(row.name)} by {short(row.controlled_for)}")
             for s in run.table.scores:
                 label = score_label(s)
                 if label in ("above", "BELOW"):

@@ -440,3 +440,29 @@ def test_explain_refuses_up_front(rollouts: Trajectory, monkeypatch: pytest.Monk
         explain(rollouts, ExplainConfig(**FAST, imagination=(1,)), agent=headless)
     with pytest.raises(ConfigError, match="valid range is 1 to 13"):
         explain(rollouts, ExplainConfig(**FAST, imagination=(20,)), agent=headless)
+
+
+def test_the_imagination_picture_is_written_and_shown_by_the_cli(tmp_path: Path) -> None:
+    """``dreamer-audit explain --imagination 1,2`` writes the error-against-horizon picture,
+    shows it on its page and lists it among its own files; off, no such picture."""
+    import json
+
+    from pytest_dreamer_audit.cli import main
+    from pytest_dreamer_audit.testing import write_tiny_checkpoint
+
+    checkpoint = write_tiny_checkpoint(tmp_path / "tiny.pth", seed=4)
+    fast = ["--episodes", "4", "--steps", "8", "--rank", "3", "--top-k", "2",
+            "--stability-refits", "0", "--render-episodes", "1", "--no-progress"]  # fmt: skip
+    out = tmp_path / "on"
+    assert main(["explain", str(checkpoint), "--out", str(out), "--imagination", "1,2", *fast]) == 0
+    picture = (out / "imagination.png").read_bytes()
+    assert picture.startswith(b"\x89PNG")
+    page = (out / "index.html").read_text()
+    assert '<img src="imagination.png"' in page
+    assert "The world model&#x27;s imagination" in page or "The world model's imagination" in page
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["imagination"]["horizons"] == [1, 2]
+    off = tmp_path / "off"
+    assert main(["explain", str(checkpoint), "--out", str(off), *fast]) == 0
+    assert not (off / "imagination.png").exists()
+    assert "imagination.png" not in (off / "index.html").read_text()

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_dreamer_audit.results.episode_swaps import EpisodeSwaps
 from pytest_dreamer_audit.results.nulls import (
+    CircularShifts,
     average_ranks,
     paired_means,
     recentred_means,
@@ -96,3 +97,14 @@ def test_a_swap_draw_with_exactly_two_pairs_is_still_scored(long: int) -> None:
     assert np.isfinite(null[swapped]).all()
     np.testing.assert_allclose(null, _brute_swapped(activations, values, swaps))
     np.testing.assert_allclose(null[1 - swapped], observed)  # the identity draw
+
+
+def test_a_factor_without_picks_has_no_shifted_partners() -> None:
+    valid = np.arange(6)[:, None] < np.array([6, 2, 4])[None, :]  # padding after each end
+    shifts = CircularShifts.draw(valid, draws=5, seed=2)
+    # An empty list is float64 to NumPy: the indices must still be taken as ints.
+    assert shifts.source([]).shape == (5, 0)
+    # Step 0 of episode 1 (valid index 1) moves only within episode 1's two steps.
+    moved = shifts.source([1])[:, 0]
+    assert set(moved.tolist()) <= {1, 4}
+    np.testing.assert_array_equal(moved == 1, shifts.shifts[:, 1] == 0)

@@ -272,7 +272,11 @@ def fit_nmf(matrix: Tensor, config: NMFConfig) -> Factorization:
     if high == 0.0:
         raise FactorizationError("NMF input is all zeros; there is nothing to factorize")
     with torch.inference_mode(False):
-        x = matrix.detach().to(torch.float32).clone()
+        x = matrix.detach().to(torch.float32)
+        if config.solver == "torchnmf" or x.is_inference():
+            # torchnmf's autograd cannot save an inference tensor; the other solvers only read
+            # X, so its copy is skipped (82 MB at 1024 x 50, issue 33)
+            x = x.clone()
         if config.init == "nndsvda":
             a, d = nndsvda_init(x, config.rank)
         else:

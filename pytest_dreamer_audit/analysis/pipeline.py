@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,8 +35,8 @@ from .sanity import (
     PosteriorSanity,
     activation_observation_scores,
     measure_posterior_sanity,
-    randomized_replays,
     sanity_budget,
+    streamed_replays,
 )
 from .scores import (
     categorical_scores,
@@ -59,6 +59,9 @@ from .trust import (
 __all__ = ["explain"]
 
 Progress = Callable[[str], None]
+
+
+_NO_ROWS = torch.empty(0, 0)
 
 
 @dataclass(frozen=True)
@@ -118,13 +121,16 @@ def explain(
         )
     if config.imagination and agent is not None:  # before the costly stages
         check_imagination(agent, trajectory.steps, config.imagination)
-    probs = trajectory.posterior_probs
     kl = surprise(trajectory.posterior_logits, trajectory.prior_logits)
 
     note("factorize")
-    main = _score(flatten_posteriors(probs, valid, config.layout), valid, kl, config, config.nmf())
-    stability = _stability(probs, valid, kl, config, main, note)
+    rows = flatten_posteriors(trajectory.posterior_probs, valid, config.layout)
+    main = _score(rows, valid, kl, config, config.nmf())
+    del rows
+    stability = _stability(valid, kl, config, main, note)
     confidence = spearman(_row_scores(main), main.rows.matrix.norm(dim=1))
+    # Every later stage reads where the rows came from, none the rows: free them (issue 33).
+    main = dataclasses.replace(main, rows=dataclasses.replace(main.rows, matrix=_NO_ROWS))
     deletion = (math.nan, math.nan)
     posterior_sanity = PosteriorSanity()
     reward = math.nan
@@ -149,10 +155,9 @@ def explain(
     if agent is not None:
         note("sanity check")
         seeds = [config.sanity_seed + i for i in range(SANITY_SEEDS)]
-        replays = randomized_replays(agent, trajectory, seeds)  # the first: the full stage's
-        randomized, latents, first = _randomization(
-            agent, trajectory, valid, config, main, replays[0]
-        )
+        # One chunk of replays held at a time; the first is the full randomization stage's.
+        replays = streamed_replays(agent, trajectory, seeds)
+        randomized, latents, first = _randomization(agent, trajectory, valid, config, main, replays)
         posterior_sanity = measure_posterior_sanity(
             agent,
             trajectory,
@@ -193,7 +198,7 @@ def explain(
         **(controlled.metrics() if controlled is not None else {}),
         reward_correlation=reward,
     )
-    explanation = _assemble(trajectory, config, metrics, main, valid, probs, stability.per_factor)
+    explanation = _assemble(trajectory, config, metrics, main, valid, stability.per_factor)
     probes: tuple[ProbeRow, ...] = ()
     if config.probes and latents is not None:
         note("probes")
@@ -251,7 +256,7 @@ class _Stability:
 
 
 def _stability(
-    probs: Tensor, valid: Tensor, kl: Tensor, config: ExplainConfig, main: _Scored, note: Progress
+    valid: Tensor, kl: Tensor, config: ExplainConfig, main: _Scored, note: Progress
 ) -> _Stability:
     if config.stability_refits == 0:
         return _Stability(np.full((1, config.rank), math.nan), math.nan)
@@ -275,13 +280,13 @@ def _randomization(
     valid: Tensor,
     config: ExplainConfig,
     main: _Scored,
-    full: ReplayedLatents,
+    replays: Iterator[ReplayedLatents],
 ) -> tuple[tuple[RandomizationStage, ...], tuple[Tensor, Tensor], float]:
     """The model parameter randomization stages (``analysis/randomization.py``), the first the
-    full randomization behind ``sanity_spearman`` (``full``: its replay, made with the
-    posterior sanity check's); that stage's posterior probabilities and deterministic states
-    (the probes' random control), and the Spearman of its activation scores with the trained
-    ones (the posterior sanity check's first seed)."""
+    full randomization behind ``sanity_spearman`` (its replay: the next of ``replays``, made
+    with the posterior sanity check's, dropped once scored); that stage's posterior
+    probabilities and deterministic states (the probes' random control), and the Spearman of
+    its activation scores with the trained ones (the posterior sanity check's first seed)."""
     # Only the scores are compared: give the randomized posteriors the iteration budget the main
     # fit needed, not the full cap.
     budget = dataclasses.replace(config.nmf(), max_iter=max(main.fit.iterations, 10))
@@ -291,17 +296,22 @@ def _randomization(
     first = math.nan
     for kind, name, layers in kinds:
         if kind == "full":
-            replayed = full
+            replayed = next(replays)
         else:
             randomized = permute_parameters(agent, layers, config.sanity_seed)
             replayed = replay_posteriors(randomized, trajectory)
         posterior = match_scale(replayed.posterior_logits, trajectory.posterior_logits, valid)
         prior = match_scale(replayed.prior_logits, trajectory.prior_logits, valid)
+        deter = replayed.deter
+        del replayed  # the replay's other latents, before the fit
         probs = torch.softmax(posterior, dim=-1)
         if not latents:
-            latents.append((probs, replayed.deter))
+            latents.append((probs, deter))
         rows = flatten_posteriors(probs, valid, config.layout)
-        other = _score(rows, valid, surprise(posterior, prior), config, budget)
+        del probs, deter
+        kl = surprise(posterior, prior)
+        del prior
+        other = _score(rows, valid, kl, config, budget)
         if len(latents) == 1 and not results:
             reference = activation_observation_scores(main.rows, main.fit)
             activation = activation_observation_scores(rows, other.fit)
@@ -340,7 +350,6 @@ def _assemble(
     metrics: TrustMetrics,
     main: _Scored,
     valid: Tensor,
-    probs: Tensor,
     stability: np.ndarray,
 ) -> Explanation:
     def host(tensor: Tensor) -> np.ndarray:
@@ -380,7 +389,7 @@ def _assemble(
         beliefs=np.zeros((0, *trajectory.observations.shape[1:]), dtype=np.float32),
         factor_decoded=np.zeros((0, *trajectory.observations.shape[2:]), dtype=np.float32),
         observations=host(trajectory.observations),
-        posterior_probs=host(probs),
+        posterior_probs=host(trajectory.posterior_probs),  # recomputed: not held meanwhile
         stoch_classes=host(trajectory.stoch.argmax(dim=-1).to(torch.int16)),
         actions=host(trajectory.actions),
         rewards=host(trajectory.rewards),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,8 +48,10 @@ __all__ = [
     "memory_spearmans",
     "randomized_replays",
     "randomized_spearmans",
+    "replay_bytes",
     "sanity_budget",
     "stacked_replays",
+    "streamed_replays",
 ]
 
 SANITY_SEEDS = 5
@@ -57,6 +59,11 @@ SANITY_SEEDS = 5
 MEMORY_SEEDS = 3
 """Shuffles of the deterministic states for the memory check (its spread over seeds is small:
 0.02-0.06 of ``|rho|`` on the bundled agent over five)."""
+REPLAY_CHUNK_BYTES = 96 * 2**20
+"""What the randomized replays of one :func:`streamed_replays` chunk may hold: all five seeds in
+one stacked replay up to about 200 x 50 episode-steps of the reference agent, fewer above (one
+replay is ~8 KB per episode-step, five times the posterior; five at once were 1.2 of the 1.98 GB
+peak at 1024 x 50, issue 33)."""
 
 
 def activation_observation_scores(rows: FlatRows, fit: Factorization) -> Tensor:
@@ -129,7 +136,10 @@ def stacked_replays(
         deter = torch.zeros(count, batch, sizes.deter, device=device)
         action = torch.zeros(count, batch, sizes.actions, device=device)
         keys = NoiseKeys.from_seeds(list(trajectory.seeds), device)
-        record: dict[str, list[Tensor]] = {"posterior": [], "stoch": [], "deter": []}
+        # Written in place: lists stacked after the loop held every step twice at the end.
+        posterior = torch.empty(count, steps, batch, *latent, device=device)
+        samples = torch.empty(count, steps, batch, *latent, device=device)
+        deters = torch.empty(count, steps, batch, sizes.deter, device=device)
         noises = keys.draw_steps(agent.noise_streams(), steps)
         for t, noise in zip(range(steps), noises, strict=True):
             x = F.elu(torch.baddbmm(embed_b, torch.cat([stoch, action], dim=-1), embed_w))
@@ -145,13 +155,15 @@ def stacked_replays(
             one_hot = F.one_hot(sample, sizes.classes).float()
             stoch = one_hot.flatten(start_dim=2)
             action = actions[t][None].expand(count, -1, -1)
-            for name, value in zip(record, (step, one_hot, deter), strict=True):
-                record[name].append(value)
-        posterior, stoch, deter = (torch.stack(values, dim=1) for values in record.values())
+            posterior[:, t], samples[:, t], deters[:, t] = step, one_hot, deter
+        del embeddings
         # The prior does not feed the recurrence: all steps at once, after it.
-        hidden = F.elu(torch.baddbmm(prior_b, deter.flatten(1, 2), prior_w))
+        hidden = F.elu(torch.baddbmm(prior_b, deters.flatten(1, 2), prior_w))
         prior = torch.baddbmm(prior_out_b, hidden, prior_out_w).reshape(posterior.shape)
-        return [ReplayedLatents(prior[i], posterior[i], stoch[i], deter[i]) for i in range(count)]
+        del hidden
+        return [
+            ReplayedLatents(prior[i], posterior[i], samples[i], deters[i]) for i in range(count)
+        ]
 
 
 def randomized_replays(
@@ -172,8 +184,35 @@ def randomized_replays(
     ]
 
 
+def replay_bytes(agent: DreamerAgent, trajectory: Trajectory) -> int:
+    """What one variant of :func:`stacked_replays` holds: its four latents, its embeddings and
+    its prior's hidden layer, in float32 bytes."""
+    sizes = agent.sizes
+    latent = sizes.categoricals * sizes.classes
+    per_step = 3 * latent + sizes.deter + sizes.embedding + sizes.node
+    return 4 * per_step * trajectory.steps * trajectory.episodes
+
+
+def streamed_replays(
+    agent: DreamerAgent,
+    trajectory: Trajectory,
+    seeds: Sequence[int],
+    chunk_bytes: int = REPLAY_CHUNK_BYTES,
+) -> Iterator[ReplayedLatents]:
+    """:func:`randomized_replays` made a chunk of seeds at a time, as many as ``chunk_bytes``
+    holds (at least one): the next chunk is replayed only when the caller asks for its first
+    replay, so a caller that drops each replay before asking for the next holds one chunk.
+    The same replays to float rounding (a stacked replay's variants do not interact)."""
+    width = max(1, chunk_bytes // max(replay_bytes(agent, trajectory), 1))
+    for start in range(0, len(seeds), width):
+        chunk = randomized_replays(agent, trajectory, seeds[start : start + width])
+        chunk.reverse()
+        while chunk:
+            yield chunk.pop()
+
+
 def randomized_spearmans(
-    replays: Sequence[ReplayedLatents],
+    replays: Iterable[ReplayedLatents],
     trajectory: Trajectory,
     valid: Tensor,
     layout: Layout,
@@ -190,7 +229,11 @@ def randomized_spearmans(
     for replay in replays:
         logits = replay.posterior_logits
         posterior = match_scale(logits, trajectory.posterior_logits.to(logits.device), valid)
-        values.append(_spearman_of(torch.softmax(posterior, dim=-1), valid, layout, nmf, reference))
+        del replay, logits  # before the fit and the next replay (:func:`streamed_replays`)
+        probs = torch.softmax(posterior, dim=-1)
+        del posterior
+        values.append(_spearman_of(probs, valid, layout, nmf, reference))
+        del probs
     return values
 
 
@@ -268,7 +311,7 @@ def measure_posterior_sanity(
     layout: Layout,
     nmf: NMFConfig,
     reference: Tensor,
-    replays: Sequence[ReplayedLatents],
+    replays: Iterable[ReplayedLatents],
     *,
     first: float | None = None,
     memory_seeds: Sequence[int] = tuple(range(MEMORY_SEEDS)),
@@ -276,16 +319,17 @@ def measure_posterior_sanity(
     """Both posterior sanity checks.
 
     Args:
-        replays: the randomized replays, one per permutation seed (:func:`randomized_replays`).
-        first: the first replay's Spearman when already computed (the pipeline's full
+        replays: the randomized replays, one per permutation seed (:func:`randomized_replays`,
+            or :func:`streamed_replays` to hold one chunk at a time); without the first seed's
+            when ``first`` is given.
+        first: the first seed's Spearman when already computed (the pipeline's full
             randomization stage scores that replay); None scores every replay.
         memory_seeds: the shuffles of the memory check.
 
     Shape:
         - valid, reference: ``[L, B]``
     """
-    rest = replays[1:] if first is not None else replays
-    scored = randomized_spearmans(rest, trajectory, valid, layout, nmf, reference)
+    scored = randomized_spearmans(replays, trajectory, valid, layout, nmf, reference)
     randomized = [first, *scored] if first is not None else scored
     memory = memory_spearmans(agent, trajectory, valid, layout, nmf, reference, memory_seeds)
     return PosteriorSanity(tuple(map(abs, randomized)), tuple(map(abs, memory)))

@@ -16,6 +16,8 @@ divided by its maximum over valid entries, so 1 marks the most important entry.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -32,15 +34,27 @@ __all__ = [
 ]
 
 
+_CHUNK_ENTRIES = 1 << 20
+"""Logits per chunk of :func:`surprise` (4 MB of float32): its five temporaries of the logits'
+size were 410 MB at 1024 x 50, most of ``explain``'s peak before the first fit (issue 33)."""
+
+
 def surprise(posterior_logits: Tensor, prior_logits: Tensor) -> Tensor:
-    """``KL(posterior || prior)`` per categorical, in nats.
+    """``KL(posterior || prior)`` per categorical, in nats, a chunk of steps at a time (the
+    same numbers: every categorical's KL is computed alone).
 
     Shape:
         - logits: ``[L, B, C, K]``; output: ``[L, B, C]``
     """
-    log_post = torch.log_softmax(posterior_logits.float(), dim=-1)
-    log_prior = torch.log_softmax(prior_logits.float(), dim=-1)
-    return (log_post.exp() * (log_post - log_prior)).sum(dim=-1).clamp(min=0)
+    out = torch.empty(posterior_logits.shape[:-1], device=posterior_logits.device)
+    per_step = max(1, math.prod(posterior_logits.shape[1:]))
+    chunk = max(1, _CHUNK_ENTRIES // per_step)
+    for start in range(0, posterior_logits.shape[0], chunk):
+        steps = slice(start, start + chunk)
+        log_post = torch.log_softmax(posterior_logits[steps].float(), dim=-1)
+        log_prior = torch.log_softmax(prior_logits[steps].float(), dim=-1)
+        out[steps] = (log_post.exp() * (log_post - log_prior)).sum(dim=-1).clamp(min=0)
+    return out
 
 
 def categorical_scores(

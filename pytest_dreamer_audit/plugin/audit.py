@@ -166,7 +166,9 @@ class AuditCache:
     def explanation(self, settings: AuditSettings) -> AuditResult:
         key = "explanation-" + settings.key(self.digest(settings.checkpoint), code_digest())
         if key not in self._results:
-            names = bundle_files(settings.render_episodes, settings.episodes)
+            names = bundle_files(
+                settings.render_episodes, settings.episodes, bool(settings.imagination)
+            )
 
             def build(directory: Path) -> None:
                 from ..analysis.pipeline import explain

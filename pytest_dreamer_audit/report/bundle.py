@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FACTORS_FILE",
     "TOP_STEPS_FILE",
+    "IMAGINATION_FILE",
     "bundle_files",
     "caption",
     "is_full_grid",
@@ -30,6 +31,7 @@ __all__ = [
 
 FACTORS_FILE = "factors.png"
 TOP_STEPS_FILE = "top-steps.png"
+IMAGINATION_FILE = "imagination.png"
 _ROLLOUT_PREFIX = "rollout-"
 
 
@@ -38,11 +40,18 @@ def rollout_file(episode: int) -> str:
     return f"{_ROLLOUT_PREFIX}{episode}.png"
 
 
-def bundle_files(render_episodes: int, episodes: int) -> list[str]:
+def bundle_files(render_episodes: int, episodes: int, imagination: bool = False) -> list[str]:
     """The PNG names :func:`write_bundle` writes, in its order: the full grids of the first
-    ``render_episodes`` rollouts, the compact figure of their top steps, the gallery."""
+    ``render_episodes`` rollouts, the compact figure of their top steps, the imagination's
+    error against horizon when it was computed, the gallery."""
     rendered = min(render_episodes, episodes)
-    return [*(rollout_file(episode) for episode in range(rendered)), TOP_STEPS_FILE, FACTORS_FILE]
+    extra = [IMAGINATION_FILE] if imagination else []
+    return [
+        *(rollout_file(episode) for episode in range(rendered)),
+        TOP_STEPS_FILE,
+        *extra,
+        FACTORS_FILE,
+    ]
 
 
 def is_full_grid(name: str) -> bool:
@@ -66,6 +75,12 @@ def caption(name: str, explanation: Explanation) -> str:
         return (
             f"the top {k} steps of the first rollouts by the {score} score, most important "
             "first, with the columns of the full grids (linked below)"
+        )
+    if stem == IMAGINATION_FILE:
+        return (
+            "the world model's open-loop prediction error against horizon (all channels), with "
+            "persistence, the randomized dynamics and the posterior's own reconstruction; each "
+            "horizon's p-value against persistence under the axis"
         )
     if stem == FACTORS_FILE:
         return (
@@ -99,6 +114,13 @@ def write_bundle(
         images.append(path)
     note("render top steps")
     render_top_steps(explanation, list(rendered), path=directory / TOP_STEPS_FILE)
+    images.append(directory / TOP_STEPS_FILE)
+    if explanation.imagination is not None:
+        from .imagination import render_imagination_plot
+
+        note("render imagination")
+        render_imagination_plot(explanation.imagination).png(directory / IMAGINATION_FILE)
+        images.append(directory / IMAGINATION_FILE)
     note("render factors")
     render_factor_gallery(explanation, path=directory / FACTORS_FILE, claims=claims)
-    return [*images, directory / TOP_STEPS_FILE, directory / FACTORS_FILE]
+    return [*images, directory / FACTORS_FILE]

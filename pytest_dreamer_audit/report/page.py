@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..results.values import TrustMetrics
-from .bundle import FACTORS_FILE, TOP_STEPS_FILE, caption
+from .bundle import FACTORS_FILE, IMAGINATION_FILE, TOP_STEPS_FILE, caption
 from .html import WRONG_SIDE_MARK, metric_rows_html
 from .numbers import format_number
 from .tables import (
@@ -102,8 +102,14 @@ def index_page(
             f"<figcaption>{_esc(name)}: {text}</figcaption></figure>"
         )
 
+    imagined = (
+        (("h2", "The world model's imagination", figure(IMAGINATION_FILE)),)
+        if e.imagination is not None
+        else ()
+    )
     sections = (
         ("h2", "The most important steps", figure(TOP_STEPS_FILE)),
+        *imagined,
         ("h2", "Factors", figure(FACTORS_FILE)),
         (
             "h3",

@@ -1,0 +1,168 @@
+"""Peak memory of ``explain`` per episode-step, before/after a change, one fresh process each.
+
+``python benchmarks/memory.py compare --before /tmp/before --sizes 16x50 1024x50`` runs, for each
+B x L, a worker on the package at ``--before`` (a ``git worktree``) and one on this checkout,
+interleaved, and prints a Markdown table. A worker rolls the bundled agent out (the rollouts are
+the same code on both sides), records its resident set, runs ``explain`` with the defaults and
+reports ``ru_maxrss`` above that resident set (torch's allocations are invisible to tracemalloc).
+``identity`` compares the saved arrays of two workers (``--save``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT = ROOT / "examples" / "checkpoints" / "freeway_pomdp.pth"
+LATENT_BYTES = 20 * 20 * 4  # the bundled agent's posterior per episode-step (float32)
+
+
+def _resident_bytes() -> int:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def _worker(args: argparse.Namespace) -> None:
+    sys.path.insert(0, args.root)
+    import dataclasses
+    import gc
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    from pytest_dreamer_audit.analysis.pipeline import explain
+    from pytest_dreamer_audit.model.checkpoint import load_checkpoint
+    from pytest_dreamer_audit.results.explanation import ExplainConfig
+    from pytest_dreamer_audit.rollout.rollouts import run_rollouts
+    from pytest_dreamer_audit.testing import tiny_agent
+
+    agent = tiny_agent() if args.agent == "tiny" else load_checkpoint(CHECKPOINT, device="cpu")
+    trajectory = run_rollouts(agent, episodes=args.episodes, steps=args.steps, seed=0)
+    gc.collect()
+    start = _resident_bytes()
+    start_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    clock = time.perf_counter()
+    config = ExplainConfig(rank=3) if args.agent == "tiny" else ExplainConfig()  # tiny: 5 classes
+    marks: list[tuple[str, int, int]] = []
+
+    def progress(label: str) -> None:  # where the peak is: the high-water mark at each stage
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        marks.append((label, _resident_bytes() - start, peak - start))
+
+    explanation = explain(trajectory, config, agent=agent, progress=progress)
+    progress("end")
+    seconds = time.perf_counter() - clock
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if args.save:
+        arrays = {}
+        for field in dataclasses.fields(explanation):
+            value = getattr(explanation, field.name)
+            if isinstance(value, np.ndarray):
+                arrays[field.name] = value
+        metrics = dataclasses.asdict(explanation.metrics)
+        arrays["metrics"] = np.array([metrics[k] for k in sorted(metrics)], dtype=np.float64)
+        stages = [dataclasses.astuple(s) for s in explanation.randomization]
+        arrays["randomization"] = np.array([[x for x in s if isinstance(x, float)] for s in stages])
+        np.savez(args.save, **arrays)
+    print(
+        json.dumps(
+            {
+                "root": args.root,
+                "episode_steps": args.episodes * args.steps,
+                "start": start,
+                "peak": peak,
+                "above_start": peak - start if peak > start_peak else None,
+                "seconds": seconds,
+                "stages": marks if args.stages else None,
+            }
+        )
+    )
+
+
+def _run(root: str, agent: str, episodes: int, steps: int, save: str | None) -> dict:
+    command = [sys.executable, __file__, "worker", "--root", root, "--agent", agent]
+    command += ["--episodes", str(episodes), "--steps", str(steps)]
+    if save:
+        command += ["--save", save]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _compare(args: argparse.Namespace) -> None:
+    rows = []
+    for size in args.sizes:
+        episodes, steps = map(int, size.split("x"))
+        before = _run(args.before, args.agent, episodes, steps, None)
+        after = _run(str(ROOT), args.agent, episodes, steps, None)
+        rows.append((size, before, after))
+        print(size, json.dumps(before), json.dumps(after), flush=True)
+    print(
+        "| B x L | side | explain peak above start (MB) | bytes / episode-step | x posterior "
+        "| process max RSS (MB) | explain (s) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for size, before, after in rows:
+        for side, cell in (("before", before), ("after", after)):
+            above = cell["above_start"] or 0
+            per = above / cell["episode_steps"]
+            print(
+                f"| {size} | {side} | {above / 1e6:.0f} | {per:,.0f} | {per / LATENT_BYTES:.1f} "
+                f"| {cell['peak'] / 1e6:.0f} | {cell['seconds']:.1f} |"
+            )
+        ratio = (after["above_start"] or 0) / max(before["above_start"] or 1, 1)
+        peak, seconds = after["peak"] / before["peak"], after["seconds"] / before["seconds"]
+        print(f"| {size} | after / before | {ratio:.2f} | | | {peak:.2f} | {seconds:.2f} |")
+
+
+def _identity(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    a, b = np.load(args.a), np.load(args.b)
+    assert sorted(a.files) == sorted(b.files), (a.files, b.files)
+    worst = 0.0
+    for name in a.files:
+        x, y = a[name], b[name]
+        assert x.shape == y.shape, (name, x.shape, y.shape)
+        if x.dtype.kind in "fc":
+            same = np.allclose(x, y, rtol=1e-4, atol=1e-5, equal_nan=True)
+            diff = float(np.nanmax(np.abs(x - y))) if x.size else 0.0
+            worst = max(worst, diff)
+        else:
+            same, diff = bool(np.array_equal(x, y)), 0.0
+        print(f"{name}: {'same' if same else 'DIFFERENT'} (max |diff| {diff:.3g})")
+        assert same, name
+    print(f"identical to float tolerance; largest difference {worst:.3g}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    worker = sub.add_parser("worker")
+    worker.add_argument("--root", required=True)
+    worker.add_argument("--agent", choices=("bundled", "tiny"), default="bundled")
+    worker.add_argument("--episodes", type=int, required=True)
+    worker.add_argument("--steps", type=int, required=True)
+    worker.add_argument("--save")
+    worker.add_argument("--stages", action="store_true", help="resident set at each stage")
+    compare = sub.add_parser("compare")
+    compare.add_argument("--before", required=True)
+    compare.add_argument("--agent", choices=("bundled", "tiny"), default="bundled")
+    compare.add_argument("--sizes", nargs="+", default=["16x50", "1024x50"])
+    identity = sub.add_parser("identity")
+    identity.add_argument("a")
+    identity.add_argument("b")
+    args = parser.parse_args()
+    {"worker": _worker, "compare": _compare, "identity": _identity}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
