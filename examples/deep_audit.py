@@ -4,9 +4,9 @@ measures on this checkpoint. Not part of the main job (each check costs ~10x an 
 
     pytest examples/deep_audit.py --dreamer-checkpoint examples/checkpoints/freeway_pomdp.pth
 
-One explanation with every option on (16 x 50 from seed 0, the defaults otherwise) serves all
-tests. Numbers measured on CPU at seeds 0 and 1000; the nulls are the random orders (curves),
-the controls (probes) and the untouched network (randomization).
+One explanation with every option on (16 x 50 from seed 0, the defaults otherwise; the
+imagination at horizons 1, 5 and 10) serves all tests. Numbers measured on CPU at seeds 0 and 1000; the nulls are the random orders (curves), the controls (probes), the untouched network
+(randomization), and persistence and the randomized dynamics (imagination).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from pytest_dreamer_audit import DreamerAudit
 
 pytestmark = pytest.mark.dreamer_audit(
-    randomization="cascade", probes=True, curves=True, decoded=True
+    randomization="cascade", probes=True, curves=True, decoded=True, imagination=(1, 5, 10)
 )
 
 
@@ -80,3 +80,18 @@ def test_the_decoded_beliefs_resemble_the_screen(dreamer_audit: DreamerAudit) ->
     believed = np.clip(e.beliefs[e.valid], 0.0, 1.0)
     error = float(((observed - believed) ** 2).mean())
     assert error < 0.1 * float((observed**2).mean())
+
+
+@pytest.mark.parametrize("horizon", [1, 5, 10])
+def test_the_world_model_predicts_beyond_persistence(
+    dreamer_audit: DreamerAudit, horizon: int
+) -> None:
+    # Measured (per-cell negative log-likelihood of o_{t+h}, all channels, 16 x 50): h = 1
+    # 0.028 / 0.027 at seeds 0 / 8100 against persistence 0.093 / 0.090, the randomized dynamics
+    # 0.206 and the ceiling (the posterior's own reconstruction) 0.002, p = 1.5e-5 (every
+    # episode better: the exact sign-flip floor at 16 episodes); h = 5 0.077 / 0.070 against
+    # 0.166, p = 1.5e-5; h = 10 0.135 / 0.118 against 0.165, p = 0.011 / 5.8e-4. A permuted
+    # recurrent core (0.37 at every h) and an untrained prior (0.13-0.30) fail at every horizon
+    # (tests/test_imagination.py). The reward head is not pinned: 7-8 rewarded transitions per
+    # 16 x 50 make its AUC noisy (0.76-1.00), and an untrained prior keeps 0.90 at h = 5.
+    dreamer_audit.assert_imagination_beats_persistence(horizon=horizon)
