@@ -5,7 +5,8 @@ measures on this checkpoint. Not part of the main job (each check costs ~10x an 
     pytest examples/deep_audit.py --dreamer-checkpoint examples/checkpoints/freeway_pomdp.pth
 
 One explanation with every option on (16 x 50 from seed 0, the defaults otherwise; the
-imagination at horizons 1, 5 and 10) serves all tests. Numbers measured on CPU at seeds 0 and 1000; the nulls are the random orders (curves), the controls (probes), the untouched network
+imagination at horizons 1, 5 and 10) serves all tests. Numbers measured on CPU at seeds 0 and
+1000; the nulls are the random orders (curves), the controls (probes), the untouched network
 (randomization), and persistence and the randomized dynamics (imagination).
 """
 
