@@ -14,6 +14,7 @@ from pytest_dreamer_audit.results.episode_swaps import EpisodeSwaps
 from pytest_dreamer_audit.results.nulls import (
     CircularShifts,
     average_ranks,
+    max_adjusted,
     paired_means,
     recentred_means,
     spearman_null,
@@ -108,3 +109,32 @@ def test_a_factor_without_picks_has_no_shifted_partners() -> None:
     moved = shifts.source([1])[:, 0]
     assert set(moved.tolist()) <= {1, 4}
     np.testing.assert_array_equal(moved == 1, shifts.shifts[:, 1] == 0)
+
+
+def test_one_episode_has_one_pairing_and_the_swap_null_is_the_observation() -> None:
+    valid = np.ones((6, 1), dtype=bool)
+    swaps = EpisodeSwaps.draw(valid, draws=999)
+    assert swaps.exact
+    assert swaps.draws == 1
+    activations = np.array([[0.1, 3.0], [0.4, 1.0], [0.2, 1.0], [0.9, 2.0], [0.5, 0.0], [0.3, 5.0]])
+    values = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+    observed, null = spearman_null(activations, values, swaps)
+    assert null.shape == (1, 2)
+    np.testing.assert_allclose(null[0], observed)
+    assert observed[0] == pytest.approx(
+        np.corrcoef(average_ranks(activations)[:, 0], average_ranks(values))[0, 1]
+    )
+
+
+def test_draws_where_no_claimable_factor_is_defined_beat_every_factor() -> None:
+    # Factor 1 is constant under every draw (NaN), factor 0 may not claim: no draw is defined.
+    observed = np.array([0.8, 0.4])
+    null = np.array([[0.9, np.nan], [0.1, np.nan], [0.2, np.nan]])
+    adjusted, q95 = max_adjusted(observed, null, np.array([False, True]))
+    np.testing.assert_allclose(adjusted, [np.nan, 1.0])  # (1 + 3) / (1 + 3)
+    assert math.isnan(q95)
+    # One defined draw: it alone sets the quantile; the undefined ones still count against.
+    null[1, 1] = 0.3
+    adjusted, q95 = max_adjusted(observed, null, np.array([False, True]))
+    np.testing.assert_allclose(adjusted, [np.nan, (1 + 2) / (1 + 3)])
+    assert q95 == pytest.approx(0.3)
