@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "examples" / "checkpoints" / "freeway_pomdp.pth"
@@ -71,7 +72,7 @@ def _worker(args: argparse.Namespace) -> None:
         arrays["metrics"] = np.array([metrics[k] for k in sorted(metrics)], dtype=np.float64)
         stages = [dataclasses.astuple(s) for s in explanation.randomization]
         arrays["randomization"] = np.array([[x for x in s if isinstance(x, float)] for s in stages])
-        np.savez(args.save, **arrays)
+        np.savez(args.save, **arrays)  # type: ignore[arg-type]  # numpy stubs: allow_pickle
     print(
         json.dumps(
             {
@@ -87,12 +88,16 @@ def _worker(args: argparse.Namespace) -> None:
     )
 
 
-def _run(root: str, agent: str, episodes: int, steps: int, save: str | None) -> dict:
+def _run(
+    root: str, agent: str, episodes: int, steps: int, save: str | None, live: bool = False
+) -> dict[str, Any]:
     command = [sys.executable, __file__, "worker", "--root", root, "--agent", agent]
     command += ["--episodes", str(episodes), "--steps", str(steps)]
     if save:
         command += ["--save", save]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if live:  # every large block mmapped and returned when freed: the peak of the live set
+        env["MALLOC_MMAP_THRESHOLD_"] = "131072"
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -101,8 +106,8 @@ def _compare(args: argparse.Namespace) -> None:
     rows = []
     for size in args.sizes:
         episodes, steps = map(int, size.split("x"))
-        before = _run(args.before, args.agent, episodes, steps, None)
-        after = _run(str(ROOT), args.agent, episodes, steps, None)
+        before = _run(args.before, args.agent, episodes, steps, None, args.live)
+        after = _run(str(ROOT), args.agent, episodes, steps, None, args.live)
         rows.append((size, before, after))
         print(size, json.dumps(before), json.dumps(after), flush=True)
     print(
@@ -157,6 +162,9 @@ def main() -> None:
     compare.add_argument("--before", required=True)
     compare.add_argument("--agent", choices=("bundled", "tiny"), default="bundled")
     compare.add_argument("--sizes", nargs="+", default=["16x50", "1024x50"])
+    compare.add_argument(
+        "--live", action="store_true", help="MALLOC_MMAP_THRESHOLD_=128k: no heap left resident"
+    )
     identity = sub.add_parser("identity")
     identity.add_argument("a")
     identity.add_argument("b")

@@ -451,18 +451,19 @@ class AuditSettings:
         check_episode_seeds(self.seed, self.episodes)
 
     def estimated_bytes(self, sizes: AgentShape) -> int:
-        """Peak memory of the rollouts and the explanation, estimated per episode-step: the
-        latents (prior and posterior logits, samples, probabilities, scores: ~5 x C x K floats),
-        the deterministic state, the observation, and the NMF rows with their activations, once
-        for the rollouts and again for what the fits hold at once (the sanity check's replay
-        and fit are the peak). For the reference agent and the defaults this is 40,640 bytes
-        per episode-step, above the 34,904 measured (``benchmarks/scaling.md``: the slope of the
-        process's peak over B x L up to 1024 x 50)."""
-        latent = sizes.categoricals * sizes.classes
-        per_step = 4 * (5 * latent + sizes.deter + sizes.categoricals * (self.rank + 4) + self.rank)
+        """Peak memory of the rollouts and the explanation, estimated per episode-step: 11
+        latents of C x K floats (the rollouts' prior and posterior logits and samples; at
+        ``explain``'s peak, one randomized replay of the sanity check with its scaled logits,
+        probabilities, NMF rows and fit: the replays are made a chunk at a time and each fit's
+        temporaries a block of rows at a time, issue 33), the deterministic state, the
+        observation, and each row's activations. The fits run one at a time, so the refits do
+        not add. For the reference agent and the defaults this is 19,760 bytes per
+        episode-step, above the 18,646 measured (``benchmarks/memory.md``: the slope of the
+        process's peak resident set from 16 x 50 to 1024 x 50)."""
+        latents = 11 * sizes.categoricals * sizes.classes
+        per_step = 4 * (latents + sizes.deter + sizes.categoricals * (self.rank + 4) + self.rank)
         per_step += 100 * sizes.channels
-        refits = 1 + self.stability_refits + 1  # the fit, the refits, the sanity fit
-        return self.episodes * self.steps * per_step * (2 + refits // 2)
+        return self.episodes * self.steps * per_step
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> AuditSettings:
         """Apply a marker's keyword overrides, validated like the options."""

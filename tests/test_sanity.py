@@ -18,7 +18,9 @@ from pytest_dreamer_audit.analysis.sanity import (
     measure_posterior_sanity,
     memory_spearmans,
     randomized_replays,
+    replay_bytes,
     stacked_replays,
+    streamed_replays,
 )
 from pytest_dreamer_audit.model.agent import DreamerAgent
 from pytest_dreamer_audit.results.explanation import ExplainConfig
@@ -62,6 +64,20 @@ def test_the_batched_replay_is_one_replay_per_variant(
         for name in ("prior_logits", "posterior_logits", "stoch", "deter"):
             torch.testing.assert_close(getattr(replay, name), getattr(one, name))
         assert not torch.allclose(replay.posterior_logits, trajectory.posterior_logits)
+
+
+@pytest.mark.parametrize("per_chunk", [1, 2, 3])
+def test_streamed_replays_are_the_stacked_ones_a_chunk_at_a_time(
+    agent: DreamerAgent, trajectory: Trajectory, per_chunk: int
+) -> None:
+    seeds = [4, 5, 6]
+    whole = randomized_replays(agent, trajectory, seeds)
+    chunk_bytes = per_chunk * replay_bytes(agent, trajectory)
+    streamed = list(streamed_replays(agent, trajectory, seeds, chunk_bytes))
+    assert len(streamed) == len(whole)
+    for one, other in zip(streamed, whole, strict=True):
+        for name in ("prior_logits", "posterior_logits", "stoch", "deter"):
+            torch.testing.assert_close(getattr(one, name), getattr(other, name))
 
 
 def test_a_test_double_is_replayed_with_its_own_forward_pass(

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from pytest_dreamer_audit.analysis import scores
 from pytest_dreamer_audit.analysis.factorize import Factorization, flatten_posteriors
 from pytest_dreamer_audit.analysis.scores import (
     categorical_scores,
@@ -26,6 +27,16 @@ def test_surprise_is_the_categorical_kl() -> None:
     expected = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)
     assert float(surprise(post, prior)[0, 0, 0]) == pytest.approx(expected, rel=1e-6)
     assert float(surprise(post, post)[0, 0, 0]) == 0.0
+
+
+def test_surprise_in_chunks_of_steps_is_the_whole_computation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    generator = torch.Generator().manual_seed(0)
+    posterior, prior = torch.randn(2, 7, 3, 4, 5, generator=generator)
+    whole = surprise(posterior, prior)
+    monkeypatch.setattr(scores, "_CHUNK_ENTRIES", 2 * 3 * 4 * 5)  # two steps per chunk
+    torch.testing.assert_close(surprise(posterior, prior), whole, rtol=0, atol=0)
 
 
 def test_pooled_activation_and_reconstruction_scores_by_hand() -> None:

@@ -29,7 +29,8 @@ can see that they are not uniform.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -111,14 +112,37 @@ def permute_parameters(agent: DreamerAgent, layers: Sequence[int], seed: int) ->
     return clone
 
 
+_CHUNK_ENTRIES = 1 << 20
+"""Logits per chunk of the per-categorical reductions below (4 MB of float32): their
+temporaries of the logits' size were part of ``explain``'s peak (issue 33)."""
+
+
+def _per_categorical(reduce: Callable[[Tensor], Tensor], logits: Tensor) -> Tensor:
+    """``reduce`` (float32 ``[l, B, C, K]`` to ``[l, B, C]``) applied a chunk of steps at a
+    time: the same numbers, each categorical's reduction being its own."""
+    out = torch.empty(logits.shape[:-1], device=logits.device)
+    chunk = max(1, _CHUNK_ENTRIES // max(1, math.prod(logits.shape[1:])))
+    for start in range(0, logits.shape[0], chunk):
+        out[start : start + chunk] = reduce(logits[start : start + chunk].float())
+    return out
+
+
+def _entropy(logits: Tensor) -> Tensor:
+    log_p = torch.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)
+
+
+def _centred_squares(x: Tensor) -> Tensor:
+    return (x - x.mean(dim=-1, keepdim=True)).square_().sum(dim=-1)
+
+
 def mean_entropy(logits: Tensor, valid: Tensor) -> float:
     """Mean entropy (nats) of the categoricals over the valid steps.
 
     Shape:
         - logits: ``[L, B, C, K]``; valid: ``[L, B]`` bool
     """
-    log_p = torch.log_softmax(logits.float(), dim=-1)
-    entropy = -(log_p.exp() * log_p).sum(dim=-1)  # [L, B, C]
+    entropy = _per_categorical(_entropy, logits)  # [L, B, C]
     return float(entropy[valid.to(entropy.device)].mean())
 
 
@@ -126,9 +150,8 @@ def _spread(logits: Tensor, valid: Tensor) -> Tensor:
     """Mean standard deviation over the classes (Bessel-corrected) at the valid steps, from
     the centred squares: ``Tensor.std`` over a 20-wide last axis took 6.6x as long (23.6 ms
     against 3.6 ms for ``[50, 64, 20, 20]``, one thread)."""
-    x = logits.float()
-    squares = (x - x.mean(dim=-1, keepdim=True)).square_().sum(dim=-1)
-    return squares.div_(max(x.shape[-1] - 1, 1)).sqrt_()[valid.to(logits.device)].mean()
+    squares = _per_categorical(_centred_squares, logits)
+    return squares.div_(max(logits.shape[-1] - 1, 1)).sqrt_()[valid.to(logits.device)].mean()
 
 
 def match_scale(randomized: Tensor, trained: Tensor, valid: Tensor) -> Tensor:

@@ -66,6 +66,21 @@ replay is ~8 KB per episode-step, five times the posterior; five at once were 1.
 peak at 1024 x 50, issue 33)."""
 
 
+_ENCODE_ROWS = 4096
+"""Observations per encoder batch: the convolutions' activations of every step at once were
+~25 KB per episode-step of the reference agent, the sanity check's peak (issue 33)."""
+
+
+def _encoded(encode: Callable[[Tensor], Tensor], observations: Tensor, out: Tensor) -> Tensor:
+    """``encode`` of ``observations [N, ...]`` (any dtype, any device) written into ``out``
+    ``[N, embedding]`` on the agent's device, ``_ENCODE_ROWS`` at a time (no step depends on
+    another)."""
+    for start in range(0, observations.shape[0], _ENCODE_ROWS):
+        part = observations[start : start + _ENCODE_ROWS].to(out.device).float()
+        out[start : start + part.shape[0]] = encode(part)
+    return out
+
+
 def activation_observation_scores(rows: FlatRows, fit: Factorization) -> Tensor:
     """The activation score of every observation (posterior-only: no prior enters it).
 
@@ -111,14 +126,18 @@ def stacked_replays(
         return weights.transpose(1, 2).contiguous() if transpose else weights[:, None]
 
     with torch.inference_mode():
-        observations = trajectory.observations.to(device).flatten(0, 1).float()
-        encoders = [
-            {n.removeprefix(prefix): t for n, t in variant.items() if n.startswith(prefix)}
-            for variant in variants
-        ]
-        embeddings = torch.stack(
-            [functional_call(agent.obs_encoder, weights, (observations,)) for weights in encoders]
-        ).reshape(count, steps, batch, -1)
+        observations = trajectory.observations.flatten(0, 1)
+        embeddings = torch.empty(count, steps * batch, sizes.embedding, device=device)
+        for i, variant in enumerate(variants):
+            weights = {
+                n.removeprefix(prefix): t for n, t in variant.items() if n.startswith(prefix)
+            }
+
+            def encode(obs: Tensor, weights: Mapping[str, Tensor] = weights) -> Tensor:
+                return functional_call(agent.obs_encoder, dict(weights), (obs,))
+
+            _encoded(encode, observations, embeddings[i])
+        embeddings = embeddings.reshape(count, steps, batch, -1)
         actions = F.one_hot(trajectory.actions.to(device), sizes.actions).float()  # [L, B, A]
         embed_w = stacked("rssm.fc_embed_state_action.0.weight", True)
         embed_b = stacked("rssm.fc_embed_state_action.0.bias")
@@ -256,7 +275,9 @@ def memory_spearmans(
     device = agent.device
     steps, episodes = valid.shape
     with torch.inference_mode():
-        embeddings = agent.encode(trajectory.observations.to(device).flatten(0, 1).float())
+        observations = trajectory.observations.flatten(0, 1)
+        embeddings = torch.empty(observations.shape[0], agent.sizes.embedding, device=device)
+        _encoded(agent.encode, observations, embeddings)
     deter = trajectory.deter.to(device).flatten(0, 1)
     rows = torch.nonzero(valid.flatten().to(device)).flatten()
     values = []
@@ -264,10 +285,15 @@ def memory_spearmans(
         generator = torch.Generator().manual_seed(seed)
         source = torch.arange(deter.shape[0], device=device)
         source[rows] = rows[torch.randperm(len(rows), generator=generator).to(device)]
-        with torch.inference_mode():
-            logits = agent.posterior(deter[source], embeddings).logits
+        sizes = agent.sizes
+        logits = torch.empty(len(source), sizes.categoricals, sizes.classes, device=device)
+        with torch.inference_mode():  # in chunks: a posterior's sample of every row at once
+            for part in torch.split(torch.arange(len(source), device=device), _ENCODE_ROWS):
+                logits[part] = agent.posterior(deter[source[part]], embeddings[part]).logits
         probs = torch.softmax(logits.reshape(steps, episodes, *logits.shape[1:]), dim=-1)
+        del logits
         values.append(_spearman_of(probs.to(valid.device), valid, layout, nmf, reference))
+        del probs
     return values
 
 
