@@ -195,7 +195,14 @@ def _explain(args: argparse.Namespace) -> int:
                 | OWN_FILES
                 | set(bundle_files(rendered, settings.episodes, bool(settings.imagination))),
             )
-            written = write_bundle(explanation, out, rendered, progress=stages, claims=table)
+            imagined = None
+            if settings.imagination:
+                from .analysis.imagination import imagined_frames
+
+                imagined = imagined_frames(agent, trajectory, 0, settings.imagination)
+            written = write_bundle(
+                explanation, out, rendered, progress=stages, claims=table, imagined=imagined
+            )
             images = [path.name for path in written if is_full_grid(path.name)]
             write_index(out, explanation, images, checkpoint=str(args.checkpoint), claims=table)
             finish_out(out, {path.name for path in written} | OWN_FILES, previous)

@@ -457,6 +457,8 @@ def test_the_imagination_picture_is_written_and_shown_by_the_cli(tmp_path: Path)
     assert main(["explain", str(checkpoint), "--out", str(out), "--imagination", "1,2", *fast]) == 0
     picture = (out / "imagination.png").read_bytes()
     assert picture.startswith(b"\x89PNG")
+    assert (out / "imagination-filmstrip.png").read_bytes().startswith(b"\x89PNG")
+    assert '<img src="imagination-filmstrip.png"' in (out / "index.html").read_text()
     page = (out / "index.html").read_text()
     assert '<img src="imagination.png"' in page
     assert "The world model&#x27;s imagination" in page or "The world model's imagination" in page
@@ -465,4 +467,5 @@ def test_the_imagination_picture_is_written_and_shown_by_the_cli(tmp_path: Path)
     off = tmp_path / "off"
     assert main(["explain", str(checkpoint), "--out", str(off), *fast]) == 0
     assert not (off / "imagination.png").exists()
+    assert not (off / "imagination-filmstrip.png").exists()
     assert "imagination.png" not in (off / "index.html").read_text()

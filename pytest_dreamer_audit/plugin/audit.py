@@ -186,7 +186,14 @@ class AuditCache:
                 )
                 self._progress(f"{what}: explained in {time.perf_counter() - start:.1f} s", False)
                 table = claims_table(result, settings.claim_config())
-                write_bundle(result, directory, settings.render_episodes, claims=table)
+                imagined = None
+                if settings.imagination:
+                    from ..analysis.imagination import imagined_frames
+
+                    imagined = imagined_frames(agent, trajectory, 0, settings.imagination)
+                write_bundle(
+                    result, directory, settings.render_episodes, claims=table, imagined=imagined
+                )
                 (directory / "settings.json").write_text(
                     json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n"
                 )

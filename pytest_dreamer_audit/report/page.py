@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..results.values import TrustMetrics
-from .bundle import FACTORS_FILE, IMAGINATION_FILE, TOP_STEPS_FILE, caption
+from .bundle import FACTORS_FILE, FILMSTRIP_FILE, IMAGINATION_FILE, TOP_STEPS_FILE, caption
 from .html import WRONG_SIDE_MARK, metric_rows_html
 from .numbers import format_number
 from .tables import (
@@ -103,7 +103,10 @@ def index_page(
         )
 
     imagined = (
-        (("h2", "The world model's imagination", figure(IMAGINATION_FILE)),)
+        (
+            ("h2", "The world model's imagination", figure(IMAGINATION_FILE)),
+            ("h3", "What it imagines, against what happened", figure(FILMSTRIP_FILE)),
+        )
         if e.imagination is not None
         else ()
     )
