@@ -31,7 +31,7 @@ from .explanation import Explanation
 from .facts import VISIBLE_FACTS
 from .nulls import holm, spearman_columns
 from .picks import top_picks
-from .strata import confounder, strata_test
+from .strata import Blocks, confounder, strata_test
 from .two_nulls import Nulls, NullTest, graded_test, graded_tests
 from .values import FactAssociation, FactorStatus
 
@@ -332,7 +332,7 @@ def fact_rows(
     ]  # fmt: skip
     others = [(name, matrix[:, f]) for f, (name, _, _) in enumerate(facts)]
     controls = []
-    memo: dict[str, np.ndarray] = {}
+    memo: dict[str, Blocks] = {}
     for f, ((name, _, event), tested_f) in enumerate(zip(facts, batch, strict=True)):
         strength = np.where(context.claimable, np.abs(tested_f.values), np.nan)
         strongest = None if np.isnan(strength).all() else int(np.nanargmax(strength))
