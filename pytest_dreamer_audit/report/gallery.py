@@ -148,7 +148,8 @@ def render_factor_gallery(
         f"{e.game} ({'POMDP' if e.pomdp else 'MDP'}): {rank} factors, layout {e.config.layout}, "
         f"score {e.config.score}\neach factor's prototype and the {k} observations that excite "
         "it most\n(activation: maximum over the observation's NMF rows)\nunder each name: what "
-        f"its top {table_k} beat their null at (level {table_level:g}), or why it claims nothing"
+        f"its activation goes with beyond all three nulls (level {table_level:g}; precision of "
+        f"its top {table_k} shown), or why it claims nothing"
     )
     canvas.text(15, 8, title_text, 1.0, va="top", linespacing=1.35)
     x_examples = left + proto_px + 2 * _GAP_PX + extra
