@@ -205,7 +205,8 @@ class ClaimsTable:
 
     Attributes:
         resolution: the smallest p-value the episode swap can give with these episodes (above
-            the level: no claim is possible, and the report says so).
+            the level no claim is possible: every p-value is at least this; the assertions
+            refuse such claims with the reason, ``episode_swaps.too_few_episodes``).
     """
 
     facts: tuple[FactAssociation, ...]

@@ -209,7 +209,6 @@ class EventTest:
         base_rate: the event's base rate over the analysed steps (NaN for graded facts).
         k: picks per factor (0 for graded facts). statuses: every factor's status.
         test: both nulls' p-values, quantiles and the effect sizes with their intervals.
-        resolution: the smallest p-value the episode swap can give with these episodes.
     """
 
     values: np.ndarray
@@ -219,7 +218,6 @@ class EventTest:
     k: int
     statuses: tuple[FactorStatus, ...]
     test: NullTest
-    resolution: float
 
     @property
     def swap_q95(self) -> float:
@@ -248,9 +246,7 @@ def _graded_test(context: _Context, activations: np.ndarray, values: np.ndarray)
 
 
 def _wrap(context: _Context, values: np.ndarray, test: NullTest, base: float, k: int) -> EventTest:
-    resolution = context.nulls.swaps.resolution
-    return EventTest(values, test.p_values, test.shift_q95, base, k, context.statuses, test,
-                     resolution)  # fmt: skip
+    return EventTest(values, test.p_values, test.shift_q95, base, k, context.statuses, test)
 
 
 def factor_event_test(
