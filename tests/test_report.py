@@ -27,7 +27,7 @@ from pytest_dreamer_audit.report.records import (
     Check,
     wrong_side,
 )
-from pytest_dreamer_audit.report.tables import fact_table_html
+from pytest_dreamer_audit.report.tables import fact_table_html, score_table_html
 from pytest_dreamer_audit.report.terminal import summary_lines
 from pytest_dreamer_audit.results.values import (
     CurveSet,
@@ -405,3 +405,24 @@ def test_files_with_identical_bytes_each_have_a_summary_row(tmp_path: Path) -> N
     summary = checkpoint_summary_html([*records, records[0]])
     assert summary.count("<tr>") == 4  # header + a, b, c (the repeat of a is one row)
     assert len(summary_lines(records)) == 3
+
+
+def test_score_table_names_the_fact_that_explains_a_row_and_the_json_keeps_it() -> None:
+    explained = ScoreAssociation(
+        "car_adjacent", 0.02, 0.1, 0.05, 0.15, 1.0, 0.3, 5, 80,
+        shift_p_above=1.0, shift_p_below=0.002, controlled_for="chicken_row",
+        uncontrolled_p_above=1.0, uncontrolled_p_below=0.004,
+    )  # fmt: skip
+    timed = dataclasses.replace(explained, name="timed", uncontrolled_p_below=0.3)
+    assert explained.explained_by_other
+    assert not explained.time_only
+    assert timed.time_only
+    assert not timed.explained_by_other
+    table = score_table_html([explained, timed])
+    assert (
+        "<td>chicken_row: beyond the shifts and other episodes, not shuffles within "
+        "chicken_row, which explains it</td>" in table
+    )
+    assert "<td>time (other episodes&#x27; same steps show it too)</td>" in table
+    assert "verdict (beyond every null, Holm over the 2 tests" in table
+    assert ScoreAssociation.from_json(explained.to_json()) == explained

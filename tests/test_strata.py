@@ -8,9 +8,12 @@ import dataclasses
 import numpy as np
 import pytest
 
+from pytest_dreamer_audit.results import assertions as A
+from pytest_dreamer_audit.results.claims import score_associations
 from pytest_dreamer_audit.results.config import ClaimConfig
-from pytest_dreamer_audit.results.semantics import fact_associations
-from pytest_dreamer_audit.results.strata import confounder, shuffles, strata_of
+from pytest_dreamer_audit.results.explanation import Explanation
+from pytest_dreamer_audit.results.semantics import fact_associations, factor_event_test
+from pytest_dreamer_audit.results.strata import confounder, determines, shuffles, strata_of
 from pytest_dreamer_audit.testing import fake_explanation
 
 
@@ -86,3 +89,104 @@ def test_a_fact_the_factor_marks_within_the_other_facts_values_is_still_claimed(
     assert rows["near"].controlled_for == "row"
     assert rows["near"].claim == 0
     assert not any(rows["near"].explained_by_other)
+
+
+def test_a_fact_is_determined_by_itself_and_by_what_it_is_a_function_of() -> None:
+    row = np.array([0.0, 3, 3, 9, 5, 0])
+    assert determines(row, row)
+    assert determines(row, (row == 9).astype(float))  # a function of the row
+    assert not determines(row, np.array([0.0, 1, 0, 0, 0, 0]))  # two values within row 3
+    assert not determines(np.zeros(6), row)
+
+
+def test_a_control_that_determines_the_fact_is_no_control() -> None:
+    rng = np.random.default_rng(0)
+    row = rng.integers(0, 10, 500).astype(float)
+    factor = row + rng.random(500)
+    bottom = (row == 9).astype(float)
+    # without the fact's values, the row would control "bottom", which it determines: a
+    # shuffle within the rows moves nothing, so every claim would be "explained by row"
+    assert confounder("bottom", factor, [("row", row)])[0] == "row"  # type: ignore[index]
+    assert confounder("bottom", factor, [("row", row)], bottom) is None
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_factor_assertions_report_a_fact_another_fact_explains_as_that_fact(
+    seed: int,
+) -> None:
+    e = _world(seed, linked=False)
+    test = factor_event_test(e, "near")
+    assert test.control is not None
+    assert test.control.by == "row"
+    assert float(test.p_values[0]) <= 0.05 < float(test.controlled_p_values[0])
+    with pytest.raises(AssertionError, match=r"explained by row: it beats circular shifts and "
+                       r"the facts of other episodes \(p = [\d.e-]+\) but not shuffles within "
+                       r"the values of row"):  # fmt: skip
+        A.assert_some_factor_coincides(e, "near", min_precision=0.1)
+    # a graded fact that is the row plus noise of its own: tracked only through the row
+    rng = np.random.default_rng(seed)
+    noisy_row = e.fact("row") + 3 * rng.random(e.valid.shape)
+    with pytest.raises(AssertionError, match=r"explained by row"):
+        A.assert_some_factor_tracks(e, noisy_row, min_abs_spearman=0.3)
+    # the row itself, given as an array, is not its own control: the factor tracks it
+    match = A.assert_some_factor_tracks(e, e.fact("row").astype(float), min_abs_spearman=0.3)
+    assert match.factor == 0
+    assert match.value > 0.9
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_factor_assertions_credit_a_fact_the_factor_marks_within_the_controls_values(
+    seed: int,
+) -> None:
+    e = _world(seed, linked=True)
+    test = factor_event_test(e, "near")
+    assert test.control is not None
+    assert test.control.by == "row"
+    assert float(test.controlled_p_values[0]) <= 0.05
+    assert A.assert_some_factor_coincides(e, "near", min_precision=0.1).factor == 0
+
+
+def _scored_world(seed: int, linked: bool) -> Explanation:
+    """:func:`_world` with a score that follows the row (plus its own noise) and picks its top
+    5 steps per rollout; when ``linked``, the event also holds where the score's own noise is
+    high within each row, as a score that marks the event itself would."""
+    e = _world(seed, linked=False)
+    rng = np.random.default_rng(seed + 100)
+    row = e.fact("row").astype(float)
+    own = rng.random(e.valid.shape)
+    scores = row + 2.0 * own
+    near = e.fact("near").astype(bool)
+    if linked:
+        near = (row >= 5) & (rng.random(e.valid.shape) < np.where(own > 0.7, 0.7, 0.1))
+    top = np.argsort(-scores, axis=0, kind="stable")[:5].T  # [B, 5] steps, best first
+    facts = np.stack([row.astype(np.int32), near.astype(np.int32)], -1)
+    return dataclasses.replace(
+        e, observation_scores=scores.astype(np.float32), top_observations=top, facts=facts
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_score_table_reports_an_event_another_fact_explains_as_that_fact(seed: int) -> None:
+    e = _scored_world(seed, linked=False)
+    near = {s.name: s for s in score_associations(e)}["near"]
+    # the picks sit in the high rows, where the event can happen: beyond the shifts and the
+    # other episodes, not beyond shuffles of the event within the row
+    assert near.controlled_for == "row"
+    assert near.uncontrolled_p_above <= 0.05
+    assert near.verdict() == "chance"
+    assert near.explained_by_other
+    assert not near.time_only
+    with pytest.raises(AssertionError, match=r"explained by row"):
+        A.assert_top_observations_coincide(e, "near", min_precision=0.1)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_score_table_credits_an_event_the_picks_mark_within_the_controls_values(
+    seed: int,
+) -> None:
+    e = _scored_world(seed, linked=True)
+    near = {s.name: s for s in score_associations(e)}["near"]
+    assert near.controlled_for == "row"
+    assert near.verdict() == "above"
+    assert not near.explained_by_other
+    assert A.assert_top_observations_coincide(e, "near", min_precision=0.1) > near.base_rate

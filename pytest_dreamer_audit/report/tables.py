@@ -141,13 +141,25 @@ def factor_status_html(statuses: Iterable[FactorStatus]) -> str:
     )
 
 
+def _score_chance(row: ScoreAssociation) -> str:
+    """A score row without a verdict: another fact's, the step's ("time"), or chance."""
+    if row.explained_by_other:
+        return (
+            f"{row.controlled_for}: beyond the shifts and other episodes, not shuffles within "
+            f"{row.controlled_for}, which explains it"
+        )
+    return "time (other episodes' same steps show it too)" if row.time_only else "chance"
+
+
 def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
     """An HTML table of the score's top observations per rollout against each event: precision,
     base rate, both nulls' 5-95% ranges (circular shifts, other episodes at the same steps),
     the effect over other episodes with its episode-bootstrap 95% interval, and whether the
     picks hit the event more or less often than chance (beyond both nulls, Holm-corrected over
-    every event and direction at the row's level, ``--dreamer-significance``; "time" where only
-    the circular shifts are beaten). Empty without rows."""
+    every event and direction at the row's level, ``--dreamer-significance``, and beyond
+    shuffles of the event within the other recorded fact that best goes with the score where
+    the first two leave a claim possible; "time" where only the circular shifts are beaten, the
+    other fact's name where it explains the rest). Empty without rows."""
     rows = list(scores)
     if not rows:
         return ""
@@ -156,7 +168,7 @@ def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
         verdict = {
             "above": f"above chance (p = {format_number(s.p_above, 3)})",
             "below": f"BELOW chance (p = {format_number(s.p_below, 3)})",
-            "chance": "time (other episodes' same steps show it too)" if s.time_only else "chance",
+            "chance": _score_chance(s),
         }[s.verdict()]
         lines.append(
             f"<tr><td>{html.escape(s.name)}</td><td>{format_percent(s.precision)}</td>"
@@ -172,7 +184,7 @@ def score_table_html(scores: Iterable[ScoreAssociation]) -> str:
         f"<th>precision of each rollout's top-{k}</th><th>base rate</th>"
         "<th>null 5-95%: circular shifts</th><th>null 5-95%: other episodes</th>"
         "<th>effect over other episodes (95% interval)</th>"
-        f"<th>verdict (beyond both nulls, Holm over the {rows[0].family} tests of the table, "
+        f"<th>verdict (beyond every null, Holm over the {rows[0].family} tests of the table, "
         f"at {rows[0].level:g})</th></tr>{''.join(lines)}</table>"
     )
 

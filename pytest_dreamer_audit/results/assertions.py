@@ -110,8 +110,16 @@ def _enough_episodes(explanation: Explanation, level: float, evidence: Evidence)
         _fail(f"cannot claim anything at level {level}: {why}", evidence)
 
 
-def _why_not(p: float, shift_p: float, level: float) -> str:
-    """Why a value is not beyond chance: both nulls, or only the episode swap ("time")."""
+def _why_not(p: float, shift_p: float, level: float, by: str = "", both_p: float = math.nan) -> str:
+    """Why a value is not beyond chance: the third null alone (the recorded fact ``by``
+    explains it; ``both_p``: the p-value under the first two), only the episode swap ("time"),
+    or every null."""
+    if by and both_p <= level < p:
+        return (
+            f"explained by {by}: it beats circular shifts and the facts of other episodes "
+            f"(p = {both_p:.3g}) but not shuffles within the values of {by} (p = {p:.3g}), so "
+            f"{by} explains it, not this fact"
+        )
     if not math.isnan(shift_p) and shift_p <= level:
         return (
             f"not beyond chance at level {level}: it beats circular shifts (p = {shift_p:.3g}) "
@@ -136,9 +144,12 @@ def assert_top_observations_coincide(
     Precision is the fraction of all rollouts' top-k picks at which the event holds; it must
     reach ``min_precision`` and beat both nulls (circular time shifts of the event within each
     episode, and the event of other episodes at the same steps: ``results/two_nulls.py``) with
-    a p-value at most ``level`` (the larger of the two; one-sided, the direction being stated).
-    The message gives the base rate, both nulls' 95% quantiles and the effect (precision minus
-    the swap null's mean) with its episode-bootstrap 95% interval.
+    a p-value at most ``level`` (the larger of the two; one-sided, the direction being stated),
+    and where those leave it possible, shuffles of the event within the other recorded fact
+    that best goes with the score (``results/strata.py``): one that beats only the first two
+    fails as "explained by" that fact. The message gives the base rate, both nulls' 95%
+    quantiles and the effect (precision minus the swap null's mean) with its episode-bootstrap
+    95% interval.
     """
     __tracebackhide__ = True
     _enough_episodes(explanation, level, evidence)
@@ -154,7 +165,13 @@ def assert_top_observations_coincide(
         why = (
             f"below the required {min_precision:.1%}"
             if test.precision < min_precision
-            else _why_not(test.p_above, test.shift_p_above, level)
+            else _why_not(
+                test.p_above,
+                test.shift_p_above,
+                level,
+                test.controlled_for,
+                test.uncontrolled_p_above,
+            )
         )
         _fail(
             f"top-{test.k} observations coincide with {_describe(event)} in "
@@ -181,6 +198,20 @@ def _effect(test: EventTest, factor: int) -> str:
                                          test.test.effect_high)]  # fmt: skip
     shown = [f"{v:+.3f}" for v in values]
     return f"effect {shown[0]} [{shown[1]}, {shown[2]}] over other episodes"
+
+
+def _by(test: EventTest) -> str:
+    return "" if test.control is None else test.control.by
+
+
+def _quantiles(test: EventTest, spec: str) -> str:
+    """Each null's 95% quantile of the best claimable factor's value, the third where it ran
+    (``results/strata.py``)."""
+    shown = [f"{format(test.null_q95, spec)} (circular shifts)",
+             f"{format(test.swap_q95, spec)} (other episodes)"]  # fmt: skip
+    if test.control is not None:
+        shown.append(f"{format(test.control.q95, spec)} (shuffles within {test.control.by})")
+    return ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
 def _excluded(test: EventTest) -> str:
@@ -215,8 +246,11 @@ def assert_some_factor_coincides(
     the event of other episodes at the same steps (``results/two_nulls.py``), at ``level``,
     on the rank-biserial correlation of the factor's whole activation with the event (its
     picks come from a tie where the activation saturates, so a test on them alone has little
-    power). One that beats only the shifts fails as "time". The message lists every factor's
-    precision, the base rate and both nulls' 95% quantiles.
+    power), and where those leave a claim possible, shuffles of the event within the other
+    recorded fact that best goes with the strongest factor (``results/strata.py``). One that
+    beats only the shifts fails as "time", one that beats all but the last as "explained by"
+    that fact. The message lists every factor's precision, the base rate and each null's 95%
+    quantile.
 
     Returns:
         The best factor and its precision.
@@ -226,19 +260,20 @@ def assert_some_factor_coincides(
     test = factor_event_test(explanation, event, _claims(level, k), k)
     what = f"{_describe(event)}"
     best = _best_claim(test, test.values, what, evidence)
-    precision, p = float(test.values[best]), float(test.p_values[best])
+    precision, p = float(test.values[best]), float(test.controlled_p_values[best])
     context = (
         f"base rate {test.base_rate:.1%}; tested on the rank correlation of its activation "
         f"with the event, {float(test.test.values[best]):+.3f} against best-of-factors null "
-        f"95% quantiles {test.null_q95:+.3f} (circular shifts) and {test.swap_q95:+.3f} "
-        f"(other episodes), p = {p:.3g}; {_effect(test, best)}; per factor: "
-        f"{_per_factor(test.values, percent=True)}{_excluded(test)}"
+        f"95% quantiles {_quantiles(test, '+.3f')}, p = {p:.3g}; {_effect(test, best)}; "
+        f"per factor: {_per_factor(test.values, percent=True)}{_excluded(test)}"
     )
     if precision < min_precision or p > level:
         why = (
             f"below the required {min_precision:.1%}"
             if precision < min_precision
-            else _why_not(p, float(test.test.shift_p[best]), level)
+            else _why_not(
+                p, float(test.test.shift_p[best]), level, _by(test), float(test.p_values[best])
+            )
         )
         _fail(
             f"no factor's top-{test.k} observations coincide with {what} enough: the best, "
@@ -262,8 +297,10 @@ def assert_some_factor_tracks(
     The measure is the Spearman correlation over the analysed steps; among the factors that may
     claim, the one with the largest ``|rho|`` must reach ``min_abs_spearman`` and beat the null
     of the best of them (maxT) under both nulls (circular time shifts of the fact, and the fact
-    of other episodes at the same steps) at ``level``; one that beats only the shifts fails as
-    "time".
+    of other episodes at the same steps) at ``level`` and, where those leave a claim possible,
+    shuffles of the fact within the other recorded fact that best goes with the strongest
+    factor (``results/strata.py``); one that beats only the shifts fails as "time", one that
+    beats all but the last as "explained by" that fact.
 
     Returns:
         The best factor and its (signed) correlation.
@@ -278,18 +315,19 @@ def assert_some_factor_tracks(
             evidence,
         )
     best = _best_claim(test, np.abs(test.values), _describe(fact), evidence)
-    rho, p = float(test.values[best]), float(test.p_values[best])
+    rho, p = float(test.values[best]), float(test.controlled_p_values[best])
     if abs(rho) < min_abs_spearman or p > level:
         why = (
             f"below the required |rho| >= {min_abs_spearman:.3f}"
             if abs(rho) < min_abs_spearman
-            else _why_not(p, float(test.test.shift_p[best]), level)
+            else _why_not(
+                p, float(test.test.shift_p[best]), level, _by(test), float(test.p_values[best])
+            )
         )
         _fail(
             f"no factor tracks {_describe(fact)}: the best, factor {best}, has Spearman "
             f"{rho:+.3f}, {why} (best-of-factors null 95% quantiles of |rho| "
-            f"{test.null_q95:.3f} (circular shifts) and {test.swap_q95:.3f} (other episodes), "
-            f"p = {p:.3g}; {_effect(test, best)}; per factor: "
+            f"{_quantiles(test, '.3f')}, p = {p:.3g}; {_effect(test, best)}; per factor: "
             f"{_per_factor(test.values, percent=False)}{_excluded(test)})",
             evidence,
         )

@@ -26,9 +26,11 @@ from .semantics import (
     claim_context,
     event_mask,
     fact_rows,
+    other_facts,
     table_facts,
     valid_count,
 )
+from .strata import Blocks, PicksTest, confounder, picks_test
 from .two_nulls import Nulls
 from .values import FactAssociation, FactorStatus, ScoreAssociation
 
@@ -108,20 +110,68 @@ def _raw(picks: _Picks, name: str, hits: np.ndarray) -> _Raw:
     return _Raw(name, precision, base, quantiles, p, (precision - centre, low[0], high[0]))
 
 
+def _both(raw: _Raw, one_sided: bool) -> tuple[float, float]:
+    """The p-values (above, below) under the shifts and the swap: the larger of the two (only
+    "above" when ``one_sided``: the other direction is then not tested, NaN)."""
+    return max(raw.p[0], raw.p[2]), math.nan if one_sided else max(raw.p[1], raw.p[3])
+
+
+def _control(
+    picks: _Picks,
+    name: str,
+    raw: _Raw,
+    hits: np.ndarray,
+    score: np.ndarray,
+    others: list[tuple[str, np.ndarray]],
+    claims: ClaimConfig,
+    *,
+    one_sided: bool,
+    memo: dict[str, Blocks],
+) -> PicksTest | None:
+    """The third null of one event (``results/strata.py``): the event shuffled within the
+    values of the other recorded fact that best goes with the score (``score`` ``[n]``), where
+    a claim is still possible under the first two (corrections only raise a p-value). ``name``:
+    the event's fact name ("" for an array or a function), which is no control for itself."""
+    tested = [p for p in _both(raw, one_sided) if not math.isnan(p)]
+    if not tested or min(tested) > claims.level:
+        return None
+    by = confounder(name, score, others, hits.astype(np.float64))
+    if by is None:
+        return None
+    return picks_test(picks.at, hits, by, draws=claims.draws, seed=claims.seed + 3, memo=memo)
+
+
+def _by(control: PicksTest | None) -> str:
+    return "" if control is None else control.by
+
+
 def _adjusted(
-    raws: list[_Raw], k: int, picks: int, level: float, one_sided: bool = False
+    raws: list[_Raw],
+    controls: list[PicksTest | None],
+    k: int,
+    picks: int,
+    level: float,
+    one_sided: bool = False,
 ) -> list[ScoreAssociation]:
-    """Holm over every event and direction (only "above" when ``one_sided``: the other
-    direction is then not tested, NaN): the claims under both nulls, and the shifts' alone for
-    the "time" label."""
+    """Holm over every event and direction (only "above" when ``one_sided``): the claims under
+    every null that ran, the shifts' and the swap's alone for the "explained by" label, and the
+    shifts' alone for the "time" label."""
     nan = math.nan
-    raw_both = [
-        p for r in raws for p in (max(r.p[0], r.p[2]), nan if one_sided else max(r.p[1], r.p[3]))
+    raw_both = [p for r in raws for p in _both(r, one_sided)]
+    raw_all = [
+        max(p, q) if control is not None else p
+        for r, control in zip(raws, controls, strict=True)
+        for p, q in zip(
+            _both(r, one_sided),
+            (nan, nan) if control is None else (control.p_above, control.p_below),
+            strict=True,
+        )
     ]
+    final = holm(raw_all).reshape(-1, 2)
     both = holm(raw_both).reshape(-1, 2)
     shift = holm([p for r in raws for p in (r.p[0], nan if one_sided else r.p[1])])
     shift = shift.reshape(-1, 2)
-    family = int((~np.isnan(both)).sum())
+    family = int((~np.isnan(final)).sum())
     return [
         ScoreAssociation(
             name=r.name,
@@ -129,8 +179,8 @@ def _adjusted(
             base_rate=r.base,
             null_q05=r.quantiles[0],
             null_q95=r.quantiles[1],
-            p_above=float(both[i, 0]),
-            p_below=float(both[i, 1]),
+            p_above=float(final[i, 0]),
+            p_below=float(final[i, 1]),
             k=k,
             picks=picks,
             level=level,
@@ -142,6 +192,9 @@ def _adjusted(
             effect_low=r.effect[1],
             effect_high=r.effect[2],
             family=family,
+            controlled_for=_by(controls[i]),
+            uncontrolled_p_above=float(both[i, 0]),
+            uncontrolled_p_below=float(both[i, 1]),
         )
         for i, r in enumerate(raws)
     ]
@@ -169,10 +222,14 @@ def score_event_test(
     if valid_count(explanation) == 0:
         raise ConfigError("the explanation has no analysed steps, so it can make no claims")
     picks = _Picks.of(explanation, width, Nulls.draw(explanation.valid, claims))
-    hits = event_mask(explanation, event)[explanation.valid]
+    valid = explanation.valid
+    hits = event_mask(explanation, event)[valid]
     name = event if isinstance(event, str) else getattr(event, "__name__", "the event")
     raw = _raw(picks, name, hits)
-    return _adjusted([raw], width, len(picks.at), claims.level, one_sided)[0]
+    control = _control(picks, event if isinstance(event, str) else "", raw, hits,
+                       explanation.observation_scores[valid], other_facts(explanation), claims,
+                       one_sided=one_sided, memo={})  # fmt: skip
+    return _adjusted([raw], [control], width, len(picks.at), claims.level, one_sided)[0]
 
 
 def score_associations(
@@ -182,19 +239,25 @@ def score_associations(
     claims = claims or ClaimConfig()
     if valid_count(explanation) == 0:
         return []
-    return _score_rows(explanation, Nulls.draw(explanation.valid, claims), claims.level)
+    return _score_rows(explanation, Nulls.draw(explanation.valid, claims), claims, {})
 
 
-def _score_rows(explanation: Explanation, nulls: Nulls, level: float) -> list[ScoreAssociation]:
+def _score_rows(
+    explanation: Explanation, nulls: Nulls, claims: ClaimConfig, memo: dict[str, Blocks]
+) -> list[ScoreAssociation]:
     width = explanation.top_observations.shape[1]
     valid = explanation.valid
     picks = _Picks.of(explanation, width, nulls)  # once: the events share picks and draws
-    raws = [
-        _raw(picks, name, values[valid].astype(bool))
-        for name, values, event in table_facts(explanation)
-        if event
+    others = other_facts(explanation)
+    score = explanation.observation_scores[valid]
+    events = [(name, values[valid].astype(bool)) for name, values, event
+              in table_facts(explanation) if event]  # fmt: skip
+    raws = [_raw(picks, name, hits) for name, hits in events]
+    controls = [
+        _control(picks, raw.name, raw, hits, score, others, claims, one_sided=False, memo=memo)
+        for raw, (_, hits) in zip(raws, events, strict=True)
     ]
-    return _adjusted(raws, width, len(picks.at), level) if raws else []
+    return _adjusted(raws, controls, width, len(picks.at), claims.level) if raws else []
 
 
 @dataclass(frozen=True)
@@ -222,9 +285,10 @@ def claims_table(explanation: Explanation, claims: ClaimConfig | None = None) ->
     if valid_count(explanation) == 0:
         return ClaimsTable((), (), ())
     context = claim_context(explanation, claims)
+    memo: dict[str, Blocks] = {}  # the tables controlled for the same fact share its shuffles
     return ClaimsTable(
-        tuple(fact_rows(explanation, claims, context)),
+        tuple(fact_rows(explanation, claims, context, memo)),
         context.statuses,
-        tuple(_score_rows(explanation, context.nulls, claims.level)),
+        tuple(_score_rows(explanation, context.nulls, claims, memo)),
         context.nulls.swaps.resolution,
     )

@@ -19,6 +19,7 @@ Torch-free: NumPy and SciPy only.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from .explanation import Explanation
 from .facts import VISIBLE_FACTS
 from .nulls import holm, spearman_columns
 from .picks import top_picks
-from .strata import Blocks, confounder, strata_test
+from .strata import Blocks, StrataTest, confounder, strata_test
 from .two_nulls import Nulls, NullTest, graded_test, graded_tests
 from .values import FactAssociation, FactorStatus
 
@@ -44,6 +45,7 @@ __all__ = [
     "FactorStatus",
     "event_mask",
     "fact_associations",
+    "fact_control",
     "fact_values",
     "factor_event_precision",
     "factor_event_test",
@@ -51,6 +53,7 @@ __all__ = [
     "factor_fact_test",
     "factor_highlights",
     "factor_status",
+    "other_facts",
     "table_facts",
 ]
 
@@ -209,6 +212,9 @@ class EventTest:
         base_rate: the event's base rate over the analysed steps (NaN for graded facts).
         k: picks per factor (0 for graded facts). statuses: every factor's status.
         test: both nulls' p-values, quantiles and the effect sizes with their intervals.
+        control: the third null, shuffles of the fact within the values of the other recorded
+            fact that best goes with the strongest factor (``results/strata.py``); None where
+            no claim was possible under the first two or no other fact goes with it enough.
     """
 
     values: np.ndarray
@@ -218,10 +224,18 @@ class EventTest:
     k: int
     statuses: tuple[FactorStatus, ...]
     test: NullTest
+    control: StrataTest | None = None
 
     @property
     def swap_q95(self) -> float:
         return self.test.swap_q95
+
+    @property
+    def controlled_p_values(self) -> np.ndarray:
+        """``[r]`` the larger of :attr:`p_values` and the third null's (NaN: no claim)."""
+        if self.control is None:
+            return self.p_values
+        return np.maximum(self.p_values, self.control.p_values)
 
 
 def _event_test(context: _Context, activations: np.ndarray, hits: np.ndarray) -> EventTest:
@@ -252,22 +266,79 @@ def _wrap(context: _Context, values: np.ndarray, test: NullTest, base: float, k:
 def factor_event_test(
     explanation: Explanation, event: Event, claims: ClaimConfig | None = None, k: int | None = None
 ) -> EventTest:
-    """Each factor's precision at ``event`` with its null (the claim "some factor marks it")."""
+    """Each factor's precision at ``event`` with its nulls (the claim "some factor marks it"),
+    the third null included where a claim is still possible (:attr:`EventTest.control`)."""
     claims = claims or ClaimConfig()
     context = claim_context(explanation, claims, k)
     valid = explanation.valid
     activations = explanation.factor_activations[valid]
-    return _event_test(context, activations, event_mask(explanation, event)[valid])
+    hits = event_mask(explanation, event)[valid]
+    test = _event_test(context, activations, hits)
+    others = other_facts(explanation)
+    control = fact_control(_name(event), hits.astype(np.float64), activations, test.test,
+                           context.claimable, others, claims, one_sided=True)  # fmt: skip
+    return dataclasses.replace(test, control=control)
 
 
 def factor_fact_test(
     explanation: Explanation, fact: FactValues, claims: ClaimConfig | None = None
 ) -> EventTest:
-    """Each factor's Spearman with ``fact`` with its null (the claim "some factor tracks it")."""
+    """Each factor's Spearman with ``fact`` with its nulls (the claim "some factor tracks
+    it"), the third null included where a claim is still possible."""
     claims = claims or ClaimConfig()
     context = claim_context(explanation, claims)
     values = fact_values(explanation, fact)[explanation.valid]
-    return _graded_test(context, explanation.factor_activations[explanation.valid], values)
+    activations = explanation.factor_activations[explanation.valid]
+    test = _graded_test(context, activations, values)
+    control = fact_control(_name(fact), values, activations, test.test, context.claimable,
+                           other_facts(explanation), claims, one_sided=False)  # fmt: skip
+    return dataclasses.replace(test, control=control)
+
+
+def _name(event: Event) -> str:
+    """A fact's name (its own name is no control for it); "" for an array or a function."""
+    return event if isinstance(event, str) else ""
+
+
+def other_facts(explanation: Explanation) -> list[tuple[str, np.ndarray]]:
+    """Every fact of :func:`table_facts` as ``(name, [n] float64 values)`` over the analysed
+    steps: the candidates for the third null's control."""
+    valid = explanation.valid
+    return [
+        (name, values[valid].astype(np.float64)) for name, values, _ in table_facts(explanation)
+    ]
+
+
+def fact_control(
+    name: str,
+    fact: np.ndarray,
+    activations: np.ndarray,
+    test: NullTest,
+    claimable: np.ndarray,
+    others: list[tuple[str, np.ndarray]],
+    claims: ClaimConfig,
+    *,
+    one_sided: bool,
+    memo: dict[str, Blocks] | None = None,
+) -> StrataTest | None:
+    """The third null for one fact (``results/strata.py``): shuffles of ``fact`` within the
+    values of the other fact that best goes with the strongest claimable factor. None where
+    the first two nulls leave no claim possible (corrections only raise a p-value, so the third
+    could not change a verdict; it is not drawn, as each draw costs a gather) or no other fact
+    goes with the factor enough (``memo``: the shuffles already drawn per control, reused).
+
+    Shape:
+        - fact: ``[n]``; activations: ``[n, r]``; claimable: ``[r]``; others: (name, ``[n]``)
+    """
+    strength = np.where(claimable, np.abs(test.values), np.nan)
+    defined = test.p_values[~np.isnan(test.p_values)]
+    if np.isnan(strength).all() or not defined.size or float(defined.min()) > claims.level:
+        return None
+    by = confounder(name, activations[:, int(np.nanargmax(strength))], others, fact)
+    if by is None:
+        return None
+    return strata_test(activations, fact, by, claimable, one_sided=one_sided,
+                       draws=claims.draws, seed=claims.seed + 3, memo=memo)  # fmt: skip
 
 
 def table_facts(explanation: Explanation) -> list[tuple[str, np.ndarray, bool]]:
@@ -311,7 +382,10 @@ def fact_associations(
 
 
 def fact_rows(
-    explanation: Explanation, claims: ClaimConfig, context: _Context
+    explanation: Explanation,
+    claims: ClaimConfig,
+    context: _Context,
+    memo: dict[str, Blocks] | None = None,
 ) -> list[FactAssociation]:
     valid = explanation.valid
     activations = explanation.factor_activations[valid]
@@ -327,24 +401,12 @@ def fact_rows(
         for f, ((name, _, event), test) in enumerate(zip(facts, batch, strict=True))
     ]  # fmt: skip
     others = [(name, matrix[:, f]) for f, (name, _, _) in enumerate(facts)]
-    controls = []
-    memo: dict[str, Blocks] = {}
-    for f, ((name, _, event), tested_f) in enumerate(zip(facts, batch, strict=True)):
-        strength = np.where(context.claimable, np.abs(tested_f.values), np.nan)
-        strongest = None if np.isnan(strength).all() else int(np.nanargmax(strength))
-        defined = tested_f.p_values[~np.isnan(tested_f.p_values)]
-        possible = bool(defined.size) and float(defined.min()) <= claims.level
-        # Corrections only raise a p-value: where the first two nulls leave no claim possible,
-        # the third cannot change the table, and is not drawn (it costs a gather per draw).
-        by = None
-        if strongest is not None and possible:
-            by = confounder(name, activations[:, strongest], others)
-        controls.append(
-            None if by is None else strata_test(
-                activations, matrix[:, f], by, context.claimable, one_sided=event,
-                draws=claims.draws, seed=claims.seed + 3, memo=memo,
-            )
-        )  # fmt: skip
+    memo = {} if memo is None else memo
+    controls = [
+        fact_control(name, matrix[:, f], activations, tested_f, context.claimable, others,
+                     claims, one_sided=event, memo=memo)
+        for f, ((name, _, event), tested_f) in enumerate(zip(facts, batch, strict=True))
+    ]  # fmt: skip
     combined = [
         test.p_values if control is None else np.maximum(test.p_values, control.p_values)
         for (_, test), control in zip(tests, controls, strict=True)

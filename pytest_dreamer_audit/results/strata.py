@@ -22,14 +22,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nulls import max_adjusted, rank_scores, spearman_columns
+from .nulls import max_adjusted, p_value, rank_scores, spearman_columns
 
 __all__ = [
     "MAX_STRATA",
     "MIN_CONFOUNDING",
     "Blocks",
+    "PicksTest",
     "StrataTest",
     "confounder",
+    "determines",
+    "picks_test",
     "shuffle_blocks",
     "shuffles",
     "strata_of",
@@ -57,15 +60,35 @@ class StrataTest:
     q95: float
 
 
+def determines(by: np.ndarray, fact: np.ndarray) -> bool:
+    """Whether ``fact`` ``[n]`` is constant within every stratum of ``by`` ``[n]``: shuffles
+    within them then move nothing, so ``by`` cannot serve as its control (it is the fact, or the
+    fact is a function of it)."""
+    strata = strata_of(by)
+    order = np.argsort(strata, kind="stable")
+    grouped, values = strata[order], fact[order]
+    same_stratum = grouped[1:] == grouped[:-1]
+    return bool(np.all(values[1:][same_stratum] == values[:-1][same_stratum]))
+
+
 def confounder(
-    name: str, values: np.ndarray, others: list[tuple[str, np.ndarray]]
+    name: str,
+    values: np.ndarray,
+    others: list[tuple[str, np.ndarray]],
+    fact: np.ndarray | None = None,
 ) -> tuple[str, np.ndarray] | None:
     """The other fact that best goes with ``values`` ``[n]`` (the activation of the factor
-    that best goes with fact ``name``), or None when none reaches :data:`MIN_CONFOUNDING`;
-    ``name`` itself and the rows of the same categorical fact are skipped."""
+    that best goes with fact ``name``, or the score's picks), or None when none reaches
+    :data:`MIN_CONFOUNDING`; ``name`` itself, the rows of the same categorical fact and, given
+    the fact's own values ``fact`` ``[n]``, every fact that determines them
+    (:func:`determines`) are skipped."""
     stem = name.split("=")[0]
     candidates = [
-        (other, v) for other, v in others if other != name and other.split("=")[0] != stem
+        (other, v)
+        for other, v in others
+        if other != name
+        and other.split("=")[0] != stem
+        and (fact is None or not determines(v, fact))
     ]
     if not candidates:
         return None
@@ -116,6 +139,59 @@ def shuffles(strata: np.ndarray, draws: int, seed: int) -> np.ndarray:
     return source
 
 
+def _blocks(
+    by: tuple[str, np.ndarray], draws: int, seed: int, memo: dict[str, Blocks] | None
+) -> Blocks:
+    """The shuffles within the strata of ``by``, drawn once per control name in ``memo``."""
+    if memo is not None and by[0] in memo:  # facts controlled for the same fact share draws
+        return memo[by[0]]
+    blocks = shuffle_blocks(strata_of(by[1]), draws, seed)
+    if memo is not None:
+        memo[by[0]] = blocks
+    return blocks
+
+
+@dataclass(frozen=True)
+class PicksTest:
+    """How often fixed picks hit an event under shuffles of the event within strata of G.
+
+    Attributes:
+        by: the other fact G (its row name). p_above, p_below: one-sided p-values that the
+            picks hit the event more (less) often than the shuffles do.
+    """
+
+    by: str
+    p_above: float
+    p_below: float
+
+
+def picks_test(
+    at: np.ndarray,
+    hits: np.ndarray,
+    by: tuple[str, np.ndarray],
+    *,
+    draws: int,
+    seed: int,
+    memo: dict[str, Blocks] | None = None,
+) -> PicksTest:
+    """The picks' hits against shuffles of ``hits`` within the strata of ``by``: each draw's
+    hits are gathered at the picks only (the picks stay where they are; the event moves).
+
+    Shape:
+        - at: ``[P]`` distinct indices of the picks; hits: ``[n]`` 0/1; by: (name, ``[n]``)
+    """
+    values = hits.astype(np.float64)
+    observed = float(values[at].sum())
+    picked = np.zeros(len(values), dtype=bool)
+    picked[at] = True
+    null = np.zeros(draws)
+    for members, order in _blocks(by, draws, seed, memo):
+        chosen = np.flatnonzero(picked[members])  # positions of the picks in this stratum
+        if len(chosen):
+            null += values[members][order[:, chosen]].sum(axis=1)  # [D, p] -> [D]
+    return PicksTest(by[0], float(p_value(observed, null)), float(p_value(-observed, -null)))
+
+
 def strata_test(
     activations: np.ndarray,
     values: np.ndarray,
@@ -136,14 +212,8 @@ def strata_test(
     a = rank_scores(activations)
     v = rank_scores(values[:, None])[:, 0]
     observed = v @ a
-    if memo is not None and by[0] in memo:  # facts controlled for the same fact share draws
-        blocks = memo[by[0]]
-    else:
-        blocks = shuffle_blocks(strata_of(by[1]), draws, seed)
-        if memo is not None:
-            memo[by[0]] = blocks
     null = np.zeros((draws, activations.shape[1]))
-    for members, order in blocks:
+    for members, order in _blocks(by, draws, seed, memo):
         null += v[members][order] @ a[members]  # [D, m] @ [m, r]
     side = (lambda x: x) if one_sided else np.abs
     p, q95 = max_adjusted(side(observed), side(null), claimable)

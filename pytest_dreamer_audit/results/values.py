@@ -404,6 +404,12 @@ class ScoreAssociation:
             same family (see :attr:`time_only`).
         effect: precision minus its mean under the episode swap; effect_low, effect_high: the
             episode-bootstrap 95% interval. family: the tests the p-values are adjusted over.
+        controlled_for: the other recorded fact that best goes with the score, within whose
+            values the third null shuffles the event (``results/strata.py``; "" where it did
+            not run: no claim was possible under the first two nulls, or no fact goes with the
+            score enough); ``p_above`` and ``p_below`` beat it too.
+        uncontrolled_p_above, uncontrolled_p_below: the p-values under the shifts and the swap
+            alone, adjusted the same way (see :attr:`explained_by_other`).
     """
 
     name: str
@@ -424,13 +430,33 @@ class ScoreAssociation:
     effect_low: float = math.nan
     effect_high: float = math.nan
     family: int = 2
+    controlled_for: str = ""
+    uncontrolled_p_above: float = math.nan
+    uncontrolled_p_below: float = math.nan
 
     @property
     def time_only(self) -> bool:
         """No verdict, though circular shifts alone would give one: the same steps of other
         episodes hit the event as often, so the picks' timing explains it ("time")."""
         tested = [p for p in (self.shift_p_above, self.shift_p_below) if not math.isnan(p)]
-        return self.verdict() == "chance" and min(tested, default=math.inf) <= self.level
+        return (
+            self.verdict() == "chance"
+            and not self.explained_by_other
+            and min(tested, default=math.inf) <= self.level
+        )
+
+    @property
+    def explained_by_other(self) -> bool:
+        """No verdict, though the shifts and the swap alone would give one: shuffles of the
+        event within the values of :attr:`controlled_for` hit it as often at the picks, so that
+        fact explains it: reported as that fact, not as this event."""
+        both = [p for p in (self.uncontrolled_p_above, self.uncontrolled_p_below)
+                if not math.isnan(p)]  # fmt: skip
+        return (
+            bool(self.controlled_for)
+            and self.verdict() == "chance"
+            and min(both, default=math.inf) <= self.level
+        )
 
     def verdict(self, level: float | None = None) -> Literal["above", "below", "chance"]:
         """Whether the picks hit the event more (``"above"``) or less (``"below"``) often than
@@ -480,6 +506,9 @@ class ScoreAssociation:
             effect_low=number("effect_low"),
             effect_high=number("effect_high"),
             family=family,
+            controlled_for=str(data["controlled_for"]),
+            uncontrolled_p_above=number("uncontrolled_p_above"),
+            uncontrolled_p_below=number("uncontrolled_p_below"),
         )
 
 
