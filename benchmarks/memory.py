@@ -5,7 +5,9 @@ B x L, a worker on the package at ``--before`` (a ``git worktree``) and one on t
 interleaved, and prints a Markdown table. A worker rolls the bundled agent out (the rollouts are
 the same code on both sides), records its resident set, runs ``explain`` with the defaults and
 reports ``ru_maxrss`` above that resident set (torch's allocations are invisible to tracemalloc).
-``identity`` compares the saved arrays of two workers (``--save``).
+``identity`` compares the saved arrays of two workers (``--save``). ``slope --sizes 16x50 ...
+1024x200`` runs this checkout alone at each size and fits explain's log-log time slope in B*L
+and its peak's bytes per episode-step (least squares over every size).
 """
 
 from __future__ import annotations
@@ -128,6 +130,37 @@ def _compare(args: argparse.Namespace) -> None:
         print(f"| {size} | after / before | {ratio:.2f} | | | {peak:.2f} | {seconds:.2f} |")
 
 
+def _slope(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    cells = []
+    for size in args.sizes:
+        episodes, steps = map(int, size.split("x"))
+        cell = _run(str(ROOT), args.agent, episodes, steps, None)
+        cells.append((size, cell))
+        print(size, json.dumps(cell), flush=True)
+    print(
+        "| B x L | episode-steps | explain (s) | explain peak above start (MB) | x posterior "
+        "| process max RSS (MB) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for size, cell in cells:
+        n, above = cell["episode_steps"], cell["above_start"] or 0
+        print(
+            f"| {size} | {n:,} | {cell['seconds']:.2f} | {above / 1e6:.0f} "
+            f"| {above / n / LATENT_BYTES:.1f} | {cell['peak'] / 1e6:.0f} |"
+        )
+    n = np.array([cell["episode_steps"] for _, cell in cells], dtype=float)
+    seconds = np.array([cell["seconds"] for _, cell in cells])
+    above = np.array([cell["above_start"] or 0 for _, cell in cells], dtype=float)
+    time_slope = np.polyfit(np.log(n), np.log(seconds), 1)[0]
+    per_step = np.polyfit(n, above, 1)[0]
+    print(
+        f"log-log time slope {time_slope:.3f} over {len(n)} sizes; peak slope "
+        f"{per_step:,.0f} bytes per episode-step ({per_step / LATENT_BYTES:.2f} x the posterior)"
+    )
+
+
 def _identity(args: argparse.Namespace) -> None:
     import numpy as np
 
@@ -165,11 +198,16 @@ def main() -> None:
     compare.add_argument(
         "--live", action="store_true", help="MALLOC_MMAP_THRESHOLD_=128k: no heap left resident"
     )
+    slope = sub.add_parser("slope")
+    slope.add_argument("--agent", choices=("bundled", "tiny"), default="bundled")
+    slope.add_argument("--sizes", nargs="+", default=["16x50", "64x50", "256x50", "1024x200"])
     identity = sub.add_parser("identity")
     identity.add_argument("a")
     identity.add_argument("b")
     args = parser.parse_args()
-    {"worker": _worker, "compare": _compare, "identity": _identity}[args.command](args)
+    {"worker": _worker, "compare": _compare, "slope": _slope, "identity": _identity}[args.command](
+        args
+    )
 
 
 if __name__ == "__main__":

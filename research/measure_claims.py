@@ -42,7 +42,7 @@ import torch
 
 from pytest_dreamer_audit.analysis.pipeline import explain
 from pytest_dreamer_audit.analysis.randomization import match_scale
-from pytest_dreamer_audit.analysis.sanity import randomized_replays
+from pytest_dreamer_audit.analysis.replays import randomized_replays
 from pytest_dreamer_audit.model.agent import DreamerAgent
 from pytest_dreamer_audit.model.checkpoint import load_checkpoint
 from pytest_dreamer_audit.results.claims import ClaimsTable, claims_table
@@ -782,7 +782,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"- random-weights control, {len(args.random_seeds)} permutation seeds "
         f"({', '.join(map(str, args.random_seeds))}): every posterior-making layer of the agent "
         "permuted (`analysis/randomization.permute_parameters(agent, all LAYERS, seed)`, via "
-        "`analysis/sanity.randomized_replays`), replayed on the same observations and actions, "
+        "`analysis/replays.randomized_replays`), replayed on the same observations and actions, "
         "posterior and prior logits rescaled to the trained spread (`match_scale`), as the "
         "sanity check builds them",
         f"- explain: rank {RANK}, top_k {TOP_K}, stability_refits {REFITS}, agent=None; "

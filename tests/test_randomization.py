@@ -17,6 +17,7 @@ from pytest_dreamer_audit.analysis.randomization import (
     match_scale,
     mean_entropy,
     permute_parameters,
+    softmax_,
     stages,
 )
 from pytest_dreamer_audit.errors import ConfigError
@@ -130,3 +131,22 @@ def test_the_cascade_reports_every_stage_with_its_entropy() -> None:
     assert e.metrics.sanity_spearman == full.observation_spearman
     default = explain(trajectory, ExplainConfig(rank=3, stability_refits=0), agent=agent)
     assert [s.kind for s in default.randomization] == ["full"]
+
+
+def test_scaling_and_softmax_in_place_give_the_same_numbers() -> None:
+    generator = torch.Generator().manual_seed(3)
+    trained = torch.randn(7, 3, 4, 5, generator=generator) * 3
+    randomized = torch.randn(7, 3, 4, 5, generator=generator) * 0.2
+    valid = torch.ones(7, 3, dtype=torch.bool)
+    valid[5:, 1] = False
+    copy = match_scale(randomized, trained, valid)
+    own = randomized.clone()
+    scaled = match_scale(own, trained, valid, in_place=True)
+    assert scaled is own
+    assert torch.equal(scaled, copy)
+    assert float(_spread(scaled, valid)) == pytest.approx(float(_spread(trained, valid)))
+    expected = torch.softmax(copy, dim=-1)
+    assert softmax_(scaled) is own
+    assert torch.equal(own, expected)
+    flat = torch.zeros(2, 1, 1, 4)  # flat logits stay as they are, in place or not
+    assert match_scale(flat, trained[:2, :1, :1, :4], valid[:2, :1], in_place=True) is flat

@@ -28,7 +28,8 @@ from .decoding import decoded_beliefs, decoded_factors
 from .factorize import Factorization, FlatRows, NMFConfig, fit_nmf, flatten_posteriors
 from .imagination import check_imagination, imagination_table
 from .probing import probe_facts
-from .randomization import match_scale, mean_entropy, permute_parameters, stages
+from .randomization import match_scale, mean_entropy, permute_parameters, softmax_, stages
+from .replays import RandomizedReplay, streamed_replays
 from .sanity import (
     MEMORY_SEEDS,
     SANITY_SEEDS,
@@ -36,7 +37,6 @@ from .sanity import (
     activation_observation_scores,
     measure_posterior_sanity,
     sanity_budget,
-    streamed_replays,
 )
 from .scores import (
     categorical_scores,
@@ -155,8 +155,10 @@ def explain(
     if agent is not None:
         note("sanity check")
         seeds = [config.sanity_seed + i for i in range(SANITY_SEEDS)]
-        # One chunk of replays held at a time; the first is the full randomization stage's.
-        replays = streamed_replays(agent, trajectory, seeds)
+        # One chunk of replays held at a time, each recording what is read: the first is the
+        # full randomization stage's (its prior, and its states for the probes), the rest
+        # only their posterior logits.
+        replays = streamed_replays(agent, trajectory, seeds, whole=1, deter=config.probes)
         randomized, latents, first = _randomization(agent, trajectory, valid, config, main, replays)
         posterior_sanity = measure_posterior_sanity(
             agent,
@@ -280,39 +282,51 @@ def _randomization(
     valid: Tensor,
     config: ExplainConfig,
     main: _Scored,
-    replays: Iterator[ReplayedLatents],
-) -> tuple[tuple[RandomizationStage, ...], tuple[Tensor, Tensor], float]:
+    replays: Iterator[RandomizedReplay],
+) -> tuple[tuple[RandomizationStage, ...], tuple[Tensor, Tensor] | None, float]:
     """The model parameter randomization stages (``analysis/randomization.py``), the first the
     full randomization behind ``sanity_spearman`` (its replay: the next of ``replays``, made
-    with the posterior sanity check's, dropped once scored); that stage's posterior
-    probabilities and deterministic states (the probes' random control), and the Spearman of
-    its activation scores with the trained ones (the posterior sanity check's first seed)."""
+    with the posterior sanity check's, dropped once scored); with the probes on, that stage's
+    posterior probabilities and deterministic states (their random control; None otherwise),
+    and the Spearman of its activation scores with the trained ones (the posterior sanity
+    check's first seed)."""
     # Only the scores are compared: give the randomized posteriors the iteration budget the main
     # fit needed, not the full cap.
     budget = dataclasses.replace(config.nmf(), max_iter=max(main.fit.iterations, 10))
     kinds = stages("full") + (stages("cascade") if config.randomization == "cascade" else [])
     results: list[RandomizationStage] = []
-    latents: list[tuple[Tensor, Tensor]] = []  # the full stage's only: the probes' control
+    latents: tuple[Tensor, Tensor] | None = None  # the full stage's only: the probes' control
     first = math.nan
     for kind, name, layers in kinds:
         if kind == "full":
-            replayed = next(replays)
+            replayed: RandomizedReplay | ReplayedLatents = next(replays)
         else:
             randomized = permute_parameters(agent, layers, config.sanity_seed)
             replayed = replay_posteriors(randomized, trajectory)
-        posterior = match_scale(replayed.posterior_logits, trajectory.posterior_logits, valid)
-        prior = match_scale(replayed.prior_logits, trajectory.prior_logits, valid)
-        deter = replayed.deter
+        logits, prior_logits, deter = (
+            replayed.posterior_logits,
+            replayed.prior_logits,
+            replayed.deter,
+        )
         del replayed  # the replay's other latents, before the fit
-        probs = torch.softmax(posterior, dim=-1)
-        if not latents:
-            latents.append((probs, deter))
-        rows = flatten_posteriors(probs, valid, config.layout)
-        del probs, deter
+        if prior_logits is None:
+            raise ValueError("the randomization stages score surprise: replay the prior too")
+        with torch.inference_mode():  # the replay's own tensors, scaled in place (issue 33)
+            posterior = match_scale(logits, trajectory.posterior_logits, valid, in_place=True)
+            prior = match_scale(prior_logits, trajectory.prior_logits, valid, in_place=True)
+        del logits, prior_logits
         kl = surprise(posterior, prior)
         del prior
+        entropy = mean_entropy(posterior, valid)
+        with torch.inference_mode():
+            probs = softmax_(posterior)  # in place: the scaled logits are read no more
+        del posterior
+        if config.probes and kind == "full" and deter is not None:
+            latents = (probs, deter)
+        rows = flatten_posteriors(probs, valid, config.layout)
+        del probs, deter
         other = _score(rows, valid, kl, config, budget)
-        if len(latents) == 1 and not results:
+        if kind == "full":
             reference = activation_observation_scores(main.rows, main.fit)
             activation = activation_observation_scores(rows, other.fit)
             first = spearman(reference[valid], activation[valid])
@@ -321,14 +335,14 @@ def _randomization(
             RandomizationStage(
                 kind=kind,
                 layers=name,
-                entropy=mean_entropy(posterior, valid),
+                entropy=entropy,
                 observation_spearman=spearman(
                     main.per_observation[valid], other.per_observation[valid]
                 ),
                 prototype_cosine=float(cosines.mean()),
             )
         )
-    return tuple(results), latents[0], first
+    return tuple(results), latents, first
 
 
 def _deletion(

@@ -46,6 +46,7 @@ __all__ = [
     "mean_entropy",
     "permute_parameters",
     "permuted_tensors",
+    "softmax_",
     "stages",
 ]
 
@@ -154,9 +155,15 @@ def _spread(logits: Tensor, valid: Tensor) -> Tensor:
     return squares.div_(max(logits.shape[-1] - 1, 1)).sqrt_()[valid.to(logits.device)].mean()
 
 
-def match_scale(randomized: Tensor, trained: Tensor, valid: Tensor) -> Tensor:
+def match_scale(
+    randomized: Tensor, trained: Tensor, valid: Tensor, *, in_place: bool = False
+) -> Tensor:
     """``randomized`` logits scaled so that their mean standard deviation over the classes at
     valid steps equals the trained logits' (unchanged where the randomized ones are flat).
+
+    Args:
+        in_place: scale ``randomized`` itself and return it (for a caller that reads the
+            unscaled logits no more: one copy of them fewer, issue 33); the same numbers.
 
     Shape:
         - randomized, trained: ``[L, B, C, K]``; valid: ``[L, B]``; output: like randomized
@@ -164,4 +171,19 @@ def match_scale(randomized: Tensor, trained: Tensor, valid: Tensor) -> Tensor:
     spread = _spread(randomized, valid)
     if float(spread) <= 0:
         return randomized
-    return randomized * (_spread(trained, valid) / spread).to(randomized.dtype)
+    factor = (_spread(trained, valid) / spread).to(randomized.dtype)
+    return randomized.mul_(factor) if in_place else randomized * factor
+
+
+def softmax_(logits: Tensor) -> Tensor:
+    """``softmax(logits, dim=-1)`` written over ``logits`` and returned, a chunk of steps at
+    a time (the same numbers: every categorical's softmax is its own), so no second tensor of
+    the logits' size is held.
+
+    Shape:
+        - logits: ``[L, ...]`` float32, the classes last; output: the same tensor
+    """
+    chunk = max(1, _CHUNK_ENTRIES // max(1, math.prod(logits.shape[1:])))
+    for start in range(0, logits.shape[0], chunk):
+        logits[start : start + chunk] = torch.softmax(logits[start : start + chunk], dim=-1)
+    return logits
