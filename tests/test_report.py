@@ -420,8 +420,8 @@ def test_score_table_names_the_fact_that_explains_a_row_and_the_json_keeps_it() 
     assert not timed.explained_by_other
     table = score_table_html([explained, timed])
     assert (
-        "<td>chicken_row: beyond the shifts and other episodes, not shuffles within "
-        "chicken_row, which explains it</td>" in table
+        "<td>chicken_row: beyond the shifts and other episodes, not beyond shuffles within "
+        "chicken_row, which may explain it</td>" in table
     )
     assert "<td>time (other episodes&#x27; same steps show it too)</td>" in table
     assert "verdict (beyond every null, Holm over the 2 tests" in table

@@ -9,11 +9,17 @@ import numpy as np
 import pytest
 
 from pytest_dreamer_audit.results import assertions as A
-from pytest_dreamer_audit.results.claims import score_associations
+from pytest_dreamer_audit.results.claims import _adjusted, _Raw, score_associations
 from pytest_dreamer_audit.results.config import ClaimConfig
 from pytest_dreamer_audit.results.explanation import Explanation
 from pytest_dreamer_audit.results.semantics import fact_associations, factor_event_test
-from pytest_dreamer_audit.results.strata import confounder, determines, shuffles, strata_of
+from pytest_dreamer_audit.results.strata import (
+    PicksTest,
+    confounder,
+    determines,
+    shuffles,
+    strata_of,
+)
 from pytest_dreamer_audit.testing import fake_explanation
 
 
@@ -190,3 +196,38 @@ def test_the_score_table_credits_an_event_the_picks_mark_within_the_controls_val
     assert near.verdict() == "above"
     assert not near.explained_by_other
     assert A.assert_top_observations_coincide(e, "near", min_precision=0.1) > near.base_rate
+
+
+def test_an_event_read_from_a_fact_is_not_controlled_for_that_fact() -> None:
+    rng = np.random.default_rng(4)
+    bricks = rng.integers(0, 30, 600).astype(float)  # 30 values, each repeated: > 10 strata
+    score = -bricks + rng.random(600)
+    few = (bricks <= 10).astype(float)
+    other = rng.integers(0, 3, 600).astype(float) + (bricks <= 5)
+    # the fact the name reads is skipped by name, and by its values when given as an array
+    assert confounder("bricks_left<=10", score, [("bricks_left", bricks), ("o", other)])[0] == "o"  # type: ignore[index]
+    assert determines(bricks, few)  # constant within each of its 30 values, not its 10 bins
+    assert confounder("", score, [("bricks_left", bricks), ("o", other)], few)[0] == "o"  # type: ignore[index]
+    assert confounder("executed_action!=up", score, [("executed_action=up", few)]) is None
+    # every fact is a function of one whose values are all distinct: that is no reason
+    assert not determines(rng.random(600), few)
+
+
+def test_labels_name_what_held_a_score_row_back_not_another_rows_correction() -> None:
+    # A and B beat both nulls at 0.001; C at 0.03 (its third null 0.002). A fails its third
+    # null (0.9): C's final p rises to 0.06 through Holm, which is not C's control's doing.
+    def raw(name: str, p: float) -> _Raw:
+        return _Raw(name, 0.5, 0.2, (0.0,) * 4, (p / 2, 1.0, p, 1.0), (0.0,) * 3)
+
+    raws = [raw("a", 0.001), raw("b", 0.001), raw("c", 0.03)]
+    controls = [PicksTest("g", 0.9, 1.0), None, PicksTest("g", 0.002, 1.0)]
+    a, b, c = _adjusted(raws, controls, 5, 80, 0.05, one_sided=True)
+    assert a.explained_by_other  # its own third null held it back
+    assert a.uncontrolled_p_above == pytest.approx(0.003)  # 0.001 x 3 in the same family
+    assert b.verdict() == "above"
+    assert c.verdict() == "chance"
+    assert c.p_above == pytest.approx(0.03 * 2)  # second of three
+    assert c.uncontrolled_p_above == pytest.approx(0.06)
+    assert not c.explained_by_other
+    # under the shifts alone (0.015), c would pass in this family: its swap held it back
+    assert c.time_only

@@ -199,8 +199,8 @@ def _manifest(entry: Path, key: str) -> dict[str, Any]:
     if signing is not None:
         if SIGNATURE not in files:
             raise SavedDataError(f"the manifest is not signed with {HMAC_ENV} (no {SIGNATURE})")
-        signature = _read_bounded(entry / SIGNATURE, 256).decode("ascii", "replace").strip()
-        if not hmac.compare_digest(signature, _signature(signing, text)):
+        signature = _read_bounded(entry / SIGNATURE, 256).strip()  # bytes: any are compared
+        if not hmac.compare_digest(signature, _signature(signing, text).encode("ascii")):
             raise SavedDataError(f"the manifest is not signed with {HMAC_ENV}")
     try:
         manifest = json.loads(text)

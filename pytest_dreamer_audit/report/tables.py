@@ -112,7 +112,7 @@ def _fact_verdict(row: FactAssociation) -> str:
     if other:
         return (
             f"{row.controlled_for}: factor {other[0]} beats the shifts and other episodes, not "
-            f"shuffles within {row.controlled_for}, which explains it"
+            f"shuffles within {row.controlled_for}, which may explain it"
         )
     timed = [j for j, yes in enumerate(row.time_only) if yes]
     if timed:
@@ -145,8 +145,8 @@ def _score_chance(row: ScoreAssociation) -> str:
     """A score row without a verdict: another fact's, the step's ("time"), or chance."""
     if row.explained_by_other:
         return (
-            f"{row.controlled_for}: beyond the shifts and other episodes, not shuffles within "
-            f"{row.controlled_for}, which explains it"
+            f"{row.controlled_for}: beyond the shifts and other episodes, not beyond shuffles "
+            f"within {row.controlled_for}, which may explain it"
         )
     return "time (other episodes' same steps show it too)" if row.time_only else "chance"
 

@@ -118,7 +118,7 @@ def _why_not(p: float, shift_p: float, level: float, by: str = "", both_p: float
         return (
             f"explained by {by}: it beats circular shifts and the facts of other episodes "
             f"(p = {both_p:.3g}) but not shuffles within the values of {by} (p = {p:.3g}), so "
-            f"{by} explains it, not this fact"
+            f"{by} may explain it and it is not claimed as this fact"
         )
     if not math.isnan(shift_p) and shift_p <= level:
         return (

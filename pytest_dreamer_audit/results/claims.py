@@ -141,6 +141,17 @@ def _control(
     return picks_test(picks.at, hits, by, draws=claims.draws, seed=claims.seed + 3, memo=memo)
 
 
+def _own_holm(family: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """``[m]`` each test's Holm-adjusted p-value when its own raw p-value in ``family`` is
+    replaced by ``own`` (NaN where ``own`` is NaN), the other tests unchanged."""
+    adjusted = np.full(len(family), math.nan)
+    for i in np.flatnonzero(~np.isnan(own)):
+        trial = family.copy()
+        trial[i] = own[i]
+        adjusted[i] = holm(trial)[i]
+    return adjusted
+
+
 def _by(control: PicksTest | None) -> str:
     return "" if control is None else control.by
 
@@ -154,11 +165,13 @@ def _adjusted(
     one_sided: bool = False,
 ) -> list[ScoreAssociation]:
     """Holm over every event and direction (only "above" when ``one_sided``): the claims under
-    every null that ran, the shifts' and the swap's alone for the "explained by" label, and the
-    shifts' alone for the "time" label."""
+    every null that ran. For the labels, each test's p-value in the same family with only its
+    own nulls changed (every other test as it is): without its third null ("explained by"),
+    and under the circular shifts alone ("time"), so a label names what held this test back,
+    never another test's correction."""
     nan = math.nan
-    raw_both = [p for r in raws for p in _both(r, one_sided)]
-    raw_all = [
+    raw_both = np.array([p for r in raws for p in _both(r, one_sided)])
+    raw_all = np.array([
         max(p, q) if control is not None else p
         for r, control in zip(raws, controls, strict=True)
         for p, q in zip(
@@ -166,11 +179,11 @@ def _adjusted(
             (nan, nan) if control is None else (control.p_above, control.p_below),
             strict=True,
         )
-    ]
+    ])  # fmt: skip
+    raw_shift = np.array([p for r in raws for p in (r.p[0], nan if one_sided else r.p[1])])
     final = holm(raw_all).reshape(-1, 2)
-    both = holm(raw_both).reshape(-1, 2)
-    shift = holm([p for r in raws for p in (r.p[0], nan if one_sided else r.p[1])])
-    shift = shift.reshape(-1, 2)
+    both = _own_holm(raw_all, raw_both).reshape(-1, 2)
+    shift = _own_holm(raw_all, raw_shift).reshape(-1, 2)
     family = int((~np.isnan(final)).sum())
     return [
         ScoreAssociation(

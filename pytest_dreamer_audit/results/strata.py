@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .event_names import fact_of
 from .nulls import max_adjusted, p_value, rank_scores, spearman_columns
 
 __all__ = [
@@ -60,15 +61,23 @@ class StrataTest:
     q95: float
 
 
+def _constant_within(labels: np.ndarray, fact: np.ndarray) -> bool:
+    order = np.argsort(labels, kind="stable")
+    grouped, values = labels[order], fact[order]
+    same = grouped[1:] == grouped[:-1]
+    return bool(np.all(values[1:][same] == values[:-1][same]))
+
+
 def determines(by: np.ndarray, fact: np.ndarray) -> bool:
-    """Whether ``fact`` ``[n]`` is constant within every stratum of ``by`` ``[n]``: shuffles
-    within them then move nothing, so ``by`` cannot serve as its control (it is the fact, or the
-    fact is a function of it)."""
-    strata = strata_of(by)
-    order = np.argsort(strata, kind="stable")
-    grouped, values = strata[order], fact[order]
-    same_stratum = grouped[1:] == grouped[:-1]
-    return bool(np.all(values[1:][same_stratum] == values[:-1][same_stratum]))
+    """Whether ``fact`` ``[n]`` is a function of ``by`` ``[n]``, so that ``by`` is no control
+    for it (it is the fact, or a recoding of it such as ``bricks_left<=10`` of ``bricks_left``):
+    constant within every stratum of ``by`` (shuffles within them would move nothing), or
+    within every value of ``by`` where its values repeat (at most ``n / 2`` distinct values;
+    every fact is a function of a fact whose values are all distinct)."""
+    if _constant_within(strata_of(by), fact):
+        return True
+    values, labels = np.unique(by, return_inverse=True)
+    return len(values) <= len(by) // 2 and _constant_within(labels.reshape(-1), fact)
 
 
 def confounder(
@@ -79,16 +88,15 @@ def confounder(
 ) -> tuple[str, np.ndarray] | None:
     """The other fact that best goes with ``values`` ``[n]`` (the activation of the factor
     that best goes with fact ``name``, or the score's picks), or None when none reaches
-    :data:`MIN_CONFOUNDING`; ``name`` itself, the rows of the same categorical fact and, given
+    :data:`MIN_CONFOUNDING`; ``name`` itself, the fact it reads (``bricks_left`` for
+    ``bricks_left<=10``), the other rows of the same categorical fact and, given
     the fact's own values ``fact`` ``[n]``, every fact that determines them
     (:func:`determines`) are skipped."""
-    stem = name.split("=")[0]
+    stem = fact_of(name)
     candidates = [
         (other, v)
         for other, v in others
-        if other != name
-        and other.split("=")[0] != stem
-        and (fact is None or not determines(v, fact))
+        if other != name and fact_of(other) != stem and (fact is None or not determines(v, fact))
     ]
     if not candidates:
         return None
