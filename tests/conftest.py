@@ -17,6 +17,7 @@ import pytest_dreamer_audit.report.render
 from pytest_dreamer_audit.analysis.factorize import _import_torchnmf
 from pytest_dreamer_audit.cli import main
 from pytest_dreamer_audit.model.agent import DreamerAgent
+from pytest_dreamer_audit.rollout.rollouts import Trajectory, run_rollouts
 from pytest_dreamer_audit.testing import FAST_INI, tiny_agent, write_tiny_checkpoint
 from tests.html_checks import ID_PAYLOAD, LABEL_PAYLOAD, MESSAGE_PAYLOAD
 
@@ -49,6 +50,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def freeway_agent() -> DreamerAgent:
     """A tiny Freeway POMDP agent with seeded random weights."""
     return tiny_agent("freeway", pomdp=True, seed=3)
+
+
+@pytest.fixture(scope="module")
+def agent() -> DreamerAgent:
+    """The replays' and the sanity check's tiny agent (a module may define its own)."""
+    return tiny_agent(seed=5)
+
+
+@pytest.fixture(scope="module")
+def trajectory(agent: DreamerAgent) -> Trajectory:
+    """3 x 12 rollouts of :func:`agent` (a module may define its own)."""
+    return run_rollouts(agent, "freeway", episodes=3, steps=12, seed=9)
 
 
 # --- projects and CLI outputs whose names and messages carry markup (test_injection, test_browser)

@@ -19,17 +19,6 @@ from pytest_dreamer_audit.analysis.replays import (
 )
 from pytest_dreamer_audit.model.agent import DreamerAgent
 from pytest_dreamer_audit.rollout.rollouts import Trajectory, replay_posteriors, run_rollouts
-from pytest_dreamer_audit.testing import tiny_agent
-
-
-@pytest.fixture(scope="module")
-def agent() -> DreamerAgent:
-    return tiny_agent(seed=5)
-
-
-@pytest.fixture(scope="module")
-def trajectory(agent: DreamerAgent) -> Trajectory:
-    return run_rollouts(agent, "freeway", episodes=3, steps=12, seed=9)
 
 
 def test_the_batched_replay_is_one_replay_per_variant(

@@ -21,19 +21,8 @@ from pytest_dreamer_audit.analysis.sanity import (
 from pytest_dreamer_audit.model.agent import DreamerAgent
 from pytest_dreamer_audit.results.explanation import ExplainConfig
 from pytest_dreamer_audit.rollout.rollouts import Trajectory, run_rollouts
-from pytest_dreamer_audit.testing import tiny_agent
 
 CONFIG = ExplainConfig(rank=3)
-
-
-@pytest.fixture(scope="module")
-def agent() -> DreamerAgent:
-    return tiny_agent(seed=5)
-
-
-@pytest.fixture(scope="module")
-def trajectory(agent: DreamerAgent) -> Trajectory:
-    return run_rollouts(agent, "freeway", episodes=3, steps=12, seed=9)
 
 
 def _reference(trajectory: Trajectory) -> torch.Tensor:
