@@ -50,6 +50,20 @@ COVERING_TESTS = {
     # test_hardening and test_audit cover the cache too, through pytester and real entries (a
     # minute a mutant); test_cache exercises every branch they reach.
     "pytest_dreamer_audit/plugin/cache.py": ["tests/test_cache.py", "tests/test_mutants_cache.py"],
+    # test_nulls' null-world test (11 s) covers fact_rows, claim_context, fact_control and
+    # table_facts: a full run takes about an hour; `--tests` without it, minutes.
+    "pytest_dreamer_audit/results/semantics.py": [
+        "tests/test_semantics.py",
+        "tests/test_event_names.py",
+        "tests/test_strata.py",
+        "tests/test_episode_swaps.py",
+        "tests/test_nulls.py",
+        "tests/test_mutants_semantics.py",
+    ],
+    "pytest_dreamer_audit/analysis/randomization.py": [
+        "tests/test_randomization.py",
+        "tests/test_mutants_randomization.py",
+    ],
     "pytest_dreamer_audit/analysis/curves.py": [
         "tests/test_curves.py",
         "tests/test_mutants_curves.py",

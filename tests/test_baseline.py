@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pytest_dreamer_audit.analysis.pipeline import explain
+from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.results.baseline import BaselineTolerances, check_baseline, snapshot
 from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation
 from pytest_dreamer_audit.rollout.rollouts import run_rollouts
@@ -102,3 +103,23 @@ def test_a_malformed_baseline_is_an_assertion_with_a_fix(
     path.write_text(json.dumps(data))
     with pytest.raises(AssertionError, match="is malformed .*KeyError.*--dreamer-update-baselines"):
         check_baseline(explanation, path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("min_topk_jaccard", 1.01, r"min_topk_jaccard must be from 0 to 1, got 1\.01"),
+        ("min_topk_jaccard", -0.1, r"min_topk_jaccard must be from 0 to 1"),
+        ("min_prototype_cosine", 1.5, r"min_prototype_cosine must be from -1 to 1"),
+        ("score_mean_abs", -0.01, r"score_mean_abs must be from 0 to inf"),
+        ("return_abs", float("nan"), r"return_abs must be from 0 to inf, got nan"),
+        ("score_std_abs", "0.05", r"score_std_abs must be a number, got '0.05'"),
+        ("return_abs", True, r"return_abs must be a number, got True"),
+    ],
+)
+def test_tolerances_outside_their_range_are_refused_where_they_are_made(
+    field: str, value: object, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        BaselineTolerances(**{field: value})  # type: ignore[arg-type]
+    assert BaselineTolerances(min_topk_jaccard=1.0, min_prototype_cosine=-1.0, return_abs=0)

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from pytest_dreamer_audit.plugin.cache import (
 )
 
 
-def _write(text: str):  # type: ignore[no-untyped-def]
+def _write(text: str) -> Callable[[Path], None]:
     def build(directory: Path) -> None:
         (directory / "data.txt").write_text(text)
 

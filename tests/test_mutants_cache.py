@@ -37,22 +37,9 @@ from pytest_dreamer_audit.plugin.cache import (
     verify_entry,
 )
 from pytest_dreamer_audit.version import __version__
+from tests.test_cache import _read, _write
 
 LOOP = os.strerror(errno.ELOOP)  # what opening a symlink with O_NOFOLLOW says
-
-
-def _write(text: str) -> Callable[[Path], None]:
-    def build(directory: Path) -> None:
-        (directory / "data.txt").write_text(text)
-
-    return build
-
-
-def _read(entry: Path) -> str:
-    text = (entry / "data.txt").read_text()
-    if text.startswith("bad"):
-        raise SavedDataError("data.txt holds a value the package cannot have written")
-    return text
 
 
 def _refuse_build(directory: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..files import atomic_text
 from .explanation import Explanation
 from .similarity import jaccard, matched_cosines
@@ -44,6 +45,24 @@ class BaselineTolerances:
     score_std_abs: float = 0.05
     min_topk_jaccard: float = 0.5
     return_abs: float = 1.0
+
+    def __post_init__(self) -> None:
+        ranges = {
+            "min_prototype_cosine": (-1.0, 1.0),  # a cosine
+            "min_topk_jaccard": (0.0, 1.0),  # an overlap
+            "score_mean_abs": (0.0, math.inf),
+            "score_std_abs": (0.0, math.inf),
+            "return_abs": (0.0, math.inf),
+        }
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"BaselineTolerances.{name} must be a number, got {value!r}")
+            if not low <= value <= high:  # NaN fails too
+                raise ConfigError(
+                    f"BaselineTolerances.{name} must be from {low:g} to {high:g}, got {value!r}: "
+                    "a tolerance outside that range passes or fails every explanation"
+                )
 
 
 def snapshot(explanation: Explanation) -> dict[str, Any]:
