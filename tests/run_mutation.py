@@ -42,6 +42,8 @@ COVERING_TESTS = {
         "tests/test_imagination.py",
         "tests/test_curves.py",
         "tests/test_trustworthy.py",
+        "tests/test_strata.py",
+        "tests/test_mutants_assertions.py",
     ],
     "pytest_dreamer_audit/results/baseline.py": [
         "tests/test_baseline.py",

@@ -308,10 +308,11 @@ def assert_some_factor_tracks(
     __tracebackhide__ = True
     _enough_episodes(explanation, level, evidence)
     test = factor_fact_test(explanation, fact, _claims(level))
-    if np.isnan(test.values).all():
+    claimable = np.array([s.claimable for s in test.statuses])
+    if np.isnan(test.values[claimable]).all() and claimable.any():
         _fail(
-            f"{_describe(fact)} or every factor's activation is constant over the valid steps, "
-            "so no factor can track it",
+            f"{_describe(fact)} or the activation of every factor that may claim is constant "
+            f"over the valid steps, so no factor can track it{_excluded(test)}",
             evidence,
         )
     best = _best_claim(test, np.abs(test.values), _describe(fact), evidence)
