@@ -137,14 +137,15 @@ def test_why_not_names_the_reason_at_each_boundary() -> None:
 
 def test_quantiles_and_effect_show_every_number_in_place() -> None:
     # kills _quantiles_14 (the spec formatted), _15 (no spec), _19 (the separator), _20
-    # (shown[:+1]), _24 (shown[+1]); _effect_4, _5 (the interval's ends); _by_3
+    # (shown[:+1]), _24 (shown[+1]); _effect_4, _5 (the interval's ends); and what _by_3
+    # killed, now EventTest.controlled_for
     test = _event_test([0.5, 0.2], control=StrataTest("lives", np.array([0.3, 0.4]), 0.333333))
     assert A._quantiles(test, "+.3f") == (
         "+0.111 (circular shifts), +0.222 (other episodes) and +0.333 (shuffles within lives)"
     )
     assert A._effect(test, 1) == "effect +0.250 [-0.125, +0.500] over other episodes"
-    assert A._by(test) == "lives"
-    assert A._by(_event_test([0.5])) == ""
+    assert test.controlled_for == "lives"
+    assert _event_test([0.5]).controlled_for == ""
 
 
 def test_excluded_lists_only_factors_that_make_no_claims() -> None:

@@ -111,8 +111,8 @@ def _enough_episodes(explanation: Explanation, level: float, evidence: Evidence)
 
 
 def _why_not(p: float, shift_p: float, level: float, by: str = "", both_p: float = math.nan) -> str:
-    """Why a value is not beyond chance: the third null alone (the recorded fact ``by``
-    explains it; ``both_p``: the p-value under the first two), only the episode swap ("time"),
+    """Why a value is not beyond chance: the third null alone (the recorded fact ``by`` may
+    explain it; ``both_p``: the p-value under the first two), only the episode swap ("time"),
     or every null."""
     if by and both_p <= level < p:
         return (
@@ -200,10 +200,6 @@ def _effect(test: EventTest, factor: int) -> str:
     return f"effect {shown[0]} [{shown[1]}, {shown[2]}] over other episodes"
 
 
-def _by(test: EventTest) -> str:
-    return "" if test.control is None else test.control.by
-
-
 def _quantiles(test: EventTest, spec: str) -> str:
     """Each null's 95% quantile of the best claimable factor's value, the third where it ran
     (``results/strata.py``)."""
@@ -272,7 +268,11 @@ def assert_some_factor_coincides(
             f"below the required {min_precision:.1%}"
             if precision < min_precision
             else _why_not(
-                p, float(test.test.shift_p[best]), level, _by(test), float(test.p_values[best])
+                p,
+                float(test.test.shift_p[best]),
+                level,
+                test.controlled_for,
+                float(test.p_values[best]),
             )
         )
         _fail(
@@ -322,7 +322,11 @@ def assert_some_factor_tracks(
             f"below the required |rho| >= {min_abs_spearman:.3f}"
             if abs(rho) < min_abs_spearman
             else _why_not(
-                p, float(test.test.shift_p[best]), level, _by(test), float(test.p_values[best])
+                p,
+                float(test.test.shift_p[best]),
+                level,
+                test.controlled_for,
+                float(test.p_values[best]),
             )
         )
         _fail(

@@ -30,7 +30,7 @@ from .semantics import (
     table_facts,
     valid_count,
 )
-from .strata import Blocks, PicksTest, confounder, picks_test
+from .strata import SEED_OFFSET, Blocks, PicksTest, confounder, picks_test
 from .two_nulls import Nulls
 from .values import FactAssociation, FactorStatus, ScoreAssociation
 
@@ -138,7 +138,9 @@ def _control(
     by = confounder(name, score, others, hits.astype(np.float64))
     if by is None:
         return None
-    return picks_test(picks.at, hits, by, draws=claims.draws, seed=claims.seed + 3, memo=memo)
+    return picks_test(
+        picks.at, hits, by, draws=claims.draws, seed=claims.seed + SEED_OFFSET, memo=memo
+    )
 
 
 def _own_holm(family: np.ndarray, own: np.ndarray) -> np.ndarray:
@@ -261,10 +263,10 @@ def _score_rows(
     width = explanation.top_observations.shape[1]
     valid = explanation.valid
     picks = _Picks.of(explanation, width, nulls)  # once: the events share picks and draws
-    others = other_facts(explanation)
+    facts = table_facts(explanation)
+    others = other_facts(explanation, facts)
     score = explanation.observation_scores[valid]
-    events = [(name, values[valid].astype(bool)) for name, values, event
-              in table_facts(explanation) if event]  # fmt: skip
+    events = [(name, values[valid].astype(bool)) for name, values, event in facts if event]
     raws = [_raw(picks, name, hits) for name, hits in events]
     controls = [
         _control(picks, raw.name, raw, hits, score, others, claims, one_sided=False, memo=memo)

@@ -32,7 +32,7 @@ from .explanation import Explanation
 from .facts import VISIBLE_FACTS
 from .nulls import holm, spearman_columns
 from .picks import top_picks
-from .strata import Blocks, StrataTest, confounder, strata_test
+from .strata import SEED_OFFSET, Blocks, StrataTest, confounder, strata_test
 from .two_nulls import Nulls, NullTest, graded_test, graded_tests
 from .values import FactAssociation, FactorStatus
 
@@ -231,6 +231,11 @@ class EventTest:
         return self.test.swap_q95
 
     @property
+    def controlled_for(self) -> str:
+        """The fact the third null shuffled within ("" where it did not run)."""
+        return "" if self.control is None else self.control.by
+
+    @property
     def controlled_p_values(self) -> np.ndarray:
         """``[r]`` the larger of :attr:`p_values` and the third null's (NaN: no claim)."""
         if self.control is None:
@@ -300,13 +305,15 @@ def _name(event: Event) -> str:
     return event if isinstance(event, str) else ""
 
 
-def other_facts(explanation: Explanation) -> list[tuple[str, np.ndarray]]:
-    """Every fact of :func:`table_facts` as ``(name, [n] float64 values)`` over the analysed
-    steps: the candidates for the third null's control."""
+def other_facts(
+    explanation: Explanation, facts: list[tuple[str, np.ndarray, bool]] | None = None
+) -> list[tuple[str, np.ndarray]]:
+    """Every fact of :func:`table_facts` (``facts``, when the caller has made it) as
+    ``(name, [n] float64 values)`` over the analysed steps: the candidates for the third null's
+    control."""
     valid = explanation.valid
-    return [
-        (name, values[valid].astype(np.float64)) for name, values, _ in table_facts(explanation)
-    ]
+    table = table_facts(explanation) if facts is None else facts
+    return [(name, values[valid].astype(np.float64)) for name, values, _ in table]
 
 
 def fact_control(
@@ -338,7 +345,7 @@ def fact_control(
     if by is None:
         return None
     return strata_test(activations, fact, by, claimable, one_sided=one_sided,
-                       draws=claims.draws, seed=claims.seed + 3, memo=memo)  # fmt: skip
+                       draws=claims.draws, seed=claims.seed + SEED_OFFSET, memo=memo)  # fmt: skip
 
 
 def table_facts(explanation: Explanation) -> list[tuple[str, np.ndarray, bool]]:

@@ -28,6 +28,7 @@ from .nulls import max_adjusted, p_value, rank_scores, spearman_columns
 __all__ = [
     "MAX_STRATA",
     "MIN_CONFOUNDING",
+    "SEED_OFFSET",
     "Blocks",
     "PicksTest",
     "StrataTest",
@@ -42,6 +43,9 @@ __all__ = [
 
 MAX_STRATA = 10
 """At most this many strata of the other fact (quantile bins of a graded fact)."""
+SEED_OFFSET = 3
+"""The shuffles' seed is ``ClaimConfig.seed`` plus this (the other nulls and the bootstrap use
+smaller offsets); every caller uses it, so tables controlled for the same fact share draws."""
 MIN_CONFOUNDING = 0.1
 """An other fact whose ``|Spearman|`` with the factor is below this explains too little of it."""
 
