@@ -451,16 +451,16 @@ class AuditSettings:
         check_episode_seeds(self.seed, self.episodes)
 
     def estimated_bytes(self, sizes: AgentShape) -> int:
-        """Peak memory of the rollouts and the explanation, estimated per episode-step: 9
-        latents of C x K floats (the rollouts' prior and posterior logits and samples; at
-        ``explain``'s peak, a sanity refit's posterior probabilities, NMF rows and fit, the
-        replays recording only the logits that are read and made a chunk at a time, each fit's
-        temporaries a block of rows at a time, issue 33), the deterministic state, the
-        observation, and each row's activations. The fits run one at a time, so the refits do
-        not add. For the reference agent and the defaults this is 16,560 bytes per
-        episode-step, 15% above the 14,423 measured (``benchmarks/memory.md``: the slope of the
-        process's peak resident set from 16 x 50 to 1024 x 50)."""
-        latents = 9 * sizes.categoricals * sizes.classes
+        """Peak memory of the rollouts and the explanation, estimated per episode-step: 8
+        latents of C x K floats (the rollouts' prior and posterior logits, their samples kept
+        as class indices; at ``explain``'s peak, a sanity refit's posterior probabilities, NMF
+        rows and fit, the replays recording only the logits that are read and made a chunk at
+        a time, each fit's temporaries a block of rows at a time, issue 33), the deterministic
+        state, the observation, and each row's activations and int32 indices. The fits run one
+        at a time, so the refits do not add. For the reference agent and the defaults this is
+        14,960 bytes per episode-step, 26% above the 11,901 measured (``benchmarks/memory.md``:
+        the slope of the process's peak resident set from 16 x 50 to 1024 x 50)."""
+        latents = 8 * sizes.categoricals * sizes.classes
         per_step = 4 * (latents + sizes.deter + sizes.categoricals * (self.rank + 4) + self.rank)
         per_step += 100 * sizes.channels
         return self.episodes * self.steps * per_step

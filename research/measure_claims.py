@@ -173,7 +173,7 @@ def randomized_trajectories(
                 trajectory,
                 prior_logits=prior.clone(),
                 posterior_logits=posterior.clone(),
-                stoch=replayed.stoch.clone(),
+                stoch_classes=replayed.stoch.argmax(dim=-1),
                 deter=replayed.deter.clone(),
             )
         )

@@ -52,8 +52,17 @@ def test_flatten_unflatten_round_trip(shape: tuple[int, ...], layout: str) -> No
         back = unflatten_rows(rows.matrix, rows).reshape(steps, episodes, cats, classes)
         assert torch.equal(back[valid], probs[valid])
     assert float(back[~valid].abs().sum()) == 0.0
-    # Time-major order: steps never decrease down the rows.
+    # Time-major order: steps never decrease down the rows; where each row came from.
     assert bool((rows.step[1:] >= rows.step[:-1]).all())
+    where = torch.nonzero(valid)
+    repeat = cats if layout == "pooled" else 1
+    assert torch.equal(rows.step.long(), where[:, 0].repeat_interleave(repeat))
+    assert torch.equal(rows.episode.long(), where[:, 1].repeat_interleave(repeat))
+    assert rows.step.dtype == rows.episode.dtype == torch.int32  # 4 bytes a row (issue 33)
+    if layout == "pooled":
+        assert rows.categorical is not None
+        assert rows.categorical.dtype == torch.int32
+        assert torch.equal(rows.categorical.long(), torch.arange(cats).repeat(n))
 
 
 @given(shapes, st.integers(1, 4), st.sampled_from(["hals", "mu", "torchnmf"]))

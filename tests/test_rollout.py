@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 import torch
 
-from pytest_dreamer_audit.errors import ConfigError
+from pytest_dreamer_audit.errors import ConfigError, SavedDataError
 from pytest_dreamer_audit.model.agent import AgentMetadata, DreamerAgent
 from pytest_dreamer_audit.rollout.rollouts import (
     Trajectory,
     episode_seeds,
+    load_trajectory,
     replay_posteriors,
     run_rollouts,
+    save_trajectory,
 )
 from pytest_dreamer_audit.testing import tiny_agent
 
@@ -36,7 +41,9 @@ def test_trajectory_fields_are_time_major_with_documented_shapes(
     assert t.actions.shape == t.rewards.shape == t.terminals.shape == t.valid.shape == (7, 3)
     assert t.facts.shape == (7, 3, len(t.fact_names))
     assert bool(t.valid.all())
-    torch.testing.assert_close(t.stoch.sum(-1), torch.ones(7, 3, 4))
+    assert (t.stoch_classes.shape, t.stoch_classes.dtype) == ((7, 3, 4), torch.int64)
+    assert torch.equal(t.stoch.argmax(-1), t.stoch_classes)
+    assert torch.equal(t.stoch.sum(-1), torch.ones(7, 3, 4))  # one-hot: exactly one 1 each
     torch.testing.assert_close(t.posterior_probs.sum(-1), torch.ones(7, 3, 4))
     # The first observation is the reset frame: chicken at the start row, in column 4.
     assert t.fact("chicken_row")[0].tolist() == [9, 9, 9]
@@ -175,3 +182,44 @@ def test_replaying_a_trajectory_with_its_agent_reproduces_its_latents() -> None:
         torch.testing.assert_close(getattr(replayed, name)[valid], recorded, rtol=0, atol=1e-6)
     other = replay_posteriors(tiny_agent(seed=5), trajectory)
     assert float((other.posterior_logits - trajectory.posterior_logits)[valid].abs().max()) > 0.1
+
+
+def test_a_saved_trajectory_loads_back_bit_identical(
+    freeway_agent: DreamerAgent, tmp_path: Path
+) -> None:
+    t = run_rollouts(freeway_agent, "freeway", episodes=2, steps=6, seed=3)
+    loaded = load_trajectory(save_trajectory(t, tmp_path / "t.pt"))
+    _assert_same(t, loaded, exact=True)
+    assert (loaded.game, loaded.seeds, loaded.fact_names) == (t.game, t.seeds, t.fact_names)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda tensors: tensors["stoch_classes"].fill_(5), "stoch_classes outside the 5 classes"),
+        (lambda tensors: tensors["stoch_classes"][0, 0].fill_(-1), "outside the 5 classes"),
+        (
+            lambda tensors: tensors.update(stoch_classes=tensors["stoch_classes"].int()),
+            "stoch_classes is torch.int32 (6, 2, 4), expected torch.int64 (6, 2, 4)",
+        ),
+        (  # the one-hot samples of the earlier format: refused by name, not misread
+            lambda tensors: tensors.update(stoch=tensors.pop("stoch_classes")),
+            "['stoch', 'stoch_classes'] missing or unexpected",
+        ),
+    ],
+)
+def test_a_trajectory_file_with_impossible_samples_is_refused(
+    freeway_agent: DreamerAgent,
+    tmp_path: Path,
+    change: Callable[[dict[str, torch.Tensor]], object],
+    problem: str,
+) -> None:
+    path = save_trajectory(
+        run_rollouts(freeway_agent, "freeway", episodes=2, steps=6), tmp_path / "t.pt"
+    )
+    payload = torch.load(path, weights_only=True)
+    change(payload["tensors"])
+    torch.save(payload, path)
+    with pytest.raises(SavedDataError, match="not a readable trajectory") as caught:
+        load_trajectory(path)
+    assert problem in str(caught.value)

@@ -404,7 +404,7 @@ def _assemble(
         factor_decoded=np.zeros((0, *trajectory.observations.shape[2:]), dtype=np.float32),
         observations=host(trajectory.observations),
         posterior_probs=host(trajectory.posterior_probs),  # recomputed: not held meanwhile
-        stoch_classes=host(trajectory.stoch.argmax(dim=-1).to(torch.int16)),
+        stoch_classes=host(trajectory.stoch_classes.to(torch.int16)),
         actions=host(trajectory.actions),
         rewards=host(trajectory.rewards),
         valid=host(valid),

@@ -84,8 +84,9 @@ def mode_one_hot(logits: Tensor) -> Tensor:
 
 
 DELETION_CHUNK = 4096
-"""States per actor pass of :func:`deletion_effects`: its temporaries stay cache-sized, so its
-time per state does not grow with the rollouts (``benchmarks/scaling.md``)."""
+"""States per actor pass of :func:`deletion_effects` (and about as many per reward-head pass of
+:func:`reward_correlation`): its temporaries stay cache-sized, so its time per state does not
+grow with the rollouts (``benchmarks/scaling.md``)."""
 
 
 def deletion_effects(
@@ -369,10 +370,18 @@ def reward_correlation(agent: DreamerAgent, trajectory: Trajectory) -> float:
         return math.nan
     device = agent.device
     valid = (trajectory.valid[1:] & trajectory.valid[:-1]).to(device).bool()
+    classes = int(trajectory.posterior_logits.shape[-1])
+    block = max(1, DELETION_CHUNK // trajectory.episodes)  # steps per reward-head pass
+    predictions = []
     with torch.inference_mode():
-        stoch = trajectory.stoch[1:].to(device).flatten(start_dim=2)  # [L - 1, B, C * K]
-        features = torch.cat([trajectory.deter[1:].to(device), stoch], dim=-1)  # model state
-        predicted = head(features).squeeze(-1)[valid].double()
+        for start in range(1, trajectory.steps, block):
+            part = slice(start, start + block)
+            stoch = F.one_hot(trajectory.stoch_classes[part].to(device), classes)  # [l, B, C, K]
+            features = torch.cat(  # the model state s_{t+1}, [l, B, deter + C * K]
+                [trajectory.deter[part].to(device), stoch.flatten(start_dim=2).float()], dim=-1
+            )
+            predictions.append(head(features).squeeze(-1))
+        predicted = torch.cat(predictions)[valid].double()
     actual = trajectory.rewards[:-1].to(device)[valid].double()
     if predicted.numel() < 2 or float(actual.std()) == 0 or float(predicted.std()) == 0:
         return math.nan

@@ -641,6 +641,15 @@ class CurveSet:
     random_curve: tuple[float, ...]
     area: float
 
+    def __post_init__(self) -> None:
+        lengths = (len(self.fractions), len(self.score_curve), len(self.random_curve))
+        if len(set(lengths)) != 1:
+            raise ValueError(
+                f"the {self.head} {self.kind} curve has {lengths[0]} fractions, {lengths[1]} "
+                f"score values and {lengths[2]} random values: fractions and curves differ in "
+                "length; give one value of each curve per fraction"
+            )
+
     def to_json(self) -> dict[str, Any]:
         """Plain values, NaN written as None."""
         return {
@@ -659,9 +668,7 @@ class CurveSet:
         if kind not in ("deletion", "insertion"):
             raise ValueError(f"kind must be deletion or insertion, got {kind!r}")
         curves = [_floats(data[name]) for name in ("fractions", "score_curve", "random_curve")]
-        if len({len(curve) for curve in curves}) != 1:
-            raise ValueError("fractions and curves differ in length")
-        return cls(
+        return cls(  # refuses fractions and curves of different lengths
             head=str(data["head"]),
             kind=kind,
             fractions=curves[0],

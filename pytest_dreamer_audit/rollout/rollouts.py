@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError, SavedDataError
@@ -59,7 +60,8 @@ class Trajectory:
         fact_names: names of the last axis of ``facts`` (see ``envs.py``).
         observations: ``[L, B, channels, 10, 10]`` bool, what the agent saw.
         prior_logits, posterior_logits: ``[L, B, categoricals, classes]`` float32.
-        stoch: ``[L, B, categoricals, classes]`` float32 one-hot posterior samples.
+        stoch_classes: ``[L, B, categoricals]`` int64, the class each posterior sample drew
+            (:attr:`stoch` is its one-hot form, made when read; the indices take 2/K of its memory).
         deter: ``[L, B, deter]`` float32.
         actions: ``[L, B]`` int64 indices into the minimal action set.
         rewards: ``[L, B]`` float32. terminals: ``[L, B]`` bool, the episode ended at this step.
@@ -75,7 +77,7 @@ class Trajectory:
     observations: Tensor
     prior_logits: Tensor
     posterior_logits: Tensor
-    stoch: Tensor
+    stoch_classes: Tensor
     deter: Tensor
     actions: Tensor
     rewards: Tensor
@@ -92,6 +94,13 @@ class Trajectory:
     def episodes(self) -> int:
         """B, the number of episodes (columns)."""
         return int(self.actions.shape[1])
+
+    @property
+    def stoch(self) -> Tensor:
+        """The posterior samples one-hot, ``[L, B, categoricals, classes]`` float32 (made on
+        each read from :attr:`stoch_classes`; read a slice of steps where memory counts)."""
+        classes = int(self.posterior_logits.shape[-1])
+        return F.one_hot(self.stoch_classes, classes).to(torch.float32)
 
     @property
     def posterior_probs(self) -> Tensor:
@@ -206,7 +215,7 @@ def _roll(
     latent = (steps, batch, sizes.categoricals, sizes.classes)
     prior_logits = torch.empty(latent, device=device)
     posterior_logits = torch.empty(latent, device=device)
-    stoch = torch.empty(latent, device=device)
+    stoch_classes = torch.empty(latent[:3], dtype=torch.int64, device=device)
     deter = torch.empty(steps, batch, sizes.deter, device=device)
     actions = torch.empty(steps, batch, dtype=torch.int64, device=device)
     observations = np.zeros((steps, batch, len(games.channels), 10, 10), dtype=bool)
@@ -227,7 +236,7 @@ def _roll(
         prior, state = agent.observe(state, obs_tensor, prev_action, noise=noise)
         action = agent.act(state, greedy=greedy, noise=noise)
         prior_logits[t], posterior_logits[t] = prior.logits, state.logits
-        stoch[t], deter[t], actions[t] = state.stoch, state.deter, action
+        stoch_classes[t], deter[t], actions[t] = state.stoch.argmax(dim=-1), state.deter, action
         action_host = action.cpu().numpy()  # the one sync per step: the games need the action
         result = games.step(action_host, active)
         valid[t] = active
@@ -252,7 +261,7 @@ def _roll(
         observations=host(observations),
         prior_logits=prior_logits,
         posterior_logits=posterior_logits,
-        stoch=stoch,
+        stoch_classes=stoch_classes,
         deter=deter,
         actions=actions,
         rewards=host(rewards),
@@ -384,12 +393,13 @@ def _inconsistency(t: Trajectory) -> str:
     if t.posterior_logits.dim() != 4:
         return "posterior_logits is not [L, B, C, K]"
     latent = (steps, episodes, *t.posterior_logits.shape[2:])
+    classes = int(t.posterior_logits.shape[-1])
     channels = len(spec.observed_channels(t.pomdp))
     expected: dict[str, tuple[tuple[int, ...], tuple[torch.dtype, ...]]] = {
         "observations": ((steps, episodes, channels, 10, 10), (torch.bool,)),
         "prior_logits": (latent, (torch.float32,)),
         "posterior_logits": (latent, (torch.float32,)),
-        "stoch": (latent, (torch.float32,)),
+        "stoch_classes": (latent[:3], (torch.int64,)),
         "deter": ((steps, episodes, t.deter.shape[-1]), (torch.float32,)),
         "actions": ((steps, episodes), (torch.int64,)),
         "rewards": ((steps, episodes), (torch.float32,)),
@@ -400,9 +410,11 @@ def _inconsistency(t: Trajectory) -> str:
         value = getattr(t, name)
         if tuple(value.shape) != shape or value.dtype not in dtypes:
             return f"{name} is {value.dtype} {tuple(value.shape)}, expected {dtypes[0]} {shape}"
-    for name in ("prior_logits", "posterior_logits", "stoch", "deter", "rewards"):
+    for name in ("prior_logits", "posterior_logits", "deter", "rewards"):
         if not bool(torch.isfinite(getattr(t, name)).all()):
             return f"{name} holds NaN or infinity"
+    if bool(((t.stoch_classes < 0) | (t.stoch_classes >= classes)).any()):
+        return f"stoch_classes outside the {classes} classes"
     if bool(((t.actions < 0) | (t.actions >= spec.actions)).any()):
         return "actions outside the game's action set"
     return ""
