@@ -9,7 +9,7 @@ runs ``mutmut run`` and prints ``killed/total``. The scratch folder is kept, so
 
 Usage:
     python tests/run_mutation.py pytest_dreamer_audit/results/nulls.py [--tests T ...]
-        [--max-children 1] [--workdir DIR]
+        [--max-children 1] [--workdir DIR] [--deselect NODEID ...] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ COVERING_TESTS = {
 """The tests that cover each module (a module not listed needs ``--tests``)."""
 
 
-def _mutmut_table(module: str, tests: list[str]) -> str:
+def _mutmut_table(module: str, tests: list[str], deselect: list[str]) -> str:
     base = ROOT / "pyproject.toml"
     text = base.read_text("utf-8")
     # Drop the repository's own table (the defaults) and write the narrowed one in its place.
@@ -82,7 +82,14 @@ def _mutmut_table(module: str, tests: list[str]) -> str:
     table = {
         "source_paths": ["pytest_dreamer_audit"],
         "only_mutate": [module],
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-p", "no:xdist", "-q"],
+        "pytest_add_cli_args": [
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-q",
+            *(arg for node in deselect for arg in ("--deselect", node)),
+        ],
         "pytest_add_cli_args_test_selection": tests,
     }
     lines = [f"{key} = {json.dumps(value)}" for key, value in table.items()]
@@ -112,6 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("module", help="a file of the package, e.g. " + next(iter(COVERING_TESTS)))
     parser.add_argument("--tests", nargs="+", help="test files (default: COVERING_TESTS)")
     parser.add_argument("--max-children", type=int, default=1)
+    parser.add_argument(
+        "--deselect",
+        action="append",
+        default=[],
+        metavar="NODEID",
+        help="a slow test left out of this run (repeatable); rerun its survivors with --only",
+    )
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temp folder)")
     parser.add_argument(
         "--only",
@@ -136,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
     shutil.copytree(ROOT / "pytest_dreamer_audit", workdir / "pytest_dreamer_audit", ignore=ignore)
     shutil.copytree(ROOT / "tests", workdir / "tests", ignore=ignore)
-    (workdir / "pyproject.toml").write_text(_mutmut_table(module, tests), "utf-8")
+    (workdir / "pyproject.toml").write_text(_mutmut_table(module, tests, args.deselect), "utf-8")
     print(f"mutating {module} against {tests} in {workdir}", flush=True)
     run = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
     subprocess.run([*run, *args.only], cwd=workdir, check=False)

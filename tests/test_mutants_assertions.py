@@ -13,6 +13,8 @@ message is known exactly and the file runs in well under a second.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -20,13 +22,20 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pytest_dreamer_audit.errors import ConfigError
 from pytest_dreamer_audit.results import assertions as A
 from pytest_dreamer_audit.results.config import ClaimConfig
 from pytest_dreamer_audit.results.explanation import Explanation
+from pytest_dreamer_audit.results.imagination import (
+    ALL_CHANNELS,
+    HeadPrediction,
+    ImaginationTable,
+    PredictionError,
+)
 from pytest_dreamer_audit.results.semantics import EventTest, FactorStatus
 from pytest_dreamer_audit.results.strata import StrataTest
 from pytest_dreamer_audit.results.two_nulls import NullTest
-from pytest_dreamer_audit.results.values import ScoreAssociation
+from pytest_dreamer_audit.results.values import CurveSet, ProbeRow, ScoreAssociation, TrustMetrics
 from pytest_dreamer_audit.testing import fake_explanation
 
 EVIDENCE = "/runs/evidence.html"
@@ -379,4 +388,490 @@ def test_factor_fact_with_only_undefined_claimable_factors_fails_as_an_assertion
         "dreamer-audit: 'sticky' or the activation of every factor that may claim is constant "
         "over the valid steps, so no factor can track it; making no claims: 0 unstable (cosine "
         "0.42)"
+    )
+
+
+# --- the metric, probe, curve, imagination and trust assertions (the survivors of the full run
+# of issue 35: 583/723 killed). Each builds its explanation directly, so every number in a
+# message is known exactly.
+
+
+def _metrics(**fields: float) -> TrustMetrics:
+    return TrustMetrics(relative_error=0.1, explained_variance=0.9, iterations=5, **fields)
+
+
+def _with_metrics(explanation: Explanation, **fields: float) -> Explanation:
+    return dataclasses.replace(explanation, metrics=_metrics(**fields))
+
+
+def test_describe_names_a_string_a_function_and_anything_else() -> None:
+    # kills _describe_2 (getattr(None, ...)), _8, _9 (the attribute's name)
+    def ball_hit(explanation: Explanation) -> np.ndarray:
+        return np.zeros(0, dtype=bool)
+
+    assert A._describe("sticky") == "'sticky'"
+    assert A._describe(ball_hit) == "ball_hit"
+    assert A._describe(functools.partial(ball_hit)) == "the event"
+
+
+def test_why_not_without_a_controlling_fact_and_with_p_exactly_at_the_level() -> None:
+    # kills _why_not_1 (the default `by` "XXXX"), _4 (level <= p)
+    assert A._why_not(0.2, 0.2, 0.05, both_p=0.01) == "not beyond chance at level 0.05"
+    # p at the level is not beyond the third null: not "explained by" it
+    assert A._why_not(0.05, 0.2, 0.05, "lives", 0.01) == "not beyond chance at level 0.05"
+
+
+def test_stability_failures_name_each_metric_with_the_evidence(explanation: Explanation) -> None:
+    # kills assert_factors_stable_16, _17 (the mean cosine's label), _20 to _22 (the Jaccard's
+    # label), _24 (`break` at the first None threshold), _36 (the evidence), _1, _2 (not hidden)
+    e = _with_metrics(
+        explanation,
+        stability_min_cosine=0.9,
+        stability_mean_cosine=0.6,
+        stability_topk_jaccard=0.3,
+    )
+    assert _message(lambda: A.assert_factors_stable(e, min_mean_cosine=0.7, evidence=EVIDENCE)) == (
+        "dreamer-audit: mean matched prototype cosine is 0.600, below the required 0.700\n"
+        f"Evidence: {EVIDENCE}"
+    )
+    assert _message(lambda: A.assert_factors_stable(e, min_topk_jaccard=0.5)) == (
+        "dreamer-audit: top-k Jaccard overlap across NMF seeds is 0.300, below the required 0.500"
+    )
+    # kills assert_factors_stable_40 to _42 (the measured values returned)
+    assert A.assert_factors_stable(
+        e, min_cosine=0.9, min_mean_cosine=0.6, min_topk_jaccard=0.3
+    ) == (0.9, 0.6, 0.3)
+
+
+def test_stability_not_computed_says_why_with_the_evidence(explanation: Explanation) -> None:
+    # kills assert_factors_stable_4, _6 to _8 (why), _29 (the evidence); _metric_1, _2 (not
+    # hidden), _11 (the evidence)
+    e = _with_metrics(explanation, stability_min_cosine=0.9)
+    assert _message(
+        lambda: A.assert_factors_stable(e, min_topk_jaccard=0.1, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: stability_topk_jaccard was not computed (stability_refits is 0 (set "
+        "--dreamer-stability-refits >= 1), or, for the top-k Jaccard, the score is surprise, "
+        "whose top observations do not depend on the NMF)\n"
+        f"Evidence: {EVIDENCE}"
+    )
+
+
+def test_differs_from_random_weights_at_its_threshold_and_when_not_computed(
+    explanation: Explanation,
+) -> None:
+    # kills assert_differs_from_random_weights_19 (value >= max fails), _21, _24, _25 (the
+    # message, the evidence), _7, _16 to _18 (not computed), _1, _2 (not hidden)
+    e = _with_metrics(explanation, sanity_spearman=0.5)
+    assert A.assert_differs_from_random_weights(e, max_spearman=0.5) == 0.5
+    assert _message(
+        lambda: A.assert_differs_from_random_weights(e, max_spearman=0.25, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: observation scores correlate with those of randomized weights at "
+        "Spearman 0.500, above the allowed 0.250: the explanation may reflect the inputs rather "
+        f"than what the agent learned\nEvidence: {EVIDENCE}"
+    )
+    nan = _with_metrics(explanation)
+    assert _message(
+        lambda: A.assert_differs_from_random_weights(nan, max_spearman=0.25, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: sanity_spearman was not computed (the explanation was made without the "
+        "agent, or the scores of the trained or the randomized agent are constant (a Spearman "
+        f"correlation is undefined then))\nEvidence: {EVIDENCE}"
+    )
+
+
+def test_not_just_confidence_at_its_threshold_and_when_not_computed(
+    explanation: Explanation,
+) -> None:
+    # kills assert_not_just_confidence_16 (value >= max fails), _18 (the evidence), _6, _7,
+    # _14, _15 (not computed), _1, _2 (not hidden)
+    e = _with_metrics(explanation, confidence_spearman=0.75)
+    assert A.assert_not_just_confidence(e, max_spearman=0.75) == 0.75
+    assert _message(
+        lambda: A.assert_not_just_confidence(e, max_spearman=0.5, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: row scores correlate with plain confidence ||p||_2 at Spearman 0.750, "
+        f"above the allowed 0.500\nEvidence: {EVIDENCE}"
+    )
+    nan = _with_metrics(explanation)
+    assert _message(
+        lambda: A.assert_not_just_confidence(nan, max_spearman=0.5, evidence=EVIDENCE)
+    ) == (
+        f"dreamer-audit: confidence_spearman was not computed (too few rows)\nEvidence: {EVIDENCE}"
+    )
+
+
+def test_reconstruction_failures_carry_the_evidence_and_a_pass_returns_both_values(
+    explanation: Explanation,
+) -> None:
+    # kills assert_reconstruction_8, _15 (the evidence), _18, _19 (the values returned), _1, _2
+    e = dataclasses.replace(
+        explanation,
+        metrics=TrustMetrics(relative_error=0.7, explained_variance=0.25, iterations=5),
+    )
+    assert _message(
+        lambda: A.assert_reconstruction(e, max_relative_error=0.65, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: NMF relative reconstruction error is 0.7000, above the allowed 0.6500 "
+        f"(rank 3)\nEvidence: {EVIDENCE}"
+    )
+    assert _message(
+        lambda: A.assert_reconstruction(e, min_explained_variance=0.5, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: NMF explained variance is 0.2500, below the required 0.5000 (rank 3)\n"
+        f"Evidence: {EVIDENCE}"
+    )
+    assert A.assert_reconstruction(e, max_relative_error=0.7, min_explained_variance=0.25) == (
+        0.7,
+        0.25,
+    )
+
+
+def test_deletion_beats_random_default_ratio_message_and_not_computed(
+    explanation: Explanation,
+) -> None:
+    # kills assert_deletion_beats_random_1 (the default 1.0), _21 (the evidence), _4 to _6,
+    # _10, _11 (not computed), _2, _3 (not hidden)
+    e = _with_metrics(explanation, deletion_topk=0.3, deletion_random=0.2, deletion_ratio=1.5)
+    assert A.assert_deletion_beats_random(e) == 1.5
+    low = _with_metrics(explanation, deletion_topk=0.1, deletion_random=0.2, deletion_ratio=0.5)
+    assert _message(lambda: A.assert_deletion_beats_random(low, evidence=EVIDENCE)) == (
+        "dreamer-audit: deleting the top-k posteriors changes the action distribution by 0.1000 "
+        "(total variation), 0.50x the 0.2000 of random steps; at least 1.00x is required\n"
+        f"Evidence: {EVIDENCE}"
+    )
+    nan = _with_metrics(explanation)
+    assert _message(lambda: A.assert_deletion_beats_random(nan, evidence=EVIDENCE)) == (
+        "dreamer-audit: deletion_ratio was not computed (the explanation was made without the "
+        f"agent, or deleting never changes the policy)\nEvidence: {EVIDENCE}"
+    )
+
+
+def test_mean_return_and_action_fractions_fail_with_the_evidence(
+    explanation: Explanation,
+) -> None:
+    # kills assert_mean_return_8, assert_action_fractions_22, _29 (the evidence); _1, _2 of both
+    # (not hidden). The fixture's returns are [2, 0, 0, 0].
+    assert _message(
+        lambda: A.assert_mean_return(explanation, min_return=1.0, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: mean return is 0.500 (std 0.866 over 4 episodes of up to 10 steps), "
+        f"below the required 1.000\nEvidence: {EVIDENCE}"
+    )
+    low = _message(
+        lambda: A.assert_action_fractions(
+            explanation, min_fractions={"up": 0.99}, evidence=EVIDENCE
+        )
+    )
+    assert low.startswith("dreamer-audit: action 'up' is chosen ")
+    assert low.endswith(f"\nEvidence: {EVIDENCE}")
+    high = _message(
+        lambda: A.assert_action_fractions(explanation, max_fractions={"up": 0.0}, evidence=EVIDENCE)
+    )
+    assert ", above 0.0%; all fractions: noop " in high
+    assert high.endswith(f"\nEvidence: {EVIDENCE}")
+
+
+def test_trust_failure_lists_each_failed_check_on_its_own_line_and_none_passed(
+    explanation: Explanation,
+) -> None:
+    # kills assert_trustworthy_17 (the lines' separator), _23, _24 ("none"), _1, _2
+    e = dataclasses.replace(
+        explanation,
+        metrics=TrustMetrics(relative_error=0.9, explained_variance=0.1, iterations=5),
+    )
+    assert _message(lambda: A.assert_trustworthy(e)) == (
+        "dreamer-audit: 8 of 8 trust checks failed (1, 2, 3, 4, 5, 6, 7, 8; passed: none):\n"
+        "  1. reconstruction: relative_error 0.9 > 0.65\n"
+        "  2. stability: stability_mean_cosine not computed\n"
+        "  3. posterior sanity: sanity_posterior_max_abs not computed\n"
+        "  4. posterior reads memory: memory_max_abs not computed\n"
+        "  5. not just confidence: confidence_spearman not computed\n"
+        "  6. deletion vs permuted actors: deletion_p_value not computed\n"
+        "  7. bottom deletion below random: deletion_bottom_ratio not computed\n"
+        "  8. reward head predicts: reward_correlation not computed"
+    )
+
+
+# --- assert_latent_knows
+
+
+def _probes(explanation: Explanation, *rows: ProbeRow) -> Explanation:
+    return dataclasses.replace(explanation, probes=rows)
+
+
+def test_latent_knows_refuses_an_unknown_fact_listing_every_probed_one(
+    explanation: Explanation,
+) -> None:
+    # kills assert_latent_knows_14 (the facts' separator)
+    e = _probes(
+        explanation,
+        ProbeRow("car_adjacent", "event", (("posterior", 0.75), ("time step", 0.5))),
+        ProbeRow("chicken_row", "graded", (("posterior", 0.75), ("time step", 0.5))),
+    )
+    with pytest.raises(ConfigError) as caught:
+        A.assert_latent_knows(e, "collision", margin=0.1)
+    assert str(caught.value) == (
+        "no probe of 'collision'; the probed facts are car_adjacent, chicken_row"
+    )
+
+
+def test_latent_knows_a_graded_fact_by_r2_with_every_input_listed(
+    explanation: Explanation,
+) -> None:
+    # kills assert_latent_knows_19 (always "AUC"), _25, _26 ("R^2"), _27, _29 (the table), _40
+    # (the evidence), _1, _2 (not hidden)
+    scores = (("posterior", 0.5), ("deter", 0.25), ("time step", 0.375))
+    e = _probes(explanation, ProbeRow("chicken_row", "graded", scores))
+    assert _message(
+        lambda: A.assert_latent_knows(e, "chicken_row", margin=0.25, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: the latent does not know 'chicken_row' beyond its controls: the best "
+        "trained input, posterior, reaches R^2 0.500, the best control, time step, 0.375; a "
+        "margin of 0.250 is required (all inputs: posterior 0.500, deter 0.250, time step "
+        f"0.375)\nEvidence: {EVIDENCE}"
+    )
+
+
+def test_latent_knows_passes_exactly_at_its_margin(explanation: Explanation) -> None:
+    # kills assert_latent_knows_38 (difference <= margin fails)
+    e = _probes(explanation, ProbeRow("sticky", "event", (("posterior", 0.75), ("time step", 0.5))))
+    assert A.assert_latent_knows(e, "sticky", margin=0.25) == 0.25
+
+
+def test_latent_knows_fails_when_only_the_latent_s_probe_is_undefined(
+    explanation: Explanation,
+) -> None:
+    # kills assert_latent_knows_30 (`and`: an undefined latent passed, returning NaN), _33 to
+    # _36 (the message, the evidence)
+    scores = (("posterior", math.nan), ("time step", 0.5))
+    e = _probes(explanation, ProbeRow("sticky", "event", scores))
+    assert _message(lambda: A.assert_latent_knows(e, "sticky", margin=0.0, evidence=EVIDENCE)) == (
+        "dreamer-audit: the probes of 'sticky' are undefined (too few events per fold): "
+        f"posterior nan, time step 0.500\nEvidence: {EVIDENCE}"
+    )
+
+
+def test_latent_knows_without_probes_fails_with_the_evidence(explanation: Explanation) -> None:
+    # kills assert_latent_knows_6 (the evidence), _9 (the message)
+    assert _message(
+        lambda: A.assert_latent_knows(explanation, "sticky", margin=0.0, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: the probes were not computed; run with --dreamer-probes true\n"
+        f"Evidence: {EVIDENCE}"
+    )
+
+
+# --- assert_deletion_curve_beats_random
+
+
+def _curves(explanation: Explanation, *curves: CurveSet) -> Explanation:
+    return dataclasses.replace(explanation, curves=curves)
+
+
+def _curve(head: str = "actor", area: float = 0.1, kind: str = "deletion") -> CurveSet:
+    return CurveSet(head, kind, (0.1, 0.5), (0.2, 0.4), (0.1, 0.3), area)  # type: ignore[arg-type]
+
+
+def test_deletion_curve_without_curves_fails_with_the_evidence(explanation: Explanation) -> None:
+    # kills assert_deletion_curve_beats_random_6 (the evidence), _9 (the message), _1, _2
+    assert _message(
+        lambda: A.assert_deletion_curve_beats_random(
+            explanation, "actor", min_area=0.0, evidence=EVIDENCE
+        )
+    ) == (
+        "dreamer-audit: the deletion curves were not computed; run with --dreamer-curves true\n"
+        f"Evidence: {EVIDENCE}"
+    )
+
+
+def test_deletion_curve_of_an_unknown_head_lists_the_heads_there_are(
+    explanation: Explanation,
+) -> None:
+    # kills assert_deletion_curve_beats_random_15 to _19 (the heads in the message)
+    e = _curves(explanation, _curve("value"), _curve("actor", kind="insertion"), _curve("value"))
+    with pytest.raises(ConfigError) as caught:
+        A.assert_deletion_curve_beats_random(e, "reward", min_area=0.0)
+    assert str(caught.value) == "no deletion curve of 'reward'; the heads are actor, value"
+
+
+def test_deletion_curve_passes_at_its_area_and_fails_listing_every_point(
+    explanation: Explanation,
+) -> None:
+    # kills assert_deletion_curve_beats_random_21 (area <= min fails), _22, _24 (the points),
+    # _35 (the evidence)
+    e = _curves(explanation, _curve("actor", area=0.25))
+    assert A.assert_deletion_curve_beats_random(e, "actor", min_area=0.25) == 0.25
+    assert _message(
+        lambda: A.assert_deletion_curve_beats_random(e, "actor", min_area=0.5, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: deleting the top-ranked entries moves the actor head by +0.25 more than "
+        "random orders on average over the fractions, below the required +0.5 (score vs "
+        f"random: 10%: 0.2 vs 0.1, 50%: 0.4 vs 0.3)\nEvidence: {EVIDENCE}"
+    )
+
+
+def test_a_curve_of_unequal_lengths_is_refused_where_it_is_built() -> None:
+    # assert_deletion_curve_beats_random_28, _32, _33 (zip not strict in its message) are
+    # equivalent: no CurveSet with fractions and curves of different lengths can be built.
+    with pytest.raises(ValueError, match=r"2 fractions, 3 score values and 3 random values"):
+        CurveSet("actor", "deletion", (0.1, 0.5), (0.2, 0.4, 0.6), (0.1, 0.3, 0.5), 0.1)
+    good = CurveSet("actor", "deletion", (0.1, 0.5), (0.2, 0.4), (0.1, 0.3), 0.1)
+    with pytest.raises(ValueError, match="differ in length"):
+        CurveSet.from_json({**good.to_json(), "random_curve": [0.1]})
+
+
+# --- the imagination assertions
+
+
+def _prediction(**changes: float) -> PredictionError:
+    values: dict[str, Any] = dict(
+        horizon=3, channel=ALL_CHANNELS, starts=100, changed_fraction=0.05, model_nll=0.05,
+        persistence_nll=0.1, randomized_nll=0.2, ceiling_nll=0.01, model_changed_accuracy=0.9,
+        randomized_changed_accuracy=0.5, ceiling_changed_accuracy=1.0, p_persistence=0.001,
+        p_randomized=0.001,
+    )  # fmt: skip
+    return PredictionError(**{**values, **changes})
+
+
+def _heads(**changes: float) -> HeadPrediction:
+    values: dict[str, Any] = dict(
+        horizon=3, starts=100, reward_events=5, reward_auc=0.95, reward_persistence_auc=0.5,
+        reward_randomized_auc=0.55, reward_ceiling_auc=1.0, terminals=0, discount_auc=math.nan,
+    )  # fmt: skip
+    return HeadPrediction(**{**values, **changes})
+
+
+def _imagined(
+    explanation: Explanation, *errors: PredictionError, head: HeadPrediction | None = None
+) -> Explanation:
+    table = ImaginationTable((3,), "exact sign flips", errors, (head or _heads(),))
+    return dataclasses.replace(explanation, imagination=table)
+
+
+NUMBERS = (
+    "nats per cell, persistence 0.1000 (p = 0.001), randomized dynamics 0.2000 (p = 0.001), "
+    "ceiling 0.0100; accuracy on the 5.0% of cells that change 90.0% (randomized 50.0%); "
+    "100 starts"
+)
+
+
+def test_imagination_not_computed_fails_with_the_evidence(explanation: Explanation) -> None:
+    # kills _imagination_1, _2 (not hidden), _5 (the evidence), _8, _10 to _12 (the message);
+    # assert_imagination_beats_persistence_10, assert_reward_prediction_6 (the evidence)
+    expected = (
+        "dreamer-audit: the imagination audit was not computed; run with --dreamer-imagination "
+        f"1,3,5,10 (or ExplainConfig(imagination=(1, 3, 5, 10)))\nEvidence: {EVIDENCE}"
+    )
+    assert (
+        _message(
+            lambda: A.assert_imagination_beats_persistence(
+                explanation, horizon=3, evidence=EVIDENCE
+            )
+        )
+        == expected
+    )
+    assert (
+        _message(
+            lambda: A.assert_reward_prediction(
+                explanation, horizon=3, min_auc=0.5, evidence=EVIDENCE
+            )
+        )
+        == expected
+    )
+
+
+def test_imagination_reads_the_channel_asked_for(explanation: Explanation) -> None:
+    # kills assert_imagination_beats_persistence_6, _8 (the channel not passed)
+    one = _prediction(channel=1, model_nll=0.07)
+    e = _imagined(explanation, _prediction(), one)
+    assert A.assert_imagination_beats_persistence(e, horizon=3, channel=1) == one
+    assert A.assert_imagination_beats_persistence(e, horizon=3) == _prediction()
+
+
+def test_imagination_at_its_boundaries(explanation: Explanation) -> None:
+    # kills assert_imagination_beats_persistence_21 (an equal NLL beats the null), _22 (p at
+    # the level fails), _2, _3 (not hidden)
+    row = _prediction(p_persistence=0.05)
+    assert A.assert_imagination_beats_persistence(_imagined(explanation, row), horizon=3) == row
+    tied = _imagined(explanation, _prediction(model_nll=0.1))
+    assert _message(lambda: A.assert_imagination_beats_persistence(tied, horizon=3)) == (
+        "dreamer-audit: the world model's 3-step imagination (all channels) does not beat "
+        f"persistence at level 0.05: model 0.1000 {NUMBERS}; with 4 episodes no p-value can go "
+        "below 0.0625, record more episodes"
+    )
+
+
+def test_imagination_beating_neither_null_names_both_without_a_hint() -> None:
+    # kills assert_imagination_beats_persistence_28 (always the hint), _32 ("XXXX"), _38, _39
+    # (the nulls' separator): with 8 episodes a p-value can reach 0.0039
+    e = _imagined(fake_explanation(steps=4, episodes=8), _prediction(model_nll=0.3))
+    assert _message(lambda: A.assert_imagination_beats_persistence(e, horizon=3)) == (
+        "dreamer-audit: the world model's 3-step imagination (all channels) does not beat "
+        f"persistence or the randomized dynamics at level 0.05: model 0.3000 {NUMBERS}"
+    )
+
+
+def test_imagination_hint_only_when_the_smallest_p_value_is_above_the_level(
+    explanation: Explanation,
+) -> None:
+    # kills assert_imagination_beats_persistence_31 (smallest >= level), _29, _30 (the hint's
+    # words): with 4 episodes the smallest p-value is exactly 0.0625
+    e = _imagined(explanation, _prediction(p_persistence=0.5))
+    at = _message(lambda: A.assert_imagination_beats_persistence(e, horizon=3, level=0.0625))
+    assert at.endswith("; 100 starts")
+    above = _message(lambda: A.assert_imagination_beats_persistence(e, horizon=3, level=0.05))
+    assert above.endswith(
+        "; 100 starts; with 4 episodes no p-value can go below 0.0625, record more episodes"
+    )
+
+
+REWARD = "over 100 starts, 5 rewarded"  # the end of every reward message's numbers
+
+
+def test_reward_prediction_undefined_says_why_with_the_evidence(
+    explanation: Explanation,
+) -> None:
+    # kills assert_reward_prediction_11 (the evidence), _14, _15 (the message), _1, _2
+    e = _imagined(explanation, _prediction(), head=_heads(reward_events=0, reward_auc=math.nan))
+    assert _message(
+        lambda: A.assert_reward_prediction(e, horizon=3, min_auc=0.5, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: the reward prediction at horizon 3 is undefined: 0 of 100 imagined "
+        "transitions were rewarded (an AUC needs both); record more or longer episodes\n"
+        f"Evidence: {EVIDENCE}"
+    )
+
+
+def test_reward_prediction_at_its_threshold_and_below_it(explanation: Explanation) -> None:
+    # kills assert_reward_prediction_22 (AUC at the minimum fails), _21 (the numbers), _24 (the
+    # evidence)
+    head = _heads()
+    e = _imagined(explanation, _prediction(), head=head)
+    assert A.assert_reward_prediction(e, horizon=3, min_auc=0.95) == head
+    assert _message(
+        lambda: A.assert_reward_prediction(e, horizon=3, min_auc=0.99, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: the reward head 3 steps into imagination reaches AUC 0.950 (persistence "
+        "0.500, randomized dynamics 0.550, ceiling 1.000) over 100 starts, 5 rewarded, below the "
+        f"required 0.990\nEvidence: {EVIDENCE}"
+    )
+
+
+def test_reward_prediction_tied_with_a_null_does_not_beat_it(explanation: Explanation) -> None:
+    # kills assert_reward_prediction_29 (a tie beats the null), _17, _18 ("persistence"), _31
+    # (the evidence), _35, _36 (the nulls' separator)
+    tied = _heads(reward_persistence_auc=0.95, reward_randomized_auc=0.97)
+    e = _imagined(explanation, _prediction(), head=tied)
+    assert _message(
+        lambda: A.assert_reward_prediction(e, horizon=3, min_auc=0.5, evidence=EVIDENCE)
+    ) == (
+        "dreamer-audit: the reward head 3 steps into imagination does not beat persistence or "
+        "randomized dynamics: AUC 0.950 (persistence 0.950, randomized dynamics 0.970, ceiling "
+        f"1.000) {REWARD}\nEvidence: {EVIDENCE}"
+    )
+    only = _imagined(explanation, _prediction(), head=_heads(reward_persistence_auc=0.95))
+    assert _message(lambda: A.assert_reward_prediction(only, horizon=3, min_auc=0.5)).startswith(
+        "dreamer-audit: the reward head 3 steps into imagination does not beat persistence: AUC"
     )
