@@ -457,48 +457,50 @@ def test_stability_not_computed_says_why_with_the_evidence(explanation: Explanat
     )
 
 
-def test_differs_from_random_weights_at_its_threshold_and_when_not_computed(
+@pytest.mark.parametrize(
+    ("check", "metric", "value", "ceiling", "too_high", "why"),
+    [
+        (  # kills assert_differs_from_random_weights_19 (value >= max fails), _21, _24, _25 (the
+            # message, the evidence), _7, _16 to _18 (not computed), _1, _2 (not hidden)
+            A.assert_differs_from_random_weights,
+            "sanity_spearman",
+            0.5,
+            0.25,
+            "observation scores correlate with those of randomized weights at Spearman 0.500, "
+            "above the allowed 0.250: the explanation may reflect the inputs rather than what "
+            "the agent learned",
+            "the explanation was made without the agent, or the scores of the trained or the "
+            "randomized agent are constant (a Spearman correlation is undefined then)",
+        ),
+        (  # kills assert_not_just_confidence_16 (value >= max fails), _18 (the evidence), _6,
+            # _7, _14, _15 (not computed), _1, _2 (not hidden)
+            A.assert_not_just_confidence,
+            "confidence_spearman",
+            0.75,
+            0.5,
+            "row scores correlate with plain confidence ||p||_2 at Spearman 0.750, above the "
+            "allowed 0.500",
+            "too few rows",
+        ),
+    ],
+)
+def test_a_spearman_ceiling_at_its_threshold_and_when_not_computed(
     explanation: Explanation,
+    check: Callable[..., float],
+    metric: str,
+    value: float,
+    ceiling: float,
+    too_high: str,
+    why: str,
 ) -> None:
-    # kills assert_differs_from_random_weights_19 (value >= max fails), _21, _24, _25 (the
-    # message, the evidence), _7, _16 to _18 (not computed), _1, _2 (not hidden)
-    e = _with_metrics(explanation, sanity_spearman=0.5)
-    assert A.assert_differs_from_random_weights(e, max_spearman=0.5) == 0.5
-    assert _message(
-        lambda: A.assert_differs_from_random_weights(e, max_spearman=0.25, evidence=EVIDENCE)
-    ) == (
-        "dreamer-audit: observation scores correlate with those of randomized weights at "
-        "Spearman 0.500, above the allowed 0.250: the explanation may reflect the inputs rather "
-        f"than what the agent learned\nEvidence: {EVIDENCE}"
+    e = _with_metrics(explanation, **{metric: value})
+    assert check(e, max_spearman=value) == value  # exactly at the ceiling passes
+    assert _message(lambda: check(e, max_spearman=ceiling, evidence=EVIDENCE)) == (
+        f"dreamer-audit: {too_high}\nEvidence: {EVIDENCE}"
     )
     nan = _with_metrics(explanation)
-    assert _message(
-        lambda: A.assert_differs_from_random_weights(nan, max_spearman=0.25, evidence=EVIDENCE)
-    ) == (
-        "dreamer-audit: sanity_spearman was not computed (the explanation was made without the "
-        "agent, or the scores of the trained or the randomized agent are constant (a Spearman "
-        f"correlation is undefined then))\nEvidence: {EVIDENCE}"
-    )
-
-
-def test_not_just_confidence_at_its_threshold_and_when_not_computed(
-    explanation: Explanation,
-) -> None:
-    # kills assert_not_just_confidence_16 (value >= max fails), _18 (the evidence), _6, _7,
-    # _14, _15 (not computed), _1, _2 (not hidden)
-    e = _with_metrics(explanation, confidence_spearman=0.75)
-    assert A.assert_not_just_confidence(e, max_spearman=0.75) == 0.75
-    assert _message(
-        lambda: A.assert_not_just_confidence(e, max_spearman=0.5, evidence=EVIDENCE)
-    ) == (
-        "dreamer-audit: row scores correlate with plain confidence ||p||_2 at Spearman 0.750, "
-        f"above the allowed 0.500\nEvidence: {EVIDENCE}"
-    )
-    nan = _with_metrics(explanation)
-    assert _message(
-        lambda: A.assert_not_just_confidence(nan, max_spearman=0.5, evidence=EVIDENCE)
-    ) == (
-        f"dreamer-audit: confidence_spearman was not computed (too few rows)\nEvidence: {EVIDENCE}"
+    assert _message(lambda: check(nan, max_spearman=ceiling, evidence=EVIDENCE)) == (
+        f"dreamer-audit: {metric} was not computed ({why})\nEvidence: {EVIDENCE}"
     )
 
 
