@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -61,6 +62,8 @@ def test_shifts_are_seeded_and_refuse_bad_input() -> None:
         CircularShifts.draw(valid, 0)
     with pytest.raises(ConfigError, match=r"\[steps, episodes\] mask"):
         CircularShifts.draw(np.ones(4, dtype=bool))
+    with pytest.raises(ConfigError, match="valid has no episodes"):
+        CircularShifts.draw(np.ones((4, 0), dtype=bool))
 
 
 @given(
@@ -201,3 +204,25 @@ def test_ranks_of_a_column_with_nan_are_nan_and_other_columns_are_kept() -> None
     ranks = average_ranks(values)
     assert np.isnan(ranks[:, 0]).all()
     np.testing.assert_array_equal(ranks[:, 1], [3.0, 1.5, 1.5])
+
+
+def test_untested_facts_read_no_uninitialised_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fact_rows ranked the tested facts into np.empty and read the untested ones' garbage: with
+    # INT64_MIN there the multiplier overflowed (a RuntimeWarning, an error under -W error).
+    # Every np.empty is poisoned here; the rows must not change and nothing may warn.
+    world = _world(seed=1, signal=0.6)
+    clean = fact_associations(world)
+    untested = [row.name for row in clean if np.isnan(row.p_values).all()]
+    assert untested  # facts no factor can be tested on (constant over the valid steps)
+    real_empty = np.empty
+
+    def poisoned(shape: Any, dtype: Any = float, **kwargs: Any) -> np.ndarray:
+        out = real_empty(shape, dtype=dtype, **kwargs)
+        out.fill(np.iinfo(out.dtype).min if out.dtype.kind in "iu" else np.nan)
+        return out
+
+    monkeypatch.setattr(np, "empty", poisoned)
+    again = fact_associations(world)
+    np.testing.assert_equal(
+        [dataclasses.asdict(r) for r in again], [dataclasses.asdict(r) for r in clean]
+    )

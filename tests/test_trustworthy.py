@@ -187,3 +187,29 @@ def test_the_report_shows_each_check_s_verdict() -> None:
         "<td>&ge; 0.75</td><td>passed</td></tr>"
     ) in table
     assert table.count("<b>FAILED</b>") == 1
+
+
+def test_each_verdict_line_shows_the_relation_that_held() -> None:
+    # A max check and a min check, passing and failing: the relation printed is the one the
+    # value has to its threshold (mutants of describe and _negated printed ">" for a min check).
+    fails = {"deletion_p_value": 0.35, "reward_correlation": 0.2}
+    lines = [v.describe() for v in trust_verdicts(dataclasses.replace(BUNDLED, **fails))]
+    assert lines[5] == "6. deletion vs permuted actors: deletion_p_value 0.35 > 0.05"
+    assert lines[7] == "8. reward head predicts: reward_correlation 0.2 < 0.5"
+    passing = [v.describe() for v in trust_verdicts(BUNDLED)]
+    assert passing[5] == "6. deletion vs permuted actors: deletion_p_value 0.05 <= 0.05"
+    assert passing[7] == "8. reward head predicts: reward_correlation 1 >= 0.5"
+    assert passing[1] == "2. stability: stability_mean_cosine 0.887 >= 0.75"
+
+
+def test_a_value_exactly_at_a_minimum_passes() -> None:
+    # Both directions are inclusive (check 6 at its 0.05 is pinned above; this is a min check).
+    at = trust_verdicts(dataclasses.replace(BUNDLED, reward_correlation=0.5))
+    assert at[7].passed
+    assert not trust_verdicts(dataclasses.replace(BUNDLED, reward_correlation=0.4999))[7].passed
+
+
+@pytest.mark.parametrize("value", [True, "0.5", None])
+def test_a_threshold_that_is_not_a_number_is_refused_by_name(value: object) -> None:
+    with pytest.raises(ConfigError, match=rf"max_relative_error must be a number, got {value!r}"):
+        TrustThresholds(max_relative_error=value)  # type: ignore[arg-type]

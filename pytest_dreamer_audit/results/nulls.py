@@ -86,6 +86,8 @@ class CircularShifts:
         valid = np.asarray(valid, dtype=bool)
         if valid.ndim != 2:
             raise ConfigError(f"valid must be a [steps, episodes] mask, got shape {valid.shape}")
+        if valid.shape[1] == 0:
+            raise ConfigError("valid has no episodes: a null shifts each episode's own steps")
         steps, episodes = np.nonzero(valid)  # time-major order
         lengths = valid.sum(axis=0).astype(np.int64)
         order = np.lexsort((steps, episodes))  # episode-major, time within

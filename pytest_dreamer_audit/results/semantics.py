@@ -421,7 +421,10 @@ def fact_rows(
     best = np.array([np.nanmin(p) if not np.isnan(p).all() else np.nan for p in combined])
     fact_level = holm(best)
     tested = np.flatnonzero(~np.isnan(best))
-    ranks = np.empty(len(tests), dtype=np.int64)
+    # An untested fact (every p NaN) gets multiplier 0: its values stay NaN (np.empty here read
+    # uninitialised memory, and INT64_MIN overflowed the subtraction: a warning, an error under -W
+    # error).
+    ranks = np.full(len(tests), len(tested), dtype=np.int64)
     ranks[tested[np.argsort(best[tested], kind="stable")]] = np.arange(len(tested))
     rows = []
     for index, (name, test) in enumerate(tests):
