@@ -62,7 +62,9 @@ def test_shifts_are_seeded_and_refuse_bad_input() -> None:
         CircularShifts.draw(valid, 0)
     with pytest.raises(ConfigError, match=r"\[steps, episodes\] mask"):
         CircularShifts.draw(np.ones(4, dtype=bool))
-    with pytest.raises(ConfigError, match="valid has no episodes"):
+    with pytest.raises(
+        ConfigError, match="^valid has no episodes: a null shifts each episode's own steps$"
+    ):
         CircularShifts.draw(np.ones((4, 0), dtype=bool))
 
 
