@@ -45,6 +45,36 @@ COVERING_TESTS = {
         "tests/test_strata.py",
         "tests/test_mutants_assertions.py",
     ],
+    "pytest_dreamer_audit/results/trustworthy.py": [
+        "tests/test_trustworthy.py",
+        "tests/test_assertions.py",
+        "tests/test_mutants_assertions.py",
+    ],
+    "pytest_dreamer_audit/results/bootstrap.py": [
+        "tests/test_episode_swaps.py",
+        "tests/test_mutants_two_nulls.py",
+        "tests/test_mutants_claims.py",
+        "tests/test_mutants_bootstrap.py",
+    ],
+    "pytest_dreamer_audit/results/picks.py": [
+        "tests/test_picks.py",
+        "tests/test_mutants_claims.py",
+        "tests/test_mutants_semantics.py",
+        "tests/test_assertions.py",
+        "tests/test_mutants_picks.py",
+    ],
+    "pytest_dreamer_audit/results/event_names.py": [
+        "tests/test_event_names.py",
+        "tests/test_semantics.py",
+        "tests/test_mutants_event_names.py",
+    ],
+    "pytest_dreamer_audit/results/similarity.py": [
+        "tests/test_baseline.py",
+        "tests/test_mutants_baseline.py",
+        "tests/test_randomization.py",
+        "tests/test_mutants_randomization.py",
+        "tests/test_mutants_similarity.py",
+    ],
     "pytest_dreamer_audit/results/baseline.py": [
         "tests/test_baseline.py",
         "tests/test_mutants_baseline.py",
