@@ -54,11 +54,11 @@ def _worker(args: argparse.Namespace) -> None:
     start_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     clock = time.perf_counter()
     config = ExplainConfig(rank=3) if args.agent == "tiny" else ExplainConfig()  # tiny: 5 classes
-    marks: list[tuple[str, int, int]] = []
+    marks: list[tuple[str, int, int, float]] = []
 
     def progress(label: str) -> None:  # where the peak is: the high-water mark at each stage
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        marks.append((label, _resident_bytes() - start, peak - start))
+        marks.append((label, _resident_bytes() - start, peak - start, time.perf_counter() - clock))
 
     explanation = explain(trajectory, config, agent=agent, progress=progress)
     progress("end")
@@ -190,7 +190,12 @@ def main() -> None:
     worker.add_argument("--episodes", type=int, required=True)
     worker.add_argument("--steps", type=int, required=True)
     worker.add_argument("--save")
-    worker.add_argument("--stages", action="store_true", help="resident set at each stage")
+    worker.add_argument(
+        "--stages",
+        action="store_true",
+        help="at each stage's start: its label, resident set and high-water mark above the start "
+        "(bytes) and seconds since explain began",
+    )
     compare = sub.add_parser("compare")
     compare.add_argument("--before", required=True)
     compare.add_argument("--agent", choices=("bundled", "tiny"), default="bundled")

@@ -313,3 +313,22 @@ def test_the_draws_are_built_a_block_at_a_time(monkeypatch: pytest.MonkeyPatch) 
     perms = rng.permuted(np.tile([0, 1], (1000, 1)), axis=1)
     swaps = dataclasses.replace(swaps, perms=perms, exact=False)
     assert _peak_bytes(rng.random((11, 2)), rng.random((11, 2)), swaps) < 150_000
+
+
+def test_a_mask_of_truthy_numbers_is_read_as_bool() -> None:
+    # kills CircularShifts.draw_7, _9 (the mask not cast to bool: a 2 or a 0.5 broke the
+    # episodes' lengths; found by the session-13 review of the equivalents)
+    shifts = CircularShifts.draw(np.array([[2, 1], [0, 1], [1, 0]]), 3, seed=0)
+    same = CircularShifts.draw(np.array([[2, 1], [0, 1], [1, 0]]) != 0, 3, seed=0)
+    assert shifts.lengths.tolist() == [2, 2]
+    np.testing.assert_array_equal(shifts.shifts, same.shifts)
+    np.testing.assert_array_equal(shifts.position, same.position)
+
+
+def test_a_null_of_python_objects_reads_none_as_a_draw_that_beats_the_observation() -> None:
+    # kills p_value_9, _11 (the null not cast to float64: None raised a TypeError); the
+    # equivalence of max_adjusted_38 rests on this reading
+    assert p_value(0.7, np.array([0.5, None], dtype=object)) == p_value(
+        0.7, np.array([0.5, np.nan])
+    )
+    assert p_value(0.7, np.array([0.5, None], dtype=object)) == pytest.approx(2 / 3)

@@ -84,9 +84,10 @@ def mode_one_hot(logits: Tensor) -> Tensor:
 
 
 DELETION_CHUNK = 4096
-"""States per actor pass of :func:`deletion_effects` (and about as many per reward-head pass of
-:func:`reward_correlation`): its temporaries stay cache-sized, so its time per state does not
-grow with the rollouts (``benchmarks/scaling.md``)."""
+"""States per actor pass of :func:`deletion_effects` and of the controlled deletion's changed
+states (and about as many per reward-head pass of :func:`reward_correlation`): the temporaries
+stay cache-sized, so the time per state does not grow with the rollouts
+(``benchmarks/scaling.md``, ``benchmarks/memory.md``)."""
 
 
 def deletion_effects(
@@ -303,12 +304,17 @@ def _changes(
     """
     changes = []
     for variant in variants:
-        rows = (variant != posterior).any(dim=-1)
-        if not bool(rows.any()):
-            changes.append(0.0)
-            continue
-        kept, deleted = _policies(actor, deter[rows], [posterior[rows], variant[rows]], parameters)
-        changes.append(float(0.5 * (deleted - kept).abs().sum()) / len(posterior))
+        rows = torch.nonzero((variant != posterior).any(dim=-1)).squeeze(1)
+        total = 0.0
+        # DELETION_CHUNK changed states per actor pass: cache-sized temporaries, so the time per
+        # state does not grow with the rollouts (one pass, as before, up to 4,096 states).
+        for start in range(0, len(rows), DELETION_CHUNK):
+            part = rows[start : start + DELETION_CHUNK]
+            kept, deleted = _policies(
+                actor, deter[part], [posterior[part], variant[part]], parameters
+            )
+            total += float(0.5 * (deleted - kept).abs().sum())
+        changes.append(total / len(posterior))
     return changes
 
 
