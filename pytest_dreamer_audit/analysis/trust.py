@@ -376,15 +376,14 @@ def reward_correlation(agent: DreamerAgent, trajectory: Trajectory) -> float:
         return math.nan
     device = agent.device
     valid = (trajectory.valid[1:] & trajectory.valid[:-1]).to(device).bool()
-    classes = int(trajectory.posterior_logits.shape[-1])
     block = max(1, DELETION_CHUNK // trajectory.episodes)  # steps per reward-head pass
     predictions = []
     with torch.inference_mode():
         for start in range(1, trajectory.steps, block):
             part = slice(start, start + block)
-            stoch = F.one_hot(trajectory.stoch_classes[part].to(device), classes)  # [l, B, C, K]
+            stoch = trajectory.stoch_steps(part).to(device).flatten(start_dim=2)  # [l, B, C * K]
             features = torch.cat(  # the model state s_{t+1}, [l, B, deter + C * K]
-                [trajectory.deter[part].to(device), stoch.flatten(start_dim=2).float()], dim=-1
+                [trajectory.deter[part].to(device), stoch], dim=-1
             )
             predictions.append(head(features).squeeze(-1))
         predicted = torch.cat(predictions)[valid].double()

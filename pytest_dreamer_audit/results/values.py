@@ -644,7 +644,7 @@ class CurveSet:
     def __post_init__(self) -> None:
         lengths = (len(self.fractions), len(self.score_curve), len(self.random_curve))
         if len(set(lengths)) != 1:
-            raise ValueError(
+            raise ConfigError(  # a ValueError, as from_json promises
                 f"the {self.head} {self.kind} curve has {lengths[0]} fractions, {lengths[1]} "
                 f"score values and {lengths[2]} random values: fractions and curves differ in "
                 "length; give one value of each curve per fraction"

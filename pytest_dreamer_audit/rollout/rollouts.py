@@ -98,9 +98,14 @@ class Trajectory:
     @property
     def stoch(self) -> Tensor:
         """The posterior samples one-hot, ``[L, B, categoricals, classes]`` float32 (made on
-        each read from :attr:`stoch_classes`; read a slice of steps where memory counts)."""
+        each read from :attr:`stoch_classes`; :meth:`stoch_steps` makes a slice of steps)."""
+        return self.stoch_steps(slice(None))
+
+    def stoch_steps(self, steps: slice) -> Tensor:
+        """The one-hot posterior samples of ``steps`` only, ``[l, B, categoricals, classes]``
+        float32 on the trajectory's device (where memory counts: 1/l of :attr:`stoch`)."""
         classes = int(self.posterior_logits.shape[-1])
-        return F.one_hot(self.stoch_classes, classes).to(torch.float32)
+        return F.one_hot(self.stoch_classes[steps], classes).to(torch.float32)
 
     @property
     def posterior_probs(self) -> Tensor:
