@@ -11,6 +11,10 @@ this checkout alternately:
 
 Each figure is the wall time of a whole process (Python start-up, imports, the work, exit). It
 prints a Markdown table: every round's time per side, the median, and after / before.
+
+``--floor`` also times, in the same rounds, what no audit can go below in this environment:
+``python -c "import torch"`` (the CLI's floor) and ``python -m pytest`` on one test that only
+imports torch, with every installed pytest plugin loaded as in the suite (the suite's floor).
 """
 
 from __future__ import annotations
@@ -53,6 +57,21 @@ def _suite(root: Path) -> tuple[float, int]:
         return time.perf_counter() - clock, code
 
 
+_FLOOR_TEST = "def test_torch():\n    import torch\n\n    assert torch.zeros(1).sum() == 0\n"
+
+
+def _floor(which: str) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as scratch:
+        if which == "torch":
+            command = [sys.executable, "-c", "import torch"]
+        else:
+            (Path(scratch) / "test_floor.py").write_text(_FLOOR_TEST)
+            command = [sys.executable, "-m", "pytest", scratch, "-q", "-p", "no:cacheprovider"]
+        clock = time.perf_counter()
+        code = subprocess.run(command, cwd=scratch, env=_env(ROOT), capture_output=True).returncode
+        return time.perf_counter() - clock, code
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--before", required=True, type=Path, help="a worktree of the before")
@@ -60,7 +79,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=64)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--only", nargs="+", choices=("cli", "suite"), default=["cli", "suite"])
+    parser.add_argument("--floor", action="store_true", help="also time the floors (above)")
     args = parser.parse_args()
+    floors: dict[str, list[float]] = {}
     sides = {"before": args.before.resolve(), "after": ROOT}
     times: dict[tuple[str, str], list[float]] = {}
     for round_ in range(args.rounds):
@@ -74,6 +95,10 @@ def main() -> None:
                 print(
                     f"round {round_ + 1} {what} {side}: {seconds:.2f} s (exit {code})", flush=True
                 )
+        for which in ("torch", "pytest with torch") if args.floor else ():
+            seconds, code = _floor(which)
+            floors.setdefault(which, []).append(seconds)
+            print(f"round {round_ + 1} floor {which}: {seconds:.2f} s (exit {code})", flush=True)
     print("\n| what | side | rounds (s) | median (s) |\n|---|---|---|---|")
     for what in args.only:
         for side in sides:
@@ -84,6 +109,9 @@ def main() -> None:
             times[(what, "before")]
         )
         print(f"| {what} | after / before | | **{ratio:.2f}** |")
+    for which, values in floors.items():
+        shown = ", ".join(f"{v:.2f}" for v in values)
+        print(f"| floor | {which} | {shown} | {statistics.median(values):.2f} |")
 
 
 if __name__ == "__main__":

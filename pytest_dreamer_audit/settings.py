@@ -347,6 +347,16 @@ class AuditSettings:
         ExplainConfig.stability_refits,
         _integer_rule("extra NMF fits for the stability metrics", "an integer >= 0", 0, MAX_REFITS),
     )
+    trust_episodes: int = setting(
+        ExplainConfig.trust_episodes,
+        _integer_rule(
+            "episodes the replaying trust checks (3, 4, 6, 7) run on, the first ones; 0 = every "
+            "episode (16: the size their thresholds were calibrated at)",
+            "an integer >= 0",
+            0,
+            MAX_EPISODES,
+        ),
+    )
     skip_steps: int = setting(
         ExplainConfig.skip_steps,
         _integer_rule(
@@ -451,16 +461,17 @@ class AuditSettings:
         check_episode_seeds(self.seed, self.episodes)
 
     def estimated_bytes(self, sizes: AgentShape) -> int:
-        """Peak memory of the rollouts and the explanation, estimated per episode-step: 8
+        """Peak memory of the rollouts and the explanation, estimated per episode-step: 7
         latents of C x K floats (the rollouts' prior and posterior logits, their samples kept
-        as class indices; at ``explain``'s peak, a sanity refit's posterior probabilities, NMF
-        rows and fit, the replays recording only the logits that are read and made a chunk at
-        a time, each fit's temporaries a block of rows at a time, issue 33), the deterministic
-        state, the observation, and each row's activations and int32 indices. The fits run one
-        at a time, so the refits do not add. For the reference agent and the defaults this is
-        14,960 bytes per episode-step, 26% above the 11,901 measured (``benchmarks/memory.md``:
-        the slope of the process's peak resident set from 16 x 50 to 1024 x 50)."""
-        latents = 8 * sizes.categoricals * sizes.classes
+        as class indices; at ``explain``'s peak, a stability refit's NMF rows and fit, each
+        fit's temporaries a block of rows at a time; the replaying trust checks hold their
+        replays for ``trust_episodes`` episodes only, issue 33), the deterministic state, the
+        observation, and each row's activations and int32 indices. The fits run one at a
+        time, so the refits do not add. For the reference agent and the defaults this is
+        13,360 bytes per episode-step, 23% above the 10,843 measured (``benchmarks/memory.md``:
+        the slope of the process's peak resident set from 16 x 50 to 1024 x 50) and above the
+        11,901 measured with the trust checks on every episode."""
+        latents = 7 * sizes.categoricals * sizes.classes
         per_step = 4 * (latents + sizes.deter + sizes.categoricals * (self.rank + 4) + self.rank)
         per_step += 100 * sizes.channels
         return self.episodes * self.steps * per_step
@@ -522,6 +533,7 @@ class AuditSettings:
             top_k=self.top_k,
             seed=self.seed,
             stability_refits=self.stability_refits,
+            trust_episodes=self.trust_episodes,
             skip_steps=self.skip_steps,
             randomization=self.randomization,
             probes=self.probes,

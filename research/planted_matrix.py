@@ -106,14 +106,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7100)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--trust-episodes",
+        type=int,
+        default=ExplainConfig.trust_episodes,
+        help="episodes the replaying trust checks run on (0: every episode)",
+    )
     parser.add_argument("--json", type=Path, help="also write every verdict here")
     args = parser.parse_args(argv)
+    config = ExplainConfig(trust_episodes=args.trust_episodes)
     torch.set_num_threads(args.threads)
     agent = load_checkpoint(args.checkpoint)
     start = time.perf_counter()
-    results = run_matrix(agent, episodes=args.episodes, steps=args.steps, seed=args.seed)
+    results = run_matrix(
+        agent, episodes=args.episodes, steps=args.steps, seed=args.seed, config=config
+    )
+    sample = f"{args.trust_episodes} episodes" if args.trust_episodes else "every episode"
     print(
-        f"{args.checkpoint.name}, {args.episodes} x {args.steps}, seed {args.seed} "
+        f"{args.checkpoint.name}, {args.episodes} x {args.steps}, seed {args.seed}, "
+        f"checks 3, 4, 6, 7 on {sample} "
         f"({time.perf_counter() - start:.0f} s)\n"
     )
     print(table(results))

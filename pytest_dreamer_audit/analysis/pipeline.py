@@ -18,6 +18,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..games import game_spec
 from ..model.agent import DreamerAgent
+from ..results.config import trust_sample_size
 from ..results.explanation import ExplainConfig, Explanation, TrustMetrics
 from ..results.picks import top_picks
 from ..results.probes import ProbeRow
@@ -154,19 +155,27 @@ def explain(
         )
     if agent is not None:
         note("sanity check")
+        sample = _trust_sample(trajectory, valid, main, config.trust_episodes)
         seeds = [config.sanity_seed + i for i in range(SANITY_SEEDS)]
         # One chunk of replays held at a time, each recording what is read: the first is the
-        # full randomization stage's (its prior, and its states for the probes), the rest
-        # only their posterior logits.
-        replays = streamed_replays(agent, trajectory, seeds, whole=1, deter=config.probes)
-        randomized, latents, first = _randomization(agent, trajectory, valid, config, main, replays)
+        # full randomization stage's (its prior, and its states for the probes when it replays
+        # every episode), the rest only their posterior logits.
+        whole_sample = sample.trajectory is trajectory
+        replays = streamed_replays(
+            agent, sample.trajectory, seeds, whole=1, deter=config.probes and whole_sample
+        )
+        randomized, latents, first = _randomization(
+            agent, sample, config, main.fit, replays, keep_latents=config.probes and whole_sample
+        )
+        if config.probes and not whole_sample:
+            latents = _probe_control(agent, trajectory, valid, config.sanity_seed)
         posterior_sanity = measure_posterior_sanity(
             agent,
-            trajectory,
-            valid,
+            sample.trajectory,
+            sample.valid,
             config.layout,
             sanity_budget(config.nmf(), main.fit.iterations),
-            activation_observation_scores(main.rows, main.fit),
+            sample.activation,
             replays,
             first=first,
             memory_seeds=[config.sanity_seed + i for i in range(MEMORY_SEEDS)],
@@ -176,10 +185,10 @@ def explain(
         reward = reward_correlation(agent, trajectory)
         controlled = controlled_deletion(
             agent.action_model,
-            _valid_rows(trajectory.deter, valid).to(agent.device),
-            _valid_rows(trajectory.posterior_logits, valid).to(agent.device),
-            _valid_rows(trajectory.prior_logits, valid).to(agent.device),
-            main.per_categorical[valid],
+            _valid_rows(sample.trajectory.deter, sample.valid).to(agent.device),
+            _valid_rows(sample.trajectory.posterior_logits, sample.valid).to(agent.device),
+            _valid_rows(sample.trajectory.prior_logits, sample.valid).to(agent.device),
+            sample.per_categorical[sample.valid],
             seed=config.sanity_seed,
         )
     metrics = TrustMetrics(
@@ -276,23 +285,77 @@ def _stability(
     return _Stability(np.stack(cosines), jaccard)
 
 
+@dataclass(frozen=True)
+class _TrustSample:
+    """The episodes the replaying trust checks run on (``ExplainConfig.trust_episodes``: the
+    first N) and the explanation's scores there.
+
+    Shape:
+        - valid, activation, per_observation: ``[L, N]``; per_categorical: ``[L, N, C]``
+    """
+
+    trajectory: Trajectory
+    valid: Tensor
+    activation: Tensor  # the trained posteriors' activation scores (no prior enters them)
+    per_observation: Tensor
+    per_categorical: Tensor
+
+
+def _trust_sample(
+    trajectory: Trajectory, valid: Tensor, main: _Scored, episodes: int
+) -> _TrustSample:
+    count = trust_sample_size(trajectory.episodes, episodes)
+    activation = activation_observation_scores(main.rows, main.fit)
+    return _TrustSample(
+        trajectory.first_episodes(count),
+        valid[:, :count],
+        activation[:, :count],
+        main.per_observation[:, :count],
+        main.per_categorical[:, :count],
+    )
+
+
+def _probe_control(
+    agent: DreamerAgent, trajectory: Trajectory, valid: Tensor, seed: int
+) -> tuple[Tensor, Tensor]:
+    """The probes' random control over every episode when the trust sample has fewer: the
+    full randomization's posterior probabilities (scaled as the trained logits) and
+    deterministic states, the same replay as the full stage's
+    (:func:`_randomization`'s ``latents``).
+
+    Shape:
+        - output: ``[L, B, C, K]`` and ``[L, B, deter]``
+    """
+    replayed = next(streamed_replays(agent, trajectory, [seed], whole=1, deter=True))
+    if replayed.deter is None:
+        raise ValueError("the probes' control replays the deterministic states too")
+    with torch.inference_mode():
+        posterior = match_scale(
+            replayed.posterior_logits, trajectory.posterior_logits, valid, in_place=True
+        )
+        return softmax_(posterior), replayed.deter
+
+
 def _randomization(
     agent: DreamerAgent,
-    trajectory: Trajectory,
-    valid: Tensor,
+    sample: _TrustSample,
     config: ExplainConfig,
-    main: _Scored,
+    fit: Factorization,
     replays: Iterator[RandomizedReplay],
+    *,
+    keep_latents: bool,
 ) -> tuple[tuple[RandomizationStage, ...], tuple[Tensor, Tensor] | None, float]:
-    """The model parameter randomization stages (``analysis/randomization.py``), the first the
-    full randomization behind ``sanity_spearman`` (its replay: the next of ``replays``, made
-    with the posterior sanity check's, dropped once scored); with the probes on, that stage's
-    posterior probabilities and deterministic states (their random control; None otherwise),
-    and the Spearman of its activation scores with the trained ones (the posterior sanity
-    check's first seed)."""
+    """The model parameter randomization stages (``analysis/randomization.py``) on the trust
+    sample, compared with the main ``fit`` and its scores there; the first the full
+    randomization behind ``sanity_spearman`` (its replay: the next of ``replays``, made with
+    the posterior sanity check's, dropped once scored); with ``keep_latents``, that stage's
+    posterior probabilities and deterministic states (the probes' random control; None
+    otherwise), and the Spearman of its activation scores with the trained ones (the
+    posterior sanity check's first seed)."""
+    trajectory, valid = sample.trajectory, sample.valid
     # Only the scores are compared: give the randomized posteriors the iteration budget the main
     # fit needed, not the full cap.
-    budget = dataclasses.replace(config.nmf(), max_iter=max(main.fit.iterations, 10))
+    budget = dataclasses.replace(config.nmf(), max_iter=max(fit.iterations, 10))
     kinds = stages("full") + (stages("cascade") if config.randomization == "cascade" else [])
     results: list[RandomizationStage] = []
     latents: tuple[Tensor, Tensor] | None = None  # the full stage's only: the probes' control
@@ -321,23 +384,22 @@ def _randomization(
         with torch.inference_mode():
             probs = softmax_(posterior)  # in place: the scaled logits are read no more
         del posterior
-        if config.probes and kind == "full" and deter is not None:
+        if keep_latents and kind == "full" and deter is not None:
             latents = (probs, deter)
         rows = flatten_posteriors(probs, valid, config.layout)
         del probs, deter
         other = _score(rows, valid, kl, config, budget)
         if kind == "full":
-            reference = activation_observation_scores(main.rows, main.fit)
             activation = activation_observation_scores(rows, other.fit)
-            first = spearman(reference[valid], activation[valid])
-        cosines = matched_cosines(main.fit.prototypes, other.fit.prototypes)
+            first = spearman(sample.activation[valid], activation[valid])
+        cosines = matched_cosines(fit.prototypes, other.fit.prototypes)
         results.append(
             RandomizationStage(
                 kind=kind,
                 layers=name,
                 entropy=entropy,
                 observation_spearman=spearman(
-                    main.per_observation[valid], other.per_observation[valid]
+                    sample.per_observation[valid], other.per_observation[valid]
                 ),
                 prototype_cosine=float(cosines.mean()),
             )

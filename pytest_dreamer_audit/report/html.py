@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..files import open_regular
-from ..results.trustworthy import trust_verdicts
+from ..results.config import trust_sample_size
+from ..results.trustworthy import sample_label, trust_verdicts
 from .numbers import format_number
 from .records import HEADLINE, METRIC_NOTES, AuditRecord, Check, wrong_side
 from .tables import (
@@ -106,10 +107,17 @@ def metrics_table(record: AuditRecord) -> str:
         f"<td>{'passed' if v.passed else '<b>FAILED</b>'}</td></tr>"
         for v in trust_verdicts(record.metrics)
     )
+    settings = record.settings
+    sample = (
+        "; " + sample_label(trust_sample_size(episodes, trust), episodes)
+        if isinstance(episodes := settings.get("episodes"), int)
+        and isinstance(trust := settings.get("trust_episodes"), int)
+        else ""
+    )
     return (
         f'<div class="dreamer-audit"><p><b>dreamer-audit:</b> {html.escape(title)}</p>'
         f"<table><tr><th>metric</th><th>value</th><th>meaning</th></tr>{rows}</table>"
-        "<p>the default trust checks (<code>assert_trustworthy</code>)</p>"
+        f"<p>the default trust checks (<code>assert_trustworthy</code>{sample})</p>"
         "<table><tr><th>check</th><th>metric</th><th>value</th><th>threshold</th>"
         f"<th>verdict</th></tr>{checks}</table></div>"
     )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..results.trustworthy import sample_label
 from ..results.values import TrustMetrics
 from .bundle import FACTORS_FILE, FILMSTRIP_FILE, IMAGINATION_FILE, TOP_STEPS_FILE, caption
 from .html import WRONG_SIDE_MARK, metric_rows_html
@@ -62,6 +63,7 @@ def _facts(explanation: Explanation, checkpoint: str) -> list[tuple[str, str]]:
             f"score {e.config.score}, layout {e.config.layout}, rank {e.rank}, "
             f"top-k {e.config.top_k}, NMF {e.config.solver}/{e.config.init}",
         ),
+        ("trust checks", sample_label(e.config.trust_sample(e.episodes), e.episodes)),
     ]
 
 

@@ -160,6 +160,12 @@ class NMFConfig:
             raise ConfigError(f"tol must be a finite number >= 0, got {self.tol!r}")
 
 
+def trust_sample_size(episodes: int, trust_episodes: int) -> int:
+    """How many of ``episodes`` the replaying trust checks run on when ``trust_episodes`` are
+    asked for (0: every episode): see :attr:`ExplainConfig.trust_episodes`."""
+    return episodes if trust_episodes == 0 else min(trust_episodes, episodes)
+
+
 @dataclass(frozen=True)
 class ExplainConfig:
     """Everything that decides an explanation (flat, plain values; part of cache keys).
@@ -178,6 +184,14 @@ class ExplainConfig:
         stability_refits: extra fits from seeded random inits for the stability metrics
             (0 skips them).
         sanity_seed: seed of the parameter permutations of the sanity check.
+        trust_episodes: the trust checks that replay the rollouts or permute the actor (the
+            posterior sanity and memory checks, the randomization stages, the deletion control
+            against permuted actors: ``results/trustworthy.py``'s checks 3, 4, 6 and 7) run on
+            the first ``trust_episodes`` episodes, against the explanation's scores there; 0
+            runs them on every episode. 16 by default: the size their thresholds were
+            calibrated at (``research/planted_matrix.py``), and beyond it their cost would grow
+            with the rollouts while the explanation's own stages are what a larger audit is for
+            (issue 33). The explanation, its stability and every claim cover every episode.
         randomization: ``"full"`` (default: one randomization of every layer that makes the
             posteriors, the sanity check) or ``"cascade"`` (also the cascading and independent
             stages of the model parameter randomization test, 16 replays and fits:
@@ -209,6 +223,7 @@ class ExplainConfig:
     seed: int = NMFConfig.seed
     stability_refits: int = 2
     sanity_seed: int = 12345
+    trust_episodes: int = 16
     skip_steps: int = 0
     randomization: Randomization = "full"
     probes: bool = False
@@ -227,7 +242,12 @@ class ExplainConfig:
         _check_int("skip_steps", self.skip_steps, 0)
         _check_int("top_k", self.top_k, 1)
         _check_int("stability_refits", self.stability_refits, 0)
+        _check_int("trust_episodes", self.trust_episodes, 0)
         self.nmf()  # the NMF fields are validated where they are declared
+
+    def trust_sample(self, episodes: int) -> int:
+        """How many of ``episodes`` (the first ones) the replaying trust checks run on."""
+        return trust_sample_size(episodes, self.trust_episodes)
 
     def nmf(self, *, init: Init | None = None, seed: int | None = None) -> NMFConfig:
         """The NMF fit of this explanation; a refit passes its own init and seed."""

@@ -1,7 +1,9 @@
 """How alike two explanations are: Hungarian-matched prototype cosines and top-k set overlap.
 
-Torch-free (NumPy and SciPy): the stability metrics (``analysis/trust.py``) and the baselines
-(``baseline.py``) compare factors and top observations with the same two functions.
+Torch-free (NumPy only; the matching is ``assignment.py``'s, not ``scipy.optimize``'s, whose
+import would cost more than every matching of an audit): the stability metrics
+(``analysis/trust.py``) and the baselines (``baseline.py``) compare factors and top
+observations with the same two functions.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
+
+from .assignment import max_weight_assignment
 
 __all__ = ["jaccard", "matched_cosines", "top_pairs"]
 
@@ -20,14 +24,13 @@ def matched_cosines(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
     Shape:
         - reference, other: ``[r, M]`` prototype rows (any scale); output: ``[r]`` float64
     """
-    from scipy.optimize import linear_sum_assignment
 
     def unit(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
     cosine = unit(reference) @ unit(other).T
-    rows, cols = linear_sum_assignment(cosine, maximize=True)
+    rows, cols = max_weight_assignment(cosine)
     return np.asarray(cosine[rows, cols])
 
 

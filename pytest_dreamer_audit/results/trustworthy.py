@@ -17,7 +17,15 @@ from ..errors import ConfigError
 from ..jsonvalues import to_json_number
 from .values import TrustMetrics
 
-__all__ = ["TRUST_CHECKS", "TrustCheck", "TrustThresholds", "TrustVerdict", "trust_verdicts"]
+__all__ = [
+    "REPLAYING_CHECKS",
+    "TRUST_CHECKS",
+    "TrustCheck",
+    "TrustThresholds",
+    "TrustVerdict",
+    "sample_label",
+    "trust_verdicts",
+]
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,19 @@ class TrustVerdict(NamedTuple):
 
 def _negated(relation: str) -> str:
     return ">" if relation == "<=" else "<"
+
+
+REPLAYING_CHECKS = (3, 4, 6, 7)
+"""The checks that replay the rollouts or permute the actor: they run on the first
+``ExplainConfig.trust_episodes`` episodes (16 by default, the size of the thresholds'
+calibration)."""
+
+
+def sample_label(used: int, episodes: int) -> str:
+    """Which episodes :data:`REPLAYING_CHECKS` ran on, as the reports say it."""
+    share = f"all {episodes}" if used >= episodes else f"the first {used} of {episodes}"
+    numbers = ", ".join(map(str, REPLAYING_CHECKS[:-1])) + f" and {REPLAYING_CHECKS[-1]}"
+    return f"checks {numbers} on {share} episodes"
 
 
 def trust_verdicts(

@@ -138,16 +138,30 @@ class Trajectory:
             if isinstance(getattr(self, f.name), Tensor)
         }
 
+    def first_episodes(self, count: int) -> Trajectory:
+        """The first ``count`` episodes (every tensor's ``[:, :count]``, contiguous), or this
+        trajectory itself when it has no more than ``count``."""
+        if count < 1:
+            raise ConfigError(f"first_episodes needs a count >= 1, got {count}")
+        if count >= self.episodes:
+            return self
+        kept = {name: t[:, :count].contiguous() for name, t in self.tensors().items()}
+        return self._with(kept, self.seeds[:count])
+
     def to(self, device: str | torch.device) -> Trajectory:
         """A copy with every tensor on ``device``."""
         moved = {name: tensor.to(device) for name, tensor in self.tensors().items()}
+        return self._with(moved, self.seeds)
+
+    def _with(self, tensors: dict[str, Tensor], seeds: tuple[int, ...]) -> Trajectory:
+        """This trajectory's game and settings with other tensors (and their seeds)."""
         return Trajectory(
             game=self.game,
             pomdp=self.pomdp,
-            seeds=self.seeds,
+            seeds=seeds,
             greedy=self.greedy,
             fact_names=self.fact_names,
-            **moved,
+            **tensors,
         )
 
 

@@ -1,0 +1,162 @@
+"""The replaying trust checks run on the first ``ExplainConfig.trust_episodes`` episodes
+(``analysis/pipeline.py``, issue 33): what they replay, what stays the explanation's, the probes'
+control over every episode, and how the reports name the sample."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pytest_dreamer_audit.analysis import pipeline
+from pytest_dreamer_audit.analysis.pipeline import explain
+from pytest_dreamer_audit.errors import ConfigError
+from pytest_dreamer_audit.model.agent import DreamerAgent
+from pytest_dreamer_audit.report.html import metrics_table
+from pytest_dreamer_audit.report.page import index_page
+from pytest_dreamer_audit.report.records import AuditRecord
+from pytest_dreamer_audit.results.config import trust_sample_size
+from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation
+from pytest_dreamer_audit.results.trustworthy import sample_label
+from pytest_dreamer_audit.results.values import TrustMetrics
+from pytest_dreamer_audit.rollout.rollouts import Trajectory, run_rollouts
+from pytest_dreamer_audit.settings import AuditSettings
+from pytest_dreamer_audit.testing import tiny_agent
+
+SANITY = ("sanity_posterior_max_abs", "memory_max_abs", "deletion_p_value", "sanity_spearman")
+
+
+@pytest.fixture(scope="module")
+def agent() -> DreamerAgent:
+    return tiny_agent(seed=4)
+
+
+@pytest.fixture(scope="module")
+def trajectory(agent: DreamerAgent) -> Trajectory:
+    return run_rollouts(agent, "freeway", episodes=6, steps=20, seed=3)
+
+
+def _explain(trajectory: Trajectory, agent: DreamerAgent, trust: int, **kw: Any) -> Explanation:
+    config = ExplainConfig(rank=3, top_k=4, stability_refits=1, trust_episodes=trust, **kw)
+    return explain(trajectory, config, agent=agent)
+
+
+@pytest.fixture(scope="module")
+def every(agent: DreamerAgent, trajectory: Trajectory) -> Explanation:
+    return _explain(trajectory, agent, 0)
+
+
+def test_a_sample_as_large_as_the_rollouts_is_every_episode(
+    agent: DreamerAgent, trajectory: Trajectory, every: Explanation
+) -> None:
+    for trust in (6, 16):
+        assert _explain(trajectory, agent, trust).metrics.to_json() == every.metrics.to_json()
+    assert ExplainConfig().trust_episodes == 16
+    assert [trust_sample_size(6, t) for t in (0, 1, 2, 6, 16)] == [6, 1, 2, 6, 6]
+
+
+def test_the_replaying_checks_see_only_the_first_episodes(
+    agent: DreamerAgent,
+    trajectory: Trajectory,
+    every: Explanation,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def spy(name: str, record: Any) -> None:
+        real = getattr(pipeline, name)
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            seen[name] = record(*args)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(pipeline, name, wrapped)
+
+    spy("streamed_replays", lambda _agent, t, *_: t.seeds)
+    spy("measure_posterior_sanity", lambda _agent, t, valid, *_: (t.seeds, tuple(valid.shape)))
+    spy("controlled_deletion", lambda _actor, deter, *_: deter.shape[0])
+    spy("reward_correlation", lambda _agent, t: t.seeds)
+    sampled = _explain(trajectory, agent, 2)
+    assert seen["streamed_replays"] == (3, 4)
+    assert seen["measure_posterior_sanity"] == ((3, 4), (20, 2))
+    assert seen["controlled_deletion"] == int(trajectory.valid[:, :2].sum())
+    assert seen["reward_correlation"] == trajectory.seeds  # not a replay: every episode
+    # The explanation, its stability and its deletion ratio are every episode's ...
+    for name in ("observation_scores", "step_scores", "top_observations", "factor_stability"):
+        np.testing.assert_array_equal(getattr(sampled, name), getattr(every, name))
+    for name in (
+        "relative_error",
+        "stability_mean_cosine",
+        "confidence_spearman",
+        "deletion_ratio",
+    ):
+        assert getattr(sampled.metrics, name) == getattr(every.metrics, name)
+    # ... the replaying checks' values are the sample's.
+    assert [getattr(sampled.metrics, n) for n in SANITY] != [
+        getattr(every.metrics, n) for n in SANITY
+    ]
+
+
+def test_the_probes_control_still_covers_every_episode(
+    agent: DreamerAgent, trajectory: Trajectory
+) -> None:
+    sampled = _explain(trajectory, agent, 2, probes=True)
+    full = _explain(trajectory, agent, 0, probes=True)
+    assert sampled.probes
+    assert len(sampled.probes) == len(full.probes)
+    for mine, theirs in zip(sampled.probes, full.probes, strict=True):
+        a, b = mine.to_json(), theirs.to_json()
+        assert a.keys() == b.keys()
+        for key, value in a.items():
+            if isinstance(value, float):
+                assert value == pytest.approx(b[key], abs=1e-5), (mine, key)
+            else:
+                assert value == b[key], (mine, key)
+
+
+def test_first_episodes_slices_every_tensor(trajectory: Trajectory) -> None:
+    first = trajectory.first_episodes(2)
+    assert first.seeds == (3, 4)
+    assert first.episodes == 2
+    for name, tensor in first.tensors().items():
+        assert tensor.is_contiguous()
+        assert bool((tensor == getattr(trajectory, name)[:, :2]).all()), name
+    assert trajectory.first_episodes(6) is trajectory
+    assert trajectory.first_episodes(60) is trajectory
+    with pytest.raises(ConfigError, match="first_episodes needs a count >= 1, got 0"):
+        trajectory.first_episodes(0)
+
+
+@pytest.mark.parametrize("value", [-1, True, 1.5])
+def test_trust_episodes_must_be_a_count(value: object) -> None:
+    with pytest.raises(ConfigError, match=f"trust_episodes must be an integer >= 0, got {value}"):
+        ExplainConfig(trust_episodes=value)  # type: ignore[arg-type]
+
+
+def test_the_reports_name_the_sample(tmp_path: Path, every: Explanation) -> None:
+    assert sample_label(16, 64) == "checks 3, 4, 6 and 7 on the first 16 of 64 episodes"
+    assert sample_label(6, 6) == "checks 3, 4, 6 and 7 on all 6 episodes"
+    sampled = dataclasses.replace(every, config=dataclasses.replace(every.config, trust_episodes=2))
+    page = index_page(sampled, [])
+    assert "<th>trust checks</th><td>checks 3, 4, 6 and 7 on the first 2 of 6 episodes" in page
+    assert "on all 6 episodes" in index_page(every, [])
+    settings = AuditSettings(checkpoint="a.pth", episodes=64)
+    record = AuditRecord(
+        checkpoint="a.pth",
+        label="a",
+        key="k",
+        game="freeway",
+        settings=dataclasses.asdict(settings),
+        metrics=TrustMetrics(relative_error=0.25, explained_variance=0.5, iterations=60),
+        mean_return=1.0,
+        images=(),
+    )
+    assert "(<code>assert_trustworthy</code>; checks 3, 4, 6 and 7 on the first 16 of 64 " in (
+        metrics_table(record)
+    )
+    older = {k: v for k, v in record.settings.items() if k != "trust_episodes"}  # an old record
+    bare = dataclasses.replace(record, settings=older)
+    assert "(<code>assert_trustworthy</code>)</p>" in metrics_table(bare)
