@@ -26,7 +26,21 @@ from pytest_dreamer_audit.rollout.rollouts import Trajectory, run_rollouts
 from pytest_dreamer_audit.settings import AuditSettings
 from pytest_dreamer_audit.testing import tiny_agent
 
-SANITY = ("sanity_posterior_max_abs", "memory_max_abs", "deletion_p_value", "sanity_spearman")
+SAMPLED = (
+    "sanity_spearman",
+    "sanity_entropy",
+    "sanity_posterior_max_abs",
+    "sanity_posterior_mean_abs",
+    "sanity_posterior_std",
+    "memory_max_abs",
+    "memory_mean_abs",
+    "deletion_entry_ratio",
+    "deletion_control_median",
+    "deletion_control_max",
+    "deletion_p_value",
+    "deletion_bottom_ratio",
+)
+"""The metrics of the replaying checks: the sample's (every other metric is every episode's)."""
 
 
 @pytest.fixture(scope="module")
@@ -87,17 +101,40 @@ def test_the_replaying_checks_see_only_the_first_episodes(
     # The explanation, its stability and its deletion ratio are every episode's ...
     for name in ("observation_scores", "step_scores", "top_observations", "factor_stability"):
         np.testing.assert_array_equal(getattr(sampled, name), getattr(every, name))
-    for name in (
-        "relative_error",
-        "stability_mean_cosine",
-        "confidence_spearman",
-        "deletion_ratio",
-    ):
-        assert getattr(sampled.metrics, name) == getattr(every.metrics, name)
-    # ... the replaying checks' values are the sample's.
-    assert [getattr(sampled.metrics, n) for n in SANITY] != [
-        getattr(every.metrics, n) for n in SANITY
+    others = set(TrustMetrics.__dataclass_fields__) - set(SAMPLED)
+    assert {n: getattr(sampled.metrics, n) for n in others} == pytest.approx(
+        {n: getattr(every.metrics, n) for n in others}, nan_ok=True, rel=0, abs=0
+    )
+    # ... the replaying checks' are the sample's, and differ here.
+    assert [getattr(sampled.metrics, n) for n in SAMPLED] != [
+        getattr(every.metrics, n) for n in SAMPLED
     ]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"layout": "per_step", "score": "activation"},
+        {"skip_steps": 3, "randomization": "cascade"},
+    ],
+)
+def test_the_sampled_checks_are_an_audit_of_the_first_episodes(
+    agent: DreamerAgent, trajectory: Trajectory, kw: dict[str, Any]
+) -> None:
+    """Exactly the checks a 2-episode audit of the same episodes computes (its own fit: a
+    refit compared with the main fit of 6 episodes would compare two different fits)."""
+    sampled = _explain(trajectory, agent, 2, **kw)
+    alone = _explain(trajectory.first_episodes(2), agent, 0, **kw)
+    for name in SAMPLED:
+        assert getattr(sampled.metrics, name) == pytest.approx(
+            getattr(alone.metrics, name), nan_ok=True, rel=1e-6
+        ), name
+    assert len(sampled.randomization) == len(alone.randomization) >= 1
+    for mine, theirs in zip(sampled.randomization, alone.randomization, strict=True):
+        assert (mine.kind, mine.layers) == (theirs.kind, theirs.layers)
+        for value in ("entropy", "observation_spearman", "prototype_cosine"):
+            assert getattr(mine, value) == pytest.approx(getattr(theirs, value), rel=1e-6)
 
 
 def test_the_probes_control_still_covers_every_episode(

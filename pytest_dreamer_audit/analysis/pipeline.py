@@ -18,7 +18,6 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..games import game_spec
 from ..model.agent import DreamerAgent
-from ..results.config import trust_sample_size
 from ..results.explanation import ExplainConfig, Explanation, TrustMetrics
 from ..results.picks import top_picks
 from ..results.probes import ProbeRow
@@ -155,7 +154,7 @@ def explain(
         )
     if agent is not None:
         note("sanity check")
-        sample = _trust_sample(trajectory, valid, main, config.trust_episodes)
+        sample = _trust_sample(trajectory, valid, kl, main, config)
         seeds = [config.sanity_seed + i for i in range(SANITY_SEEDS)]
         # One chunk of replays held at a time, each recording what is read: the first is the
         # full randomization stage's (its prior, and its states for the probes when it replays
@@ -165,7 +164,7 @@ def explain(
             agent, sample.trajectory, seeds, whole=1, deter=config.probes and whole_sample
         )
         randomized, latents, first = _randomization(
-            agent, sample, config, main.fit, replays, keep_latents=config.probes and whole_sample
+            agent, sample, config, replays, keep_latents=config.probes and whole_sample
         )
         if config.probes and not whole_sample:
             latents = _probe_control(agent, trajectory, valid, config.sanity_seed)
@@ -174,7 +173,7 @@ def explain(
             sample.trajectory,
             sample.valid,
             config.layout,
-            sanity_budget(config.nmf(), main.fit.iterations),
+            sanity_budget(config.nmf(), sample.fit.iterations),
             sample.activation,
             replays,
             first=first,
@@ -288,7 +287,12 @@ def _stability(
 @dataclass(frozen=True)
 class _TrustSample:
     """The episodes the replaying trust checks run on (``ExplainConfig.trust_episodes``: the
-    first N) and the explanation's scores there.
+    first N) and the explanation of those episodes alone: the main one when the sample is
+    every episode, else a fit of the sample's own rows, so that the checks are exactly those of
+    an audit of the first N episodes (the size their thresholds were calibrated at). Each check
+    compares a refit with the fit it was made like, on the same rows: the main fit restricted to
+    the sample would compare two different fits, and a posterior that ignores every weight
+    passed checks 3 and 4 that way (rho 0.18 at 64 x 50, seed 7200).
 
     Shape:
         - valid, activation, per_observation: ``[L, N]``; per_categorical: ``[L, N, C]``
@@ -296,22 +300,27 @@ class _TrustSample:
 
     trajectory: Trajectory
     valid: Tensor
+    fit: Factorization
     activation: Tensor  # the trained posteriors' activation scores (no prior enters them)
     per_observation: Tensor
     per_categorical: Tensor
 
 
 def _trust_sample(
-    trajectory: Trajectory, valid: Tensor, main: _Scored, episodes: int
+    trajectory: Trajectory, valid: Tensor, kl: Tensor, main: _Scored, config: ExplainConfig
 ) -> _TrustSample:
-    count = trust_sample_size(trajectory.episodes, episodes)
-    activation = activation_observation_scores(main.rows, main.fit)
+    """Shape: valid ``[L, B]``; kl ``[L, B, C]``."""
+    count = config.trust_sample(trajectory.episodes)
+    sample = trajectory.first_episodes(count)
+    scored = main
+    if sample is not trajectory:
+        valid = valid[:, :count]
+        rows = flatten_posteriors(sample.posterior_probs, valid, config.layout)
+        scored = _score(rows, valid, kl[:, :count], config, config.nmf())
+        del rows
+    activation = activation_observation_scores(scored.rows, scored.fit)
     return _TrustSample(
-        trajectory.first_episodes(count),
-        valid[:, :count],
-        activation[:, :count],
-        main.per_observation[:, :count],
-        main.per_categorical[:, :count],
+        sample, valid, scored.fit, activation, scored.per_observation, scored.per_categorical
     )
 
 
@@ -340,19 +349,18 @@ def _randomization(
     agent: DreamerAgent,
     sample: _TrustSample,
     config: ExplainConfig,
-    fit: Factorization,
     replays: Iterator[RandomizedReplay],
     *,
     keep_latents: bool,
 ) -> tuple[tuple[RandomizationStage, ...], tuple[Tensor, Tensor] | None, float]:
     """The model parameter randomization stages (``analysis/randomization.py``) on the trust
-    sample, compared with the main ``fit`` and its scores there; the first the full
+    sample, compared with the sample's fit and scores; the first the full
     randomization behind ``sanity_spearman`` (its replay: the next of ``replays``, made with
     the posterior sanity check's, dropped once scored); with ``keep_latents``, that stage's
     posterior probabilities and deterministic states (the probes' random control; None
     otherwise), and the Spearman of its activation scores with the trained ones (the
     posterior sanity check's first seed)."""
-    trajectory, valid = sample.trajectory, sample.valid
+    trajectory, valid, fit = sample.trajectory, sample.valid, sample.fit
     # Only the scores are compared: give the randomized posteriors the iteration budget the main
     # fit needed, not the full cap.
     budget = dataclasses.replace(config.nmf(), max_iter=max(fit.iterations, 10))

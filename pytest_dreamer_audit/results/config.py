@@ -187,11 +187,12 @@ class ExplainConfig:
         trust_episodes: the trust checks that replay the rollouts or permute the actor (the
             posterior sanity and memory checks, the randomization stages, the deletion control
             against permuted actors: ``results/trustworthy.py``'s checks 3, 4, 6 and 7) run on
-            the first ``trust_episodes`` episodes, against the explanation's scores there; 0
-            runs them on every episode. 16 by default: the size their thresholds were
-            calibrated at (``research/planted_matrix.py``), and beyond it their cost would grow
-            with the rollouts while the explanation's own stages are what a larger audit is for
-            (issue 33). The explanation, its stability and every claim cover every episode.
+            the first ``trust_episodes`` episodes with a fit of their own rows, exactly as an
+            audit of those episodes would; 0 runs them on every episode. 16 by default: the
+            size their thresholds were calibrated at (``research/planted_matrix.py``); beyond
+            it their cost would grow with the rollouts, while a larger audit is for a larger
+            explanation (issue 33). The explanation, its stability and every claim cover every
+            episode.
         randomization: ``"full"`` (default: one randomization of every layer that makes the
             posteriors, the sanity check) or ``"cascade"`` (also the cascading and independent
             stages of the model parameter randomization test, 16 replays and fits:
