@@ -5,6 +5,7 @@ control over every episode, and how the reports name the sample."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from pytest_dreamer_audit.report.html import metrics_table
 from pytest_dreamer_audit.report.page import index_page
 from pytest_dreamer_audit.report.records import AuditRecord
 from pytest_dreamer_audit.results.config import trust_sample_size
-from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation
+from pytest_dreamer_audit.results.explanation import ExplainConfig, Explanation, load_explanation
 from pytest_dreamer_audit.results.trustworthy import sample_label
 from pytest_dreamer_audit.results.values import TrustMetrics
 from pytest_dreamer_audit.rollout.rollouts import Trajectory, run_rollouts
@@ -125,7 +126,7 @@ def test_the_sampled_checks_are_an_audit_of_the_first_episodes(
     """Exactly the checks a 2-episode audit of the same episodes computes (its own fit: a
     refit compared with the main fit of 6 episodes would compare two different fits)."""
     sampled = _explain(trajectory, agent, 2, **kw)
-    alone = _explain(trajectory.first_episodes(2), agent, 0, **kw)
+    alone = _explain(trajectory.select_episodes([0, 1]), agent, 0, **kw)
     for name in SAMPLED:
         assert getattr(sampled.metrics, name) == pytest.approx(
             getattr(alone.metrics, name), nan_ok=True, rel=1e-6
@@ -154,17 +155,40 @@ def test_the_probes_control_still_covers_every_episode(
                 assert value == b[key], (mine, key)
 
 
-def test_first_episodes_slices_every_tensor(trajectory: Trajectory) -> None:
-    first = trajectory.first_episodes(2)
-    assert first.seeds == (3, 4)
-    assert first.episodes == 2
-    for name, tensor in first.tensors().items():
+def test_select_episodes_takes_every_tensor_in_order(trajectory: Trajectory) -> None:
+    picked = trajectory.select_episodes([4, 1])
+    assert picked.seeds == (7, 4)
+    assert picked.episodes == 2
+    for name, tensor in picked.tensors().items():
         assert tensor.is_contiguous()
-        assert bool((tensor == getattr(trajectory, name)[:, :2]).all()), name
-    assert trajectory.first_episodes(6) is trajectory
-    assert trajectory.first_episodes(60) is trajectory
-    with pytest.raises(ConfigError, match="first_episodes needs a count >= 1, got 0"):
-        trajectory.first_episodes(0)
+        whole = getattr(trajectory, name)
+        assert bool((tensor[:, 0] == whole[:, 4]).all()), name
+        assert bool((tensor[:, 1] == whole[:, 1]).all()), name
+    for bad, message in (
+        ([], "select_episodes needs distinct episodes, got \\[\\]"),
+        ([1, 1], "select_episodes needs distinct episodes, got \\[1, 1\\]"),
+        ([0, 6], "select_episodes got episodes \\[0, 6\\]; this trajectory has 6"),
+        ([-1], "select_episodes got episodes \\[-1\\]; this trajectory has 6"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            trajectory.select_episodes(bad)
+
+
+def test_the_sample_skips_episodes_with_no_step_to_explain() -> None:
+    """Breakout episodes end early; with 6 steps skipped the first ones have nothing left to
+    explain: the sample is the first episodes that do (the review's crash: a fit of no rows)."""
+    agent = tiny_agent("breakout", seed=4)
+    trajectory = run_rollouts(agent, "breakout", episodes=5, steps=24, seed=3)
+    lengths = trajectory.valid.sum(dim=0).tolist()
+    explained = [b for b, n in enumerate(lengths) if n > 6]
+    assert lengths[0] <= 6  # the first episode ends within the skipped steps
+    assert len(explained) >= 2
+    sampled = _explain(trajectory, agent, 1, skip_steps=6)
+    alone = _explain(trajectory.select_episodes(explained[:1]), agent, 0, skip_steps=6)
+    for name in SAMPLED:
+        assert getattr(sampled.metrics, name) == pytest.approx(
+            getattr(alone.metrics, name), nan_ok=True, rel=1e-6
+        ), name
 
 
 @pytest.mark.parametrize("value", [-1, True, 1.5])
@@ -174,11 +198,14 @@ def test_trust_episodes_must_be_a_count(value: object) -> None:
 
 
 def test_the_reports_name_the_sample(tmp_path: Path, every: Explanation) -> None:
-    assert sample_label(16, 64) == "checks 3, 4, 6 and 7 on the first 16 of 64 episodes"
-    assert sample_label(6, 6) == "checks 3, 4, 6 and 7 on all 6 episodes"
+    label = "checks 3, 4, 6 and 7 and the randomization stages on the first 16 of 64 episodes"
+    assert sample_label(16, 64) == label
+    assert sample_label(6, 6).endswith("randomization stages on all 6 episodes")
     sampled = dataclasses.replace(every, config=dataclasses.replace(every.config, trust_episodes=2))
     page = index_page(sampled, [])
-    assert "<th>trust checks</th><td>checks 3, 4, 6 and 7 on the first 2 of 6 episodes" in page
+    shown = "checks 3, 4, 6 and 7 and the randomization stages on the first 2 of 6 episodes"
+    assert f"<th>trust checks</th><td>{shown}</td>" in page
+    assert f'<p>{shown}</p>\n<table class="dreamer-audit-randomization">' in page
     assert "on all 6 episodes" in index_page(every, [])
     settings = AuditSettings(checkpoint="a.pth", episodes=64)
     record = AuditRecord(
@@ -191,9 +218,17 @@ def test_the_reports_name_the_sample(tmp_path: Path, every: Explanation) -> None
         mean_return=1.0,
         images=(),
     )
-    assert "(<code>assert_trustworthy</code>; checks 3, 4, 6 and 7 on the first 16 of 64 " in (
-        metrics_table(record)
-    )
+    assert f"(<code>assert_trustworthy</code>; {label})" in metrics_table(record)
     older = {k: v for k, v in record.settings.items() if k != "trust_episodes"}  # an old record
     bare = dataclasses.replace(record, settings=older)
     assert "(<code>assert_trustworthy</code>)</p>" in metrics_table(bare)
+
+
+def test_an_explanation_saved_before_the_sample_ran_its_checks_on_every_episode(
+    tmp_path: Path, every: Explanation
+) -> None:
+    every.save(tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    del summary["config"]["trust_episodes"]  # as written before the setting existed
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    assert load_explanation(tmp_path).config.trust_episodes == 0

@@ -287,9 +287,10 @@ def _stability(
 @dataclass(frozen=True)
 class _TrustSample:
     """The episodes the replaying trust checks run on (``ExplainConfig.trust_episodes``: the
-    first N) and the explanation of those episodes alone: the main one when the sample is
-    every episode, else a fit of the sample's own rows, so that the checks are exactly those of
-    an audit of the first N episodes (the size their thresholds were calibrated at). Each check
+    first N with a step to explain) and the explanation of those episodes alone: the main one
+    when the sample is every episode, else a fit of the sample's own rows, so that the checks
+    are exactly those of an audit of those N episodes (the size their thresholds were
+    calibrated at). Each check
     compares a refit with the fit it was made like, on the same rows: the main fit restricted to
     the sample would compare two different fits, and a posterior that ignores every weight
     passed checks 3 and 4 that way (rho 0.18 at 64 x 50, seed 7200).
@@ -309,14 +310,19 @@ class _TrustSample:
 def _trust_sample(
     trajectory: Trajectory, valid: Tensor, kl: Tensor, main: _Scored, config: ExplainConfig
 ) -> _TrustSample:
-    """Shape: valid ``[L, B]``; kl ``[L, B, C]``."""
+    """The sample: every episode when ``trust_episodes`` asks for as many, else the first
+    ``trust_episodes`` episodes that have a step to explain (an episode that ended within the
+    skipped steps adds no row to any check).
+
+    Shape: valid ``[L, B]``; kl ``[L, B, C]``."""
     count = config.trust_sample(trajectory.episodes)
-    sample = trajectory.first_episodes(count)
-    scored = main
-    if sample is not trajectory:
-        valid = valid[:, :count]
+    sample, scored = trajectory, main
+    if count < trajectory.episodes:
+        chosen = torch.nonzero(valid.any(dim=0)).flatten()[:count]
+        sample = trajectory.select_episodes(chosen.tolist())
+        valid = valid.index_select(1, chosen)
         rows = flatten_posteriors(sample.posterior_probs, valid, config.layout)
-        scored = _score(rows, valid, kl[:, :count], config, config.nmf())
+        scored = _score(rows, valid, kl.index_select(1, chosen), config, config.nmf())
         del rows
     activation = activation_observation_scores(scored.rows, scored.fit)
     return _TrustSample(

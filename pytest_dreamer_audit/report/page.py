@@ -96,6 +96,9 @@ def index_page(
         (name, float(getattr(e.metrics, name))) for name in TrustMetrics.__dataclass_fields__
     )
     randomization = randomization_html(e.randomization, e.metrics.posterior_entropy)
+    if randomization:  # its entropies are of the checks' episodes, the trained one of all
+        used = e.config.trust_sample(e.episodes)
+        randomization = f"<p>{_esc(sample_label(used, e.episodes))}</p>\n{randomization}"
 
     def figure(name: str) -> str:
         text = _esc(caption(name, e))

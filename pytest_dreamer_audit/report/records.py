@@ -54,7 +54,10 @@ METRIC_NOTES: dict[str, str] = {
     "confidence_spearman": "score vs ||p||_2; near 1 means the score only restates confidence",
     "sanity_spearman": "vs the same network with its posterior layers permuted; should be low",
     "posterior_entropy": "mean entropy of the trained posteriors' categoricals (nats)",
-    "sanity_entropy": "the same for the permuted network: not ln K, so not uniform noise",
+    "sanity_entropy": (
+        "the same for the permuted network (on the trust checks' episodes): not ln K, so not "
+        "uniform noise"
+    ),
     "deletion_topk": "policy change (TV) when the top-k posteriors are replaced by the prior",
     "deletion_random": "the same for random valid steps",
     "deletion_ratio": "top-k / random; > 1: the explanation points at states the policy uses",

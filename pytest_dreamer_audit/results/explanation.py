@@ -271,7 +271,7 @@ def load_explanation(directory: str | os.PathLike[str]) -> Explanation:
             seeds=tuple(int(seed) for seed in summary["seeds"]),
             action_names=tuple(str(name) for name in summary["action_names"]),
             fact_names=tuple(str(name) for name in summary["fact_names"]),
-            config=ExplainConfig(**summary["config"]),
+            config=ExplainConfig(**{"trust_episodes": 0, **summary["config"]}),
             metrics=TrustMetrics.from_json(summary["metrics"]),
             randomization=tuple(
                 RandomizationStage.from_json(stage) for stage in summary["randomization"]

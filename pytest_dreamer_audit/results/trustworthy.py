@@ -149,10 +149,11 @@ calibration)."""
 
 
 def sample_label(used: int, episodes: int) -> str:
-    """Which episodes :data:`REPLAYING_CHECKS` ran on, as the reports say it."""
+    """Which episodes :data:`REPLAYING_CHECKS` ran on, as the reports say it (with them the
+    randomization stages, whose entropies and Spearmans are of the same episodes)."""
     share = f"all {episodes}" if used >= episodes else f"the first {used} of {episodes}"
     numbers = ", ".join(map(str, REPLAYING_CHECKS[:-1])) + f" and {REPLAYING_CHECKS[-1]}"
-    return f"checks {numbers} on {share} episodes"
+    return f"checks {numbers} and the randomization stages on {share} episodes"
 
 
 def trust_verdicts(

@@ -138,15 +138,22 @@ class Trajectory:
             if isinstance(getattr(self, f.name), Tensor)
         }
 
-    def first_episodes(self, count: int) -> Trajectory:
-        """The first ``count`` episodes (every tensor's ``[:, :count]``, contiguous), or this
-        trajectory itself when it has no more than ``count``."""
-        if count < 1:
-            raise ConfigError(f"first_episodes needs a count >= 1, got {count}")
-        if count >= self.episodes:
-            return self
-        kept = {name: t[:, :count].contiguous() for name, t in self.tensors().items()}
-        return self._with(kept, self.seeds[:count])
+    def select_episodes(self, episodes: Sequence[int]) -> Trajectory:
+        """These episodes only, in this order (every tensor's ``[:, episodes]``, a copy).
+
+        Raises:
+            ConfigError: no episode, or one out of range or repeated.
+        """
+        chosen = list(episodes)
+        if not chosen or len(set(chosen)) != len(chosen):
+            raise ConfigError(f"select_episodes needs distinct episodes, got {chosen}")
+        if min(chosen) < 0 or max(chosen) >= self.episodes:
+            raise ConfigError(
+                f"select_episodes got episodes {chosen}; this trajectory has {self.episodes}"
+            )
+        index = torch.tensor(chosen, dtype=torch.long, device=self.actions.device)
+        kept = {name: t.index_select(1, index) for name, t in self.tensors().items()}
+        return self._with(kept, tuple(self.seeds[b] for b in chosen))
 
     def to(self, device: str | torch.device) -> Trajectory:
         """A copy with every tensor on ``device``."""
