@@ -468,9 +468,9 @@ class AuditSettings:
         replays for ``trust_episodes`` episodes only, issue 33), the deterministic state, the
         observation, and each row's activations and int32 indices. The fits run one at a
         time, so the refits do not add. For the reference agent and the defaults this is
-        13,360 bytes per episode-step, 23% above the 10,843 measured (``benchmarks/memory.md``:
-        the slope of the process's peak resident set from 16 x 50 to 1024 x 50) and above the
-        11,901 measured with the trust checks on every episode."""
+        13,360 bytes per episode-step, 22-24% above the 10,794-10,992 measured in three runs
+        (``benchmarks/memory.md``: the slope of the process's peak resident set from 16 x 50 to
+        1024 x 50) and above the 11,901 measured with the trust checks on every episode."""
         latents = 7 * sizes.categoricals * sizes.classes
         per_step = 4 * (latents + sizes.deter + sizes.categoricals * (self.rank + 4) + self.rank)
         per_step += 100 * sizes.channels

@@ -68,6 +68,7 @@ COVERING_TESTS = {
         "tests/test_semantics.py",
         "tests/test_mutants_event_names.py",
     ],
+    "pytest_dreamer_audit/results/assignment.py": ["tests/test_assignment.py"],
     "pytest_dreamer_audit/results/similarity.py": [
         "tests/test_baseline.py",
         "tests/test_mutants_baseline.py",
