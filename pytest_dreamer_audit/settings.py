@@ -350,8 +350,8 @@ class AuditSettings:
     trust_episodes: int = setting(
         ExplainConfig.trust_episodes,
         _integer_rule(
-            "episodes the replaying trust checks (3, 4, 6, 7) run on, the first ones; 0 = every "
-            "episode (16: the size their thresholds were calibrated at)",
+            "episodes the replaying trust checks (3, 4, 6, 7) run on, the first with a step to "
+            "explain; 0 = every episode (16: the size their thresholds were calibrated at)",
             "an integer >= 0",
             0,
             MAX_EPISODES,
