@@ -200,6 +200,8 @@ def test_the_reports_name_the_sample(tmp_path: Path, every: Explanation) -> None
     assert f"<th>trust checks</th><td>{shown}</td>" in page
     assert f'<p>{shown}</p>\n<table class="dreamer-audit-randomization">' in page
     assert "on all 3 episodes" in index_page(every, [])
+    without_agent = dataclasses.replace(every, randomization=())
+    assert "not run (explained without the agent)" in index_page(without_agent, [])
     settings = AuditSettings(checkpoint="a.pth", episodes=64)
     record = AuditRecord(
         checkpoint="a.pth",

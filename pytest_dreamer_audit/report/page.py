@@ -63,7 +63,12 @@ def _facts(explanation: Explanation, checkpoint: str) -> list[tuple[str, str]]:
             f"score {e.config.score}, layout {e.config.layout}, rank {e.rank}, "
             f"top-k {e.config.top_k}, NMF {e.config.solver}/{e.config.init}",
         ),
-        ("trust checks", sample_label(e.config.trust_sample(e.episodes), e.episodes)),
+        (
+            "trust checks",
+            sample_label(e.config.trust_sample(e.episodes), e.episodes)
+            if e.randomization  # the full stage runs whenever the agent was given
+            else "checks 3, 4, 6 and 7 not run (explained without the agent)",
+        ),
     ]
 
 
