@@ -15,6 +15,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import re
 import shutil
@@ -69,6 +70,14 @@ COVERING_TESTS = {
         "tests/test_mutants_event_names.py",
     ],
     "pytest_dreamer_audit/results/assignment.py": ["tests/test_assignment.py"],
+    # session 14 ran only the trust sample's functions (--only '...x__trust_sample__mutmut_*',
+    # '...x__probe_control__mutmut_*', '...x__randomization__mutmut_*'): 956 mutants in all
+    "pytest_dreamer_audit/analysis/pipeline.py": [
+        "tests/test_trust_sample.py",
+        "tests/test_explain.py",
+        "tests/test_randomization.py",
+        "tests/test_mutants_randomization.py",
+    ],
     "pytest_dreamer_audit/results/similarity.py": [
         "tests/test_baseline.py",
         "tests/test_mutants_baseline.py",
@@ -129,14 +138,14 @@ def _mutmut_table(module: str, tests: list[str], deselect: list[str]) -> str:
 
 def _score(workdir: Path, module: str, only: set[str]) -> tuple[dict[str, int], list[str]]:
     """Counts by outcome and the names of the survivors, from mutmut's ``.meta`` file (of the
-    mutants ``only`` when given)."""
+    mutants ``only`` names or matches as ``fnmatch`` patterns, as ``mutmut run`` does)."""
     from mutmut.stats import status_by_exit_code
 
     meta = json.loads((workdir / "mutants" / (module + ".meta")).read_text("utf-8"))
     counts: dict[str, int] = {}
     survivors = []
     for name, code in meta["exit_code_by_key"].items():
-        if only and name not in only:
+        if only and name not in only and not any(fnmatch.fnmatch(name, p) for p in only):
             continue
         kind = status_by_exit_code[code]
         counts[kind] = counts.get(kind, 0) + 1
@@ -162,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="+",
         default=[],
-        help="mutant names (from an earlier run's survivors) to run, scored alone",
+        help="mutant names or fnmatch patterns (an earlier run's survivors, or one function's "
+        "mutants: 'MODULE.x_NAME__mutmut_*') to run, scored alone",
     )
     args = parser.parse_args(argv)
     module = Path(args.module).as_posix()

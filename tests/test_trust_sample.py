@@ -58,10 +58,25 @@ def every(agent: DreamerAgent, trajectory: Trajectory) -> Explanation:
 
 
 def test_a_sample_as_large_as_the_rollouts_is_every_episode(
-    agent: DreamerAgent, trajectory: Trajectory, every: Explanation
+    agent: DreamerAgent,
+    trajectory: Trajectory,
+    every: Explanation,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    replayed = []
+    real = pipeline.streamed_replays
+
+    def spy(agent: DreamerAgent, t: Trajectory, *args: Any, **kwargs: Any) -> Any:
+        replayed.append(t)
+        return real(agent, t, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "streamed_replays", spy)
     for trust in (3, 16):
         assert _explain(trajectory, agent, trust).metrics.to_json() == every.metrics.to_json()
+    # the trajectory itself, not a copy of its episodes with a fit of its own (pipeline
+    # _trust_sample's `count < episodes`: a sample of every episode is no sample)
+    assert all(t is trajectory for t in replayed)
+    assert len(replayed) == 2
     assert ExplainConfig().trust_episodes == 16
     assert [trust_sample_size(6, t) for t in (0, 1, 2, 6, 16)] == [6, 1, 2, 6, 6]
 
@@ -227,3 +242,94 @@ def test_an_explanation_saved_before_the_sample_ran_its_checks_on_every_episode(
     del summary["config"]["trust_episodes"]  # as written before the setting existed
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     assert load_explanation(tmp_path).config.trust_episodes == 0
+
+
+def test_the_probe_control_needs_the_replays_states(
+    agent: DreamerAgent, trajectory: Trajectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An internal invariant, named if it breaks: the replay asked for its states has them."""
+    from pytest_dreamer_audit.analysis.replays import RandomizedReplay
+
+    def stateless(_agent: Any, t: Trajectory, *_args: Any, **_kwargs: Any) -> Any:
+        yield RandomizedReplay(t.posterior_logits.clone(), t.prior_logits.clone(), None)
+
+    monkeypatch.setattr(pipeline, "streamed_replays", stateless)
+    with pytest.raises(
+        ValueError, match=r"^the probes' control replays the deterministic states too$"
+    ):
+        pipeline._probe_control(agent, trajectory, trajectory.valid.bool(), 0)
+
+
+def test_the_full_stage_and_the_sanity_seeds(
+    agent: DreamerAgent, trajectory: Trajectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pinned against mutants of ``pipeline._randomization`` (mutation run of session 14): the
+    full stage comes first under its name, its refit gets the main fit's iteration budget
+    (at least 10), and the posterior sanity check reports all five seeds, the first being the
+    full stage's."""
+    budgets: list[int] = []
+    real_score = pipeline._score
+
+    def score(rows: Any, valid: Any, kl: Any, config: ExplainConfig, nmf: Any) -> Any:
+        budgets.append(nmf.max_iter)
+        return real_score(rows, valid, kl, config, nmf)
+
+    sanity: list[Any] = []
+    real_sanity = pipeline.measure_posterior_sanity
+
+    def measure(*args: Any, **kwargs: Any) -> Any:
+        sanity.append(real_sanity(*args, **kwargs))
+        return sanity[-1]
+
+    monkeypatch.setattr(pipeline, "_score", score)
+    monkeypatch.setattr(pipeline, "measure_posterior_sanity", measure)
+    e = _explain(trajectory, agent, 0)
+    first = e.randomization[0]
+    assert (first.kind, first.layers) == ("full", "all layers")
+    # main fit, one stability refit (config caps), then the full stage's budget
+    assert budgets[:2] == [ExplainConfig().max_iter] * 2
+    assert budgets[2] == max(e.metrics.iterations, 10) < ExplainConfig().max_iter
+    (result,) = sanity
+    assert len(result.randomized) == 5
+    assert e.metrics.sanity_posterior_max_abs == max(result.randomized)
+
+
+def test_the_probes_control_is_the_full_stage_with_the_cascade(
+    agent: DreamerAgent, trajectory: Trajectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the cascade, later stages replay states too; the probes' control stays the full
+    stage's (the same latents as its own replay, ``_probe_control``)."""
+    seen: list[tuple[Any, Any]] = []
+    real = pipeline.probe_facts
+
+    def probe(explanation: Any, t: Any, valid: Any, probs: Any, deter: Any) -> Any:
+        seen.append((probs, deter))
+        return real(explanation, t, valid, probs, deter)
+
+    monkeypatch.setattr(pipeline, "probe_facts", probe)
+    _explain(trajectory, agent, 0, probes=True, randomization="cascade")
+    ((probs, deter),) = seen
+    valid = trajectory.valid.bool()
+    expected_probs, expected_deter = pipeline._probe_control(
+        agent, trajectory, valid, ExplainConfig().sanity_seed
+    )
+    np.testing.assert_allclose(probs.numpy(), expected_probs.numpy(), atol=1e-5)
+    np.testing.assert_allclose(deter.numpy(), expected_deter.numpy(), atol=1e-5)
+
+
+def test_the_full_stage_needs_the_replays_prior(
+    agent: DreamerAgent, trajectory: Trajectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An internal invariant, named if it breaks: the full stage scores surprise, so its
+    replay must carry the prior."""
+    from pytest_dreamer_audit.analysis.replays import RandomizedReplay
+
+    def priorless(_agent: Any, t: Trajectory, seeds: Any, *_args: Any, **_kwargs: Any) -> Any:
+        for _ in seeds:
+            yield RandomizedReplay(t.posterior_logits.clone())
+
+    monkeypatch.setattr(pipeline, "streamed_replays", priorless)
+    with pytest.raises(
+        ValueError, match=r"^the randomization stages score surprise: replay the prior too$"
+    ):
+        _explain(trajectory, agent, 0)
