@@ -290,10 +290,10 @@ class _TrustSample:
     first N with a step to explain) and the explanation of those episodes alone: the main one
     when the sample is every episode, else a fit of the sample's own rows, so that the checks
     are exactly those of an audit of those N episodes (the size their thresholds were
-    calibrated at). Each check
-    compares a refit with the fit it was made like, on the same rows: the main fit restricted to
-    the sample would compare two different fits, and a posterior that ignores every weight
-    passed checks 3 and 4 that way (rho 0.18 at 64 x 50, seed 7200).
+    calibrated at). Each check compares a refit with the fit it was made like, on the same
+    rows: the main fit restricted to the sample would compare two different fits, and a
+    posterior that ignores every weight passed checks 3 and 4 that way (rho 0.18 at 64 x 50,
+    seed 7200).
 
     Shape:
         - valid, activation, per_observation: ``[L, N]``; per_categorical: ``[L, N, C]``
@@ -360,8 +360,8 @@ def _randomization(
     keep_latents: bool,
 ) -> tuple[tuple[RandomizationStage, ...], tuple[Tensor, Tensor] | None, float]:
     """The model parameter randomization stages (``analysis/randomization.py``) on the trust
-    sample, compared with the sample's fit and scores; the first the full
-    randomization behind ``sanity_spearman`` (its replay: the next of ``replays``, made with
+    sample, compared with the sample's fit and scores; the first the full randomization behind
+    ``sanity_spearman`` (its replay: the next of ``replays``, made with
     the posterior sanity check's, dropped once scored); with ``keep_latents``, that stage's
     posterior probabilities and deterministic states (the probes' random control; None
     otherwise), and the Spearman of its activation scores with the trained ones (the
