@@ -65,11 +65,16 @@ def _facts(explanation: Explanation, checkpoint: str) -> list[tuple[str, str]]:
         ),
         (
             "trust checks",
-            sample_label(e.config.trust_sample(e.episodes), e.episodes)
+            _sample(e)
             if e.randomization  # the full stage runs whenever the agent was given
             else "checks 3, 4, 6 and 7 not run (explained without the agent)",
         ),
     ]
+
+
+def _sample(e: Explanation) -> str:
+    """Which episodes the replaying checks and the randomization stages ran on."""
+    return sample_label(e.config.trust_sample(e.episodes), e.episodes)
 
 
 def index_page(
@@ -102,8 +107,7 @@ def index_page(
     )
     randomization = randomization_html(e.randomization, e.metrics.posterior_entropy)
     if randomization:  # its entropies are of the checks' episodes, the trained one of all
-        used = e.config.trust_sample(e.episodes)
-        randomization = f"<p>{_esc(sample_label(used, e.episodes))}</p>\n{randomization}"
+        randomization = f"<p>{_esc(_sample(e))}</p>\n{randomization}"
 
     def figure(name: str) -> str:
         text = _esc(caption(name, e))

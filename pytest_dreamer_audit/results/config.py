@@ -187,12 +187,12 @@ class ExplainConfig:
         trust_episodes: the trust checks that replay the rollouts or permute the actor (the
             posterior sanity and memory checks, the randomization stages, the deletion control
             against permuted actors: ``results/trustworthy.py``'s checks 3, 4, 6 and 7) run on
-            the first ``trust_episodes`` episodes with a fit of their own rows, exactly as an
-            audit of those episodes would; 0 runs them on every episode. 16 by default: the
-            size their thresholds were calibrated at (``research/planted_matrix.py``); beyond
-            it their cost would grow with the rollouts, while a larger audit is for a larger
-            explanation (issue 33). The explanation, its stability and every claim cover every
-            episode.
+            the first ``trust_episodes`` episodes that have a step to explain, with a fit of
+            their own rows, exactly as an audit of those episodes would; 0 runs them on every
+            episode. 16 by default: the size their thresholds were calibrated at
+            (``research/planted_matrix.py``); beyond it their cost would grow with the
+            rollouts, while a larger audit is for a larger explanation (issue 33). The
+            explanation, its stability and every claim cover every episode.
         randomization: ``"full"`` (default: one randomization of every layer that makes the
             posteriors, the sanity check) or ``"cascade"`` (also the cascading and independent
             stages of the model parameter randomization test, 16 replays and fits:
@@ -247,7 +247,8 @@ class ExplainConfig:
         self.nmf()  # the NMF fields are validated where they are declared
 
     def trust_sample(self, episodes: int) -> int:
-        """How many of ``episodes`` (the first ones) the replaying trust checks run on."""
+        """How many of ``episodes`` the replaying trust checks run on (the first ones with a
+        step to explain)."""
         return trust_sample_size(episodes, self.trust_episodes)
 
     def nmf(self, *, init: Init | None = None, seed: int | None = None) -> NMFConfig:

@@ -144,8 +144,8 @@ def _negated(relation: str) -> str:
 
 REPLAYING_CHECKS = (3, 4, 6, 7)
 """The checks that replay the rollouts or permute the actor: they run on the first
-``ExplainConfig.trust_episodes`` episodes (16 by default, the size of the thresholds'
-calibration)."""
+``ExplainConfig.trust_episodes`` episodes with a step to explain (16 by default, the size of
+the thresholds' calibration)."""
 
 
 def sample_label(used: int, episodes: int) -> str:
